@@ -1,0 +1,290 @@
+/**
+ * `input` (tap, swipe, text, keyevent … with an optional source word) and `wm` (size, density).
+ * Input goes to the screen; the power keys also switch the display state `dumpsys power` reports.
+ * The shell user holds INJECT_EVENTS on stock Android, so no permission check is made.
+ */
+import type { CommandContext } from '../userland/types.ts';
+import { deviceState, err, out, sdkOf, systemLog } from './util.ts';
+
+/** KeyEvent.KEYCODE_* values (names without the prefix). */
+export const KEYCODES: Record<string, number> = {
+  UNKNOWN: 0,
+  SOFT_LEFT: 1,
+  SOFT_RIGHT: 2,
+  HOME: 3,
+  BACK: 4,
+  CALL: 5,
+  ENDCALL: 6,
+  STAR: 17,
+  POUND: 18,
+  DPAD_UP: 19,
+  DPAD_DOWN: 20,
+  DPAD_LEFT: 21,
+  DPAD_RIGHT: 22,
+  DPAD_CENTER: 23,
+  VOLUME_UP: 24,
+  VOLUME_DOWN: 25,
+  POWER: 26,
+  CAMERA: 27,
+  CLEAR: 28,
+  COMMA: 55,
+  PERIOD: 56,
+  ALT_LEFT: 57,
+  ALT_RIGHT: 58,
+  SHIFT_LEFT: 59,
+  SHIFT_RIGHT: 60,
+  TAB: 61,
+  SPACE: 62,
+  SYM: 63,
+  EXPLORER: 64,
+  ENVELOPE: 65,
+  ENTER: 66,
+  DEL: 67,
+  GRAVE: 68,
+  MINUS: 69,
+  EQUALS: 70,
+  LEFT_BRACKET: 71,
+  RIGHT_BRACKET: 72,
+  BACKSLASH: 73,
+  SEMICOLON: 74,
+  APOSTROPHE: 75,
+  SLASH: 76,
+  AT: 77,
+  NUM: 78,
+  HEADSETHOOK: 79,
+  FOCUS: 80,
+  PLUS: 81,
+  MENU: 82,
+  NOTIFICATION: 83,
+  SEARCH: 84,
+  MEDIA_PLAY_PAUSE: 85,
+  MEDIA_STOP: 86,
+  MEDIA_NEXT: 87,
+  MEDIA_PREVIOUS: 88,
+  MEDIA_REWIND: 89,
+  MEDIA_FAST_FORWARD: 90,
+  MUTE: 91,
+  PAGE_UP: 92,
+  PAGE_DOWN: 93,
+  ESCAPE: 111,
+  FORWARD_DEL: 112,
+  CTRL_LEFT: 113,
+  CTRL_RIGHT: 114,
+  MOVE_HOME: 122,
+  MOVE_END: 123,
+  VOLUME_MUTE: 164,
+  SETTINGS: 176,
+  APP_SWITCH: 187,
+  CONTACTS: 207,
+  CALENDAR: 208,
+  MUSIC: 209,
+  CALCULATOR: 210,
+  ASSIST: 219,
+  BRIGHTNESS_DOWN: 220,
+  BRIGHTNESS_UP: 221,
+  SLEEP: 223,
+  WAKEUP: 224,
+  VOICE_ASSIST: 231,
+  SOFT_SLEEP: 276,
+  CUT: 277,
+  COPY: 278,
+  PASTE: 279,
+  ALL_APPS: 284,
+};
+for (let i = 0; i <= 9; i++) KEYCODES[String(i)] = 7 + i;
+for (let i = 0; i < 26; i++) KEYCODES[String.fromCharCode(65 + i)] = 29 + i;
+
+/** `BACK`, `KEYCODE_BACK`, `4` → 4; undefined when unknown. */
+export function parseKeycode(s: string): number | undefined {
+  if (/^\d+$/.test(s)) return Number(s);
+  const name = s.toUpperCase().replace(/^KEYCODE_/, '');
+  return KEYCODES[name];
+}
+
+const SOURCES = new Set([
+  'keyboard',
+  'mouse',
+  'joystick',
+  'touchnavigation',
+  'touchpad',
+  'trackball',
+  'stylus',
+  'dpad',
+  'gesture',
+  'touchscreen',
+  'gamepad',
+  'rotaryencoder',
+]);
+
+const USAGE = `Usage: input [<source>] [-d DISPLAY_ID] <command> [<arg>...]
+
+The sources are:
+      dpad
+      keyboard
+      mouse
+      touchpad
+      gamepad
+      touchnavigation
+      joystick
+      touchscreen
+      stylus
+      trackball
+
+The commands and default sources are:
+      text <string> (Default: touchscreen)
+      keyevent [--longpress|--doubletap] <key code number or name> ... (Default: keyboard)
+      tap <x> <y> (Default: touchscreen)
+      swipe <x1> <y1> <x2> <y2> [duration(ms)] (Default: touchscreen)
+      draganddrop <x1> <y1> <x2> <y2> [duration(ms)] (Default: touchscreen)
+      press (Default: trackball)
+      roll <dx> <dy> (Default: trackball)
+`;
+
+export async function input(ctx: CommandContext): Promise<number> {
+  const phone = ctx.phone;
+  const args = ctx.argv.slice(1);
+  const failStatus = sdkOf(phone) >= 31 ? 255 : 1;
+  if (args[0] && SOURCES.has(args[0])) args.shift();
+  if (args[0] === '-d') args.splice(0, 2);
+  const [cmd, ...rest] = args;
+  const bad = async (msg: string): Promise<number> => {
+    await err(ctx, `${msg}\n${USAGE}`);
+    return failStatus;
+  };
+  const nums = (n: number, optional = 0): number[] | undefined => {
+    if (rest.length < n || rest.length > n + optional) return undefined;
+    const v = rest.map(Number);
+    return v.every((x) => Number.isFinite(x)) ? v : undefined;
+  };
+  const screen = phone.screen;
+  const state = deviceState(phone);
+  const focusPid = (): number => {
+    const pkg = screen.focused().package;
+    return (pkg && phone.processes.byName(pkg)[0]?.pid) || 0;
+  };
+  switch (cmd) {
+    case 'tap': {
+      const v = nums(2);
+      if (!v) return bad('Error: Invalid arguments for command: tap');
+      if (!state.awake) return 0;
+      systemLog(phone, 4, 'InputDispatcher', `Delivering touch to (${focusPid()}): action: 0x0, toolType: 1`);
+      screen.tap(v[0] as number, v[1] as number);
+      systemLog(phone, 4, 'InputDispatcher', `Delivering touch to (${focusPid()}): action: 0x1, toolType: 1`);
+      return 0;
+    }
+    case 'swipe':
+    case 'draganddrop': {
+      const v = nums(4, 1);
+      if (!v) return bad(`Error: Invalid arguments for command: ${cmd}`);
+      if (!state.awake) return 0;
+      const [x1, y1, x2, y2, ms = 300] = v as [number, number, number, number, number?];
+      systemLog(phone, 4, 'InputDispatcher', `Delivering touch to (${focusPid()}): action: 0x0, toolType: 1`);
+      screen.swipe(x1, y1, x2, y2, ms < 0 ? 300 : ms);
+      systemLog(phone, 4, 'InputDispatcher', `Delivering touch to (${focusPid()}): action: 0x1, toolType: 1`);
+      return 0;
+    }
+    case 'text': {
+      if (rest.length === 0) return bad('Error: Invalid arguments for command: text');
+      if (!state.awake) return 0;
+      screen.text(rest.join(' ').replace(/%s/g, ' '));
+      return 0;
+    }
+    case 'keyevent': {
+      let repeat = 1;
+      const keys = rest.filter((a) => {
+        if (a === '--doubletap') repeat = 2;
+        return a !== '--longpress' && a !== '--doubletap';
+      });
+      if (keys.length === 0) return bad('Error: Invalid arguments for command: keyevent');
+      const codes: number[] = [];
+      for (const k of keys) {
+        const code = parseKeycode(k);
+        if (code === undefined) return bad(`Error: Unknown keycode: ${k}`);
+        codes.push(code);
+      }
+      for (const code of codes) {
+        for (let i = 0; i < repeat; i++) await sendKey(ctx, code, focusPid());
+      }
+      return 0;
+    }
+    case 'press':
+      return 0;
+    case 'roll':
+      return nums(2) ? 0 : bad('Error: Invalid arguments for command: roll');
+    case undefined:
+      await err(ctx, USAGE);
+      return failStatus;
+    default:
+      return bad(`Error: Unknown command: ${cmd}`);
+  }
+}
+
+async function sendKey(ctx: CommandContext, code: number, pid: number): Promise<void> {
+  const state = deviceState(ctx.phone);
+  if (code === KEYCODES.POWER) state.awake = !state.awake;
+  else if (code === KEYCODES.WAKEUP) state.awake = true;
+  else if (code === KEYCODES.SLEEP || code === KEYCODES.SOFT_SLEEP) state.awake = false;
+  systemLog(ctx.phone, 4, 'InputDispatcher', `Delivering key to (${pid}): action: 0x0, keyCode: ${code}`);
+  ctx.phone.screen.keyevent(code);
+}
+
+export async function wm(ctx: CommandContext): Promise<number> {
+  const [cmd, arg] = ctx.argv.slice(1);
+  const phone = ctx.phone;
+  const { width, height, density } = phone.profile.display;
+  switch (cmd) {
+    case 'size': {
+      if (arg === undefined) {
+        const forced = phone.settings.get('global', 'display_size_forced');
+        await out(
+          ctx,
+          `Physical size: ${width}x${height}\n${forced ? `Override size: ${forced.replace(',', 'x')}\n` : ''}`,
+        );
+        return 0;
+      }
+      if (arg === 'reset') {
+        phone.settings.delete('global', 'display_size_forced');
+        return 0;
+      }
+      const m = /^(\d+)(?:dp)?x(\d+)(?:dp)?$/.exec(arg);
+      if (!m) {
+        await err(ctx, `Error: bad size ${arg}\n`);
+        return 255;
+      }
+      phone.settings.put('global', 'display_size_forced', `${m[1]},${m[2]}`);
+      return 0;
+    }
+    case 'density': {
+      if (arg === undefined) {
+        const forced = phone.settings.get('secure', 'display_density_forced');
+        await out(ctx, `Physical density: ${density}\n${forced ? `Override density: ${forced}\n` : ''}`);
+        return 0;
+      }
+      if (arg === 'reset') {
+        phone.settings.delete('secure', 'display_density_forced');
+        return 0;
+      }
+      if (!/^\d+$/.test(arg) || Number(arg) < 72) {
+        await err(ctx, `Error: bad number ${arg}\n`);
+        return 255;
+      }
+      phone.settings.put('secure', 'display_density_forced', arg);
+      return 0;
+    }
+    case 'dismiss-keyguard':
+    case 'overscan':
+    case 'set-user-rotation':
+    case 'user-rotation':
+      return 0;
+    case undefined:
+    case 'help':
+      await out(
+        ctx,
+        'Window manager (window) commands:\n  help\n      Print this help text.\n  size [reset|WxH|WdpxHdp]\n      Return or override display size.\n  density [reset|DENSITY]\n      Return or override display density.\n  dismiss-keyguard\n      Dismiss the keyguard, prompting user for auth if necessary.\n',
+      );
+      return 255;
+    default:
+      await out(ctx, `Unknown command: ${cmd}\n`);
+      return 255;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The virtual lab: a set of virtual phones in this process, each connected to an adb server with
+ * `adb connect`, and a watchdog that keeps them connected (after an adb server restart, after the
+ * server gives up on a phone that was away, and promptly after a virtual reboot).
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { VirtualPhone } from './phone.ts';
+import { Adbd, type AdbdOptions } from './adbd.ts';
+import { loadProfile, type Profile } from './profiles.ts';
+import { parseDevices, runAdb } from './adb-cli.ts';
+
+export interface LabPhone {
+  serial: string;
+  profile: Profile;
+  phone: VirtualPhone;
+  adbd: Adbd;
+}
+
+export interface LabOptions {
+  adbPort: number;
+  /** Options for every phone's adbd (fault timings, payload size). */
+  adbd?: AdbdOptions;
+  log?: (msg: string) => void;
+}
+
+/** A stable per-phone serial number (ro.serialno): 8 hex digits from the profile and the phone's index. */
+export function makeSerialNo(profileName: string, index: number): string {
+  return createHash('sha1').update(`${profileName}#${index}`).digest('hex').slice(0, 8);
+}
+
+export class Lab extends EventEmitter {
+  readonly phones: LabPhone[] = [];
+  private watchdog: NodeJS.Timeout | undefined;
+  private reconnecting = new Set<string>();
+  private stopped = false;
+
+  constructor(readonly opts: LabOptions) {
+    super();
+  }
+
+  /** Starts a phone of `profileName` on `port` (0 = any free port) and connects it to the adb server. */
+  async addPhone(profileName: string, opts: { port?: number; connect?: boolean } = {}): Promise<LabPhone> {
+    const profile = loadProfile(profileName);
+    const phone = new VirtualPhone(profile, { serialno: makeSerialNo(profile.name, this.phones.length) });
+    const adbd = new Adbd(phone, { log: this.opts.log, ...this.opts.adbd });
+    phone.on('log', (msg: string) => this.opts.log?.(`${adbd.serial}: ${msg}`));
+    await adbd.listen(opts.port ?? 0);
+    const entry: LabPhone = { serial: adbd.serial, profile, phone, adbd };
+    this.phones.push(entry);
+    // After a reboot, reconnect at once instead of waiting for adb's 10 s retry.
+    adbd.on('up', () => void this.reconnect(entry, true));
+    if (opts.connect !== false) await this.connect(entry);
+    return entry;
+  }
+
+  /** `adb connect` and wait until the adb server lists the phone as `device`. */
+  async connect(entry: LabPhone, timeoutMs = 10000): Promise<void> {
+    await runAdb(this.opts.adbPort, ['connect', entry.serial], { timeoutMs });
+    await this.waitForState(entry.serial, 'device', timeoutMs);
+  }
+
+  async waitForState(serial: string, state: string, timeoutMs = 10000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'absent';
+    while (Date.now() < deadline) {
+      const { stdout } = await runAdb(this.opts.adbPort, ['devices'], { timeoutMs: 5000 });
+      last = parseDevices(stdout).get(serial) ?? 'absent';
+      if (last === state) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${serial} did not become '${state}' within ${timeoutMs} ms (it is '${last}')`);
+  }
+
+  /**
+   * Keeps every phone connected: every `intervalMs` it lists devices and re-runs `adb connect` for
+   * phones the server no longer knows (adb server restarted, or it gave up after 60 s).
+   */
+  startWatchdog(intervalMs = 2000): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => void this.checkConnections(), intervalMs);
+    this.watchdog.unref();
+  }
+
+  async checkConnections(): Promise<void> {
+    if (this.stopped) return;
+    let listed: Map<string, string>;
+    try {
+      listed = parseDevices((await runAdb(this.opts.adbPort, ['devices'], { timeoutMs: 5000 })).stdout);
+    } catch (err) {
+      this.opts.log?.(`watchdog: ${(err as Error).message}`);
+      return;
+    }
+    for (const entry of this.phones) {
+      if (!listed.has(entry.serial)) void this.reconnect(entry, false);
+    }
+  }
+
+  private async reconnect(entry: LabPhone, disconnectFirst: boolean): Promise<void> {
+    if (this.stopped || this.reconnecting.has(entry.serial)) return;
+    this.reconnecting.add(entry.serial);
+    try {
+      if (disconnectFirst)
+        await runAdb(this.opts.adbPort, ['disconnect', entry.serial]).catch(() => undefined);
+      await runAdb(this.opts.adbPort, ['connect', entry.serial]);
+      this.opts.log?.(`reconnected ${entry.serial}`);
+      this.emit('reconnected', entry);
+    } catch (err) {
+      this.opts.log?.(`reconnect ${entry.serial}: ${(err as Error).message}`);
+    } finally {
+      this.reconnecting.delete(entry.serial);
+    }
+  }
+
+  /** Disconnects every phone from the adb server and stops them. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watchdog) clearInterval(this.watchdog);
+    await Promise.all(
+      this.phones.map(async (p) => {
+        await runAdb(this.opts.adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(() => undefined);
+        await p.adbd.close();
+      }),
+    );
+  }
+}

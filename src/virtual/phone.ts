@@ -1,0 +1,126 @@
+/**
+ * One virtual Xiaomi phone: its firmware profile and its Android userland state. The adbd side
+ * (src/virtual/adb/) carries bytes; everything a command can observe or change lives here.
+ *
+ * Owned pieces (one module each):
+ * - fs.ts             Vfs: files, modes, SELinux labels, mount table (tmpfs, bind)
+ * - shell/            the `sh` language and the core utilities
+ * - android/          props, settings, packages, processes, logcat, Android commands
+ * - ui/               the screen: UI node tree, `uiautomator dump` XML, `screencap` PNG
+ * - net.ts            the phone's loopback network: listeners and `adb reverse` targets
+ */
+import { EventEmitter } from 'node:events';
+import { Vfs } from './fs.ts';
+import { PhoneNet } from './net.ts';
+import { runScript } from './shell/interpreter.ts';
+import { coreutils } from './shell/coreutils.ts';
+import { androidCommands } from './android/commands.ts';
+import { PropertyStore } from './android/props.ts';
+import { SettingsStore } from './android/settings.ts';
+import { PackageRegistry } from './android/packages.ts';
+import { ProcessTable } from './android/processes.ts';
+import { LogBuffer, recordBoot } from './android/logcat.ts';
+import { populateFilesystem } from './android/filesystem.ts';
+import { Screen } from './ui/screen.ts';
+import type { Profile } from './profiles.ts';
+import type { CommandFn, InStream, OutStream } from './userland/types.ts';
+
+export interface ExecOptions {
+  stdin: InStream;
+  stdout: OutStream;
+  stderr: OutStream;
+  signal: AbortSignal;
+  uid?: number;
+  env?: Map<string, string>;
+}
+
+export const SHELL_UID = 2000;
+
+export class VirtualPhone extends EventEmitter {
+  readonly profile: Profile;
+  /** The serial as the phone reports it (ro.serialno); the adb serial is 127.0.0.1:PORT. */
+  readonly serialno: string;
+  readonly props: PropertyStore;
+  readonly settings: SettingsStore;
+  readonly packages: PackageRegistry;
+  readonly processes: ProcessTable;
+  readonly logcat: LogBuffer;
+  readonly fs: Vfs;
+  readonly net: PhoneNet;
+  readonly screen: Screen;
+  /** True after `adb root` on a rooted profile: new shells run as uid 0. */
+  adbdRoot = false;
+  /** Milliseconds since the epoch of the last boot. */
+  bootedAt = Date.now();
+
+  constructor(profile: Profile, opts: { serialno?: string } = {}) {
+    super();
+    this.profile = profile;
+    this.serialno = opts.serialno ?? profile.props['ro.serialno'] ?? 'unknown';
+    this.props = new PropertyStore(profile, this.serialno);
+    this.settings = new SettingsStore(profile, { serialno: this.serialno });
+    this.packages = new PackageRegistry(profile);
+    this.processes = new ProcessTable(profile);
+    this.logcat = new LogBuffer();
+    this.fs = new Vfs();
+    populateFilesystem(this.fs, profile);
+    this.net = new PhoneNet();
+    this.screen = new Screen(profile);
+    recordBoot(this.logcat, profile, this.processes, this.bootedAt);
+  }
+
+  get rooted(): boolean {
+    return this.profile.rooted;
+  }
+
+  /** The command a name resolves to (`/system/bin/x` resolves like `x`), or undefined. */
+  lookupCommand(name: string): CommandFn | undefined {
+    const base = name.startsWith('/') ? name.slice(name.lastIndexOf('/') + 1) : name;
+    if (name.startsWith('/') && !this.fs.exists(name)) return undefined;
+    return androidCommands[base] ?? coreutils[base];
+  }
+
+  /** Runs a shell script as `sh -c` would on the phone and resolves to its exit status. */
+  exec(script: string, opts: ExecOptions): Promise<number> {
+    return runScript(script, {
+      phone: this,
+      env: opts.env ?? this.defaultEnv(),
+      cwd: '/',
+      uid: opts.uid ?? (this.adbdRoot ? 0 : SHELL_UID),
+      stdin: opts.stdin,
+      stdout: opts.stdout,
+      stderr: opts.stderr,
+      signal: opts.signal,
+    });
+  }
+
+  defaultEnv(): Map<string, string> {
+    return new Map([
+      ['PATH', '/product/bin:/apex/com.android.runtime/bin:/system/bin:/system/xbin:/odm/bin:/vendor/bin'],
+      ['ANDROID_DATA', '/data'],
+      ['ANDROID_ROOT', '/system'],
+      ['EXTERNAL_STORAGE', '/sdcard'],
+      ['HOME', '/'],
+      ['TMPDIR', '/data/local/tmp'],
+      ['SHELL', '/system/bin/sh'],
+      ['HOSTNAME', this.props.get('ro.product.device') || 'localhost'],
+    ]);
+  }
+
+  /**
+   * What a reboot resets: non-persistent properties, mounts, processes, the log, the screen and
+   * `adb root`. Settings and files under /data survive, as on Android.
+   */
+  resetForBoot(): void {
+    this.bootedAt = Date.now();
+    this.adbdRoot = false;
+    this.props.onReboot();
+    this.settings.onReboot();
+    this.processes.onReboot();
+    this.logcat.clear();
+    this.fs.onReboot();
+    this.net.onReboot();
+    this.screen.onReboot();
+    recordBoot(this.logcat, this.profile, this.processes, this.bootedAt);
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * The core utilities of the virtual phone (toybox-like behaviour and messages). Android-specific
+ * commands (getprop, pm, am, id, ps, mount …) live in src/virtual/android/.
+ */
+import type { CommandTable } from '../userland/types.ts';
+import { fileCommands } from './cu-files.ts';
+import { miscCommands } from './cu-misc.ts';
+import { textCommands } from './cu-text.ts';
+
+export const coreutils: CommandTable = {
+  ...fileCommands,
+  ...textCommands,
+  ...miscCommands,
+};
+
+/** Names of the core utilities, e.g. to create /system/bin entries for them. */
+export const coreutilNames: readonly string[] = Object.keys(coreutils);
+
+export { formatPrintf } from './cu-text.ts';
+export { idName, parseId, sleepMs, strftime, shQuote } from './cu-common.ts';

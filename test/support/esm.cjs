@@ -1,0 +1,12 @@
+// Mocha 12 on Node >= 20.19 loads spec files with require(). With tsx's require hook that compiles
+// our ESM TypeScript to CommonJS, so tests would run under another module system than the product
+// (adbkit's default-import trap is exactly such a difference). Load .ts specs with import() instead,
+// through tsx's ESM loader (registered by node-option import=tsx/esm in .mocharc.json).
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+
+const mochaDir = path.dirname(require.resolve('mocha'));
+const esmUtils = require(path.join(mochaDir, 'lib', 'nodejs', 'esm-utils.cjs'));
+const original = esmUtils.requireOrImport;
+esmUtils.requireOrImport = async (file, decorator) =>
+  /\.ts$/.test(file) ? import(pathToFileURL(file).href) : original(file, decorator);

@@ -1,0 +1,96 @@
+/**
+ * Test support: a private adb server on its own port (tests never touch the developer's server on
+ * 5037 or whatever ANDROID_ADB_SERVER_PORT names) and virtual phones connected to it.
+ */
+import { createServer } from 'node:net';
+import { Lab, type LabPhone } from '../../src/virtual/lab.ts';
+import { runAdb } from '../../src/virtual/adb-cli.ts';
+import type { AdbdOptions } from '../../src/virtual/adbd.ts';
+
+export type { LabPhone };
+
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    if (port < 5555 || port > 5585) return port;
+  }
+}
+
+export interface TestAdbServer {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a private adb server. `stop()` kills only that server. */
+export async function startAdbServer(): Promise<TestAdbServer> {
+  const port = await freePort();
+  await runAdb(port, ['start-server'], { timeoutMs: 20000 });
+  return {
+    port,
+    stop: async () => {
+      await runAdb(port, ['kill-server'], { timeoutMs: 10000 }).catch(() => undefined);
+    },
+  };
+}
+
+export interface TestLab {
+  adb: TestAdbServer;
+  lab: Lab;
+  phones: LabPhone[];
+  stop(): Promise<void>;
+}
+
+/** A private adb server plus one connected virtual phone per profile name. */
+export async function startLab(profiles: string[], adbd: AdbdOptions = {}): Promise<TestLab> {
+  const adb = await startAdbServer();
+  const lab = new Lab({ adbPort: adb.port, adbd: { rebootDownMs: 300, bootCompleteMs: 200, ...adbd } });
+  const phones: LabPhone[] = [];
+  try {
+    for (const p of profiles) phones.push(await lab.addPhone(p));
+  } catch (err) {
+    await lab.stop();
+    await adb.stop();
+    throw err;
+  }
+  return {
+    adb,
+    lab,
+    phones,
+    stop: async () => {
+      await lab.stop();
+      await adb.stop();
+    },
+  };
+}
+
+/** Runs the real adb CLI against the test server: resolves stdout, stderr and the exit code. */
+export async function adbRun(
+  port: number,
+  args: string[],
+  opts: { input?: Buffer | string; timeoutMs?: number } = {},
+): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = spawn('adb', ['-P', String(port), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20000);
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    // 'close', not 'exit': 'exit' can fire before stdout is drained (facts §11 item 8).
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), code });
+    });
+    if (opts.input !== undefined) child.stdin.end(opts.input);
+    else child.stdin.end();
+  });
+}
