@@ -292,6 +292,7 @@ export class Device {
    */
   private async run<T>(operation: string, timeoutMs: number, fn: (ctx: OpContext) => Promise<T>): Promise<T> {
     const scope = new ConnectionScope();
+    const { client, serial } = this;
     let keep = false;
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
@@ -310,11 +311,19 @@ export class Device {
     arm(timeoutMs);
 
     const connection = async () => scope.track(await openConnection(this.client));
-    const adb = scopedDeviceApi(this.client, this.serial, (conn) => scope.track(conn));
+    let adb: AdbDeviceApi | undefined;
     const ctx: OpContext = {
-      adb,
+      // adbkit's per-device API is built only for the operations that use it (the hot path, shell,
+      // talks the protocol directly).
+      get adb() {
+        return (adb ??= scopedDeviceApi(client, serial, (conn) => scope.track(conn)));
+      },
       connection,
-      transport: () => adb.transport(),
+      transport: async () => {
+        const conn = await connection();
+        await request(conn, `host:transport:${serial}`);
+        return conn;
+      },
       setTimeout: arm,
       keepOpen: () => {
         keep = true;

@@ -130,8 +130,12 @@ export async function shellV2(conn: AdbConnection, command: string, stdin?: Buff
       }
     };
     socket.on('data', onData);
-    socket.once('end', () => finish(new AdbClosedError('before the command reported its exit status')));
-    socket.once('close', () => finish(new AdbClosedError('before the command reported its exit status')));
+    // Built only when needed: a normal exit closes the socket too, and an Error's stack is not free.
+    const closedEarly = () => {
+      if (!done) finish(new AdbClosedError('before the command reported its exit status'));
+    };
+    socket.once('end', closedEarly);
+    socket.once('close', closedEarly);
     socket.once('error', (err) => finish(err));
     socket.resume();
   });

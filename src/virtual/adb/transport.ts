@@ -49,6 +49,8 @@ export class AdbTransport extends EventEmitter implements StreamSink {
   private closed = false;
   private hostMaxPayload = HOST_MAX_PAYLOAD;
   private sendChain: Promise<void> = Promise.resolve();
+  private delayedPackets = 0;
+  private corked = false;
   /** `adb reverse` rules on this connection: remote (phone-side) spec → local (host-side) spec + unlisten. */
   readonly reverses = new Map<string, { local: string; close: () => void }>();
   readonly name: string;
@@ -124,13 +126,32 @@ export class AdbTransport extends EventEmitter implements StreamSink {
   private send(command: number, arg0: number, arg1: number, data?: Buffer): Promise<void> {
     const packet = encodePacket(command, arg0, arg1, data);
     const delay = this.opts.delayMs();
-    // Packets leave in order even when a fault delays them.
+    if (delay === 0 && this.delayedPackets === 0) {
+      this.write(packet);
+      return Promise.resolve();
+    }
+    // Fault "slow": packets still leave in order, each after the delay.
+    this.delayedPackets++;
     this.sendChain = this.sendChain.then(async () => {
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      if (this.closed || this.socket.destroyed) return;
-      this.socket.write(packet);
+      this.delayedPackets--;
+      this.write(packet);
     });
     return this.sendChain;
+  }
+
+  /** Packets sent in the same tick leave in one TCP write (fewer syscalls, as adbd's own batching). */
+  private write(packet: Buffer): void {
+    if (this.closed || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(packet);
   }
 
   private onData(chunk: Buffer): void {
