@@ -79,7 +79,7 @@ const labProc = spawn(
     '--adb-port',
     String(adb.port),
     '--profile',
-    values.profile!,
+    values.profile,
     '--devices',
     join(home, 'devices.json'),
   ],
