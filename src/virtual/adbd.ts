@@ -19,6 +19,11 @@ export type FaultKind = 'drop' | 'silent' | 'slow' | 'offline' | 'reboot';
 
 export interface AdbdOptions {
   maxPayload?: number;
+  /**
+   * Transport features to advertise (default FEATURES). Leaving out `shell_v2` makes the phone
+   * behave like Android < 7: the shell v2 service is refused and clients fall back to `shell:`.
+   */
+  features?: string[];
   /** How long a reboot keeps the phone away before it listens again. */
   rebootDownMs?: number;
   /** How long after coming back until sys.boot_completed=1. */
@@ -47,6 +52,7 @@ export class Adbd extends EventEmitter {
   private rebooting: Promise<void> | undefined;
   private closed = false;
   readonly maxPayload: number;
+  readonly features: string[];
 
   constructor(
     readonly phone: VirtualPhone,
@@ -54,6 +60,12 @@ export class Adbd extends EventEmitter {
   ) {
     super();
     this.maxPayload = Math.min(opts.maxPayload ?? DEFAULT_MAX_PAYLOAD, 1024 * 1024);
+    this.features = opts.features ?? FEATURES;
+    const unknown = this.features.filter((f) => !FEATURES.includes(f));
+    if (unknown.length)
+      throw new Error(
+        `unsupported adb features: ${unknown.join(', ')} (implemented: ${FEATURES.join(', ')})`,
+      );
     phone.on('reboot-request', () => void this.reboot());
   }
 
@@ -74,7 +86,7 @@ export class Adbd extends EventEmitter {
     const p = this.phone.props;
     return (
       `device::ro.product.name=${p.get('ro.product.name')};ro.product.model=${p.get('ro.product.model')};` +
-      `ro.product.device=${p.get('ro.product.device')};features=${FEATURES.join(',')}`
+      `ro.product.device=${p.get('ro.product.device')};features=${this.features.join(',')}`
     );
   }
 
@@ -186,6 +198,7 @@ export class Adbd extends EventEmitter {
         resolve: createServiceResolver(this.phone, {
           restartAdbd: () => this.restartAdbd(),
           reboot: () => void this.reboot(),
+          shellV2: this.features.includes('shell_v2'),
         }),
         delayMs: () => this.slowMs,
         muted: () => this.silent || this.offline,

@@ -40,10 +40,13 @@ export class Lab extends EventEmitter {
   }
 
   /** Starts a phone of `profileName` on `port` (0 = any free port) and connects it to the adb server. */
-  async addPhone(profileName: string, opts: { port?: number; connect?: boolean } = {}): Promise<LabPhone> {
+  async addPhone(
+    profileName: string,
+    opts: { port?: number; connect?: boolean; adbd?: AdbdOptions } = {},
+  ): Promise<LabPhone> {
     const profile = loadProfile(profileName);
     const phone = new VirtualPhone(profile, { serialno: makeSerialNo(profile.name, this.phones.length) });
-    const adbd = new Adbd(phone, { log: this.opts.log, ...this.opts.adbd });
+    const adbd = new Adbd(phone, { log: this.opts.log, ...this.opts.adbd, ...opts.adbd });
     phone.on('log', (msg: string) => this.opts.log?.(`${adbd.serial}: ${msg}`));
     await adbd.listen(opts.port ?? 0);
     const entry: LabPhone = { serial: adbd.serial, profile, phone, adbd };

@@ -234,20 +234,66 @@ describe('device layer (real adb server, adbkit, virtual phones)', function () {
     assert.equal((await d.shell('echo back')).stdout, 'back\n');
   });
 
-  it('falls back to legacy shell: exit code from the marker, stderr merged, binary screenshot via adbkit', async () => {
-    const d = phone(1);
-    // Pretend the phone lacks shell_v2 (Android < 7); the virtual phone serves legacy shell: too.
-    (d as unknown as { features: Set<string> }).features = new Set(['cmd']);
-    assert.deepEqual(await d.shell('echo out; echo err >&2; exit 3'), {
-      stdout: 'out\nerr\n',
-      stderr: '',
-      exitCode: 3,
+  it('falls back to legacy shell on a phone without shell_v2: exit code from the marker, stderr merged', async () => {
+    // A phone like Android < 7: it does not advertise shell_v2 and refuses the v2 service.
+    const old = await lab.lab.addPhone('redmi-note-8-leaky', {
+      adbd: { features: ['stat_v2', 'ls_v2', 'fixed_push_mkdir'] },
     });
-    assert.equal((await d.shell(['echo', "it's $(reboot)"])).stdout, "it's $(reboot)\n");
-    assert.equal((await d.shell('false')).exitCode, 1);
-    const png = await d.screenshot();
-    assert.ok(png.subarray(1, 4).equals(Buffer.from('PNG')));
-    await assert.rejects(d.shell('cat', { stdin: 'x' }), /stdin needs the shell v2 protocol/);
+    try {
+      const d = new Device(client, old.serial, { timeoutMs: 10_000 });
+      assert.deepEqual((await d.adbFeatures()).sort(), ['fixed_push_mkdir', 'ls_v2', 'stat_v2']);
+      assert.deepEqual(await d.shell('echo out; echo err >&2; exit 3'), {
+        stdout: 'out\nerr\n',
+        stderr: '',
+        exitCode: 3,
+      });
+      assert.equal((await d.shell(['echo', "it's $(reboot)"])).stdout, "it's $(reboot)\n");
+      assert.equal((await d.shell('false')).exitCode, 1);
+      const png = await d.screenshot();
+      assert.ok(png.subarray(1, 4).equals(Buffer.from('PNG')));
+      await assert.rejects(d.shell('cat', { stdin: 'x' }), /stdin needs the shell v2 protocol/);
+    } finally {
+      await adbRun(lab.adb.port, ['disconnect', old.serial]);
+      await old.adbd.close();
+      lab.lab.phones.splice(lab.lab.phones.indexOf(old), 1);
+    }
+  });
+
+  it('fails when the phone drops the connection mid-call, naming phone and operation, and recovers after', async () => {
+    const entry = lab.phones[0]!;
+    const d = phone(0, 5000);
+    const pending = d.shell('sleep 3; echo late');
+    // Drop once the command is running on the phone.
+    await new Promise((r) => setTimeout(r, 300));
+    entry.adbd.fault('drop');
+    await assert.rejects(pending, (err: unknown) => {
+      assert.ok(err instanceof DeviceError);
+      assert.equal(err.serial, entry.serial);
+      assert.equal(err.operation, 'shell "sleep 3; echo late"');
+      assert.doesNotMatch(err.message, /timed out/);
+      return true;
+    });
+    // The adb server reconnects on its own; the next call succeeds once it has.
+    let out = '';
+    for (let i = 0; i < 50 && out !== 'back\n'; i++) {
+      out = await d.shell('echo back').then(
+        (r) => r.stdout,
+        () => '',
+      );
+      if (out !== 'back\n') await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(out, 'back\n');
+  });
+
+  it('answers slowly under the slow fault and still returns the right output', async () => {
+    const entry = lab.phones[0]!;
+    entry.adbd.fault('slow', { delayMs: 50 });
+    try {
+      const r = await phone(0).shell('echo slow; exit 4');
+      assert.deepEqual(r, { stdout: 'slow\n', stderr: '', exitCode: 4 });
+    } finally {
+      entry.adbd.clearFaults();
+    }
   });
 
   it('reports an offline phone with its fix, in discovery and on use', async () => {

@@ -12,6 +12,8 @@ export interface DaemonControl {
   restartAdbd(): void;
   /** `adb reboot`. */
   reboot(): void;
+  /** Whether `shell_v2` is advertised; without it `shell,v2,…` is unknown, as on Android < 7. */
+  shellV2: boolean;
 }
 
 function reply(text: string, after?: () => void) {
@@ -23,7 +25,10 @@ function reply(text: string, after?: () => void) {
 export function createServiceResolver(phone: VirtualPhone, daemon: DaemonControl): ServiceResolver {
   return (service: string, transport: AdbTransport) => {
     const shell = parseShellService(service);
-    if (shell) return shell.v2 ? shellV2(phone, shell.command) : legacyShell(phone, shell.command);
+    if (shell) {
+      if (!shell.v2) return legacyShell(phone, shell.command);
+      return daemon.shellV2 ? shellV2(phone, shell.command) : null;
+    }
     if (service === 'sync:') return syncService(phone);
     if (service.startsWith('reverse:'))
       return reverseService(phone, transport, service.slice('reverse:'.length));
