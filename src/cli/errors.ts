@@ -1,6 +1,9 @@
 /**
  * A user error: bad input, a missing tool, a phone that is not there. The CLI prints its message
  * (and hint) without a stack trace and exits with its code. Anything else is a bug and keeps its stack.
+ *
+ * Errors from other layers opt in with a `userFacing = true` property (and an optional `hint`):
+ * DeviceError, AdbServerError, AdbPortError (device layer), AdbCliError, ProfileError (virtual lab).
  */
 export class UserError extends Error {
   constructor(
@@ -19,9 +22,22 @@ export function isUserFacing(err: unknown): err is Error & { hint?: string; exit
   return err instanceof Error && (err as { userFacing?: boolean }).userFacing === true;
 }
 
+/** True when `message` already says `hint` (device errors end their message with the fix). */
+function alreadySays(message: string, hint: string): boolean {
+  const norm = (s: string) =>
+    s
+      .replace(/\s+/g, ' ')
+      .replace(/[.\s]+$/, '')
+      .trim()
+      .toLowerCase();
+  const h = norm(hint);
+  return h !== '' && norm(message).includes(h);
+}
+
 export function formatError(err: unknown): string {
   if (isUserFacing(err)) {
-    return `phonehome: ${err.message}${err.hint ? `\n  fix: ${err.hint}` : ''}`;
+    const hint = typeof err.hint === 'string' && !alreadySays(err.message, err.hint) ? err.hint : '';
+    return `phonehome: ${err.message}${hint ? `\n  fix: ${hint}` : ''}`;
   }
   return `phonehome: internal error (please report it with this output):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
 }

@@ -4,7 +4,6 @@ import { registerLabCommand } from './commands/lab.ts';
 import { registerDevicesCommand } from './commands/devices.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { formatError, isUserFacing } from './errors.ts';
-import { resolveAdbPortOption } from './state.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,7 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerLabCommand(program);
-  registerDevicesCommand(program, { getAdbPort: () => resolveAdbPortOption() });
+  registerDevicesCommand(program);
   registerDemoCommand(program);
   return program;
 }

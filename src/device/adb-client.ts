@@ -11,6 +11,7 @@
  * cases, so that is what we use; the types come from `import type`.
  */
 import { createRequire } from 'node:module';
+import { AdbPortError } from './errors.ts';
 // Under nodenext a default import of a CommonJS module is typed as its `module.exports`.
 import type AdbkitExports from '@devicefarmer/adbkit';
 import type ConnectionExports from '@devicefarmer/adbkit/dist/src/adb/connection.js';
@@ -94,19 +95,39 @@ export interface AdbClientOptions {
 /** The adb client plus where it points, so error messages can name the server. */
 export type PhonehomeAdbClient = Client & { readonly host: string; readonly port: number };
 
-function parsePort(value: string | number, source: string): number {
-  const port = typeof value === 'number' ? value : Number(value.trim());
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`${source} must be a TCP port (1–65535), got ${JSON.stringify(String(value))}`);
-  }
-  return port;
+/**
+ * A TCP port (1–65535) from user input: a whole number, or a string of decimal digits (blanks
+ * around it allowed). Anything else (`''`, `0x10`, `1e3`, `80.5`, `70000`) is undefined.
+ * The one port parser of phonehome: the CLI checks its own ranges on top of it.
+ */
+export function parsePort(value: string | number): number | undefined {
+  let port: number;
+  if (typeof value === 'number') port = value;
+  else if (/^\s*\d{1,5}\s*$/.test(value)) port = Number(value);
+  else return undefined;
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
 }
 
-/** The adb server port: `explicit` if given, else ANDROID_ADB_SERVER_PORT, else 5037. */
-export function resolveAdbPort(explicit?: number | string): number {
-  if (explicit !== undefined && explicit !== '') return parsePort(explicit, 'the adb port');
+/**
+ * The adb server port: `explicit` if given, else ANDROID_ADB_SERVER_PORT (unless empty, as adb
+ * itself treats it), else 5037. Throws an AdbPortError naming `option` (default: the `port` option)
+ * or the variable, with the fix. An explicit empty string is an error, not "use the default": a
+ * script's `--adb-port "$PORT"` with PORT unset must not fall through to the developer's 5037.
+ */
+export function resolveAdbPort(explicit?: number | string, opts: { option?: string } = {}): number {
+  if (explicit !== undefined) {
+    const port = parsePort(explicit);
+    if (port === undefined)
+      throw new AdbPortError({ value: explicit, source: opts.option ?? 'the "port" option' });
+    return port;
+  }
   const env = process.env['ANDROID_ADB_SERVER_PORT'];
-  if (env !== undefined && env.trim() !== '') return parsePort(env, 'ANDROID_ADB_SERVER_PORT');
+  if (env !== undefined && env.trim() !== '') {
+    const port = parsePort(env);
+    if (port === undefined)
+      throw new AdbPortError({ value: env, source: 'ANDROID_ADB_SERVER_PORT', fromEnv: true });
+    return port;
+  }
   return DEFAULT_ADB_PORT;
 }
 

@@ -52,7 +52,7 @@ const RETRY_DELAY_MS = 500;
 const MiB = 1024 * 1024;
 
 export interface DeviceOptions {
-  /** Per-call timeout (ms); devices.json "adbTimeoutMs" / --adb-timeout. Default 20000. */
+  /** Per-call timeout (ms); the phonehome commands set it from their --timeout option. Default 20000. */
   timeoutMs?: number;
   /** Extra time per MiB for push/pull. Default 1000. */
   transferMsPerMiB?: number;
@@ -357,7 +357,7 @@ export class Device {
       problem: `timed out after ${ms} ms`,
       hint:
         `Check the phone is awake and connected (${adbCommand(this.port, this.serial, 'get-state')}), ` +
-        'or raise the timeout (--adb-timeout / devices.json "adbTimeoutMs")',
+        'or raise the timeout (--timeout on the phonehome command, or the timeoutMs option of Device)',
     });
   }
 

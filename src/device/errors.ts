@@ -32,6 +32,8 @@ export interface DeviceErrorInit {
 }
 
 export class DeviceError extends Error {
+  /** The message is meant for people (the CLI prints it without a stack trace). */
+  readonly userFacing = true;
   readonly serial: string;
   readonly operation: string;
   readonly problem: string;
@@ -149,6 +151,8 @@ export class DeviceUnavailableError extends DeviceError {
 
 /** The adb server does not answer at all (refused), or not in time. */
 export class AdbServerError extends Error {
+  /** The message is meant for people (the CLI prints it without a stack trace). */
+  readonly userFacing = true;
   readonly host: string;
   readonly port: number;
 
@@ -165,6 +169,33 @@ export class AdbServerError extends Error {
     this.name = 'AdbServerError';
     this.host = init.host;
     this.port = init.port;
+  }
+}
+
+/**
+ * An adb server port that is not a TCP port, naming where it came from (an option, or
+ * ANDROID_ADB_SERVER_PORT) and, in `hint`, how to fix it.
+ */
+export class AdbPortError extends Error {
+  /** The message is meant for people (the CLI prints it without a stack trace). */
+  readonly userFacing = true;
+  readonly value: string;
+  /** Where the value came from: an option name (`--adb-port`) or `ANDROID_ADB_SERVER_PORT`. */
+  readonly source: string;
+  readonly hint: string;
+
+  constructor(init: { value: string | number; source: string; fromEnv?: boolean }) {
+    const value = String(init.value);
+    super(
+      `invalid adb server port '${value}' ${init.fromEnv ? 'in' : 'given as'} ${init.source}: ` +
+        'it must be a whole number from 1 to 65535',
+    );
+    this.name = 'AdbPortError';
+    this.value = value;
+    this.source = init.source;
+    this.hint = init.fromEnv
+      ? `set ${init.source} to the port your adb server listens on, or unset it to use 5037`
+      : `give ${init.source} the port your adb server listens on (adb's default is 5037)`;
   }
 }
 

@@ -5,14 +5,21 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
+/** An `adb` command that failed: the message names the command and what it printed. */
 export class AdbCliError extends Error {
+  /** The message is meant for people (the CLI prints it without a stack trace). */
+  readonly userFacing = true;
+
   constructor(
     message: string,
     readonly stdout: string,
     readonly stderr: string,
     readonly code: number | null,
+    /** What to do about it, when we know. */
+    readonly hint?: string,
   ) {
     super(message);
     this.name = 'AdbCliError';
@@ -47,21 +54,26 @@ export function runAdb(
           if (e.code === 'ENOENT') {
             reject(
               new AdbCliError(
-                `the adb client was not found (${adbBinary()}): install it with \`apt-get install -y adb\` or set ADB=/path/to/adb`,
+                `the adb client was not found (${adbBinary()})`,
                 '',
                 '',
                 null,
+                'install it with `apt-get install -y adb`, or set ADB=/path/to/adb',
               ),
             );
             return;
           }
           const what = e.killed ? `timed out after ${timeoutMs} ms` : `failed (${String(e.code)})`;
+          const output = (stderr || stdout).trim();
           reject(
             new AdbCliError(
-              `adb ${args.join(' ')} ${what}: ${(stderr || stdout).trim()}`,
+              `adb -P ${adbPort} ${args.join(' ')} ${what}${output ? `: ${output}` : ''}`,
               stdout,
               stderr,
-              null,
+              typeof e.code === 'number' ? e.code : null,
+              e.killed
+                ? `check the adb server (\`adb -P ${adbPort} devices\`); if that hangs too, restart it (\`adb -P ${adbPort} kill-server\`)`
+                : undefined,
             ),
           );
           return;
@@ -69,6 +81,25 @@ export function runAdb(
         resolve({ stdout, stderr });
       },
     );
+  });
+}
+
+/**
+ * True when something accepts a TCP connection on 127.0.0.1:`port` within `timeoutMs`: the adb
+ * server is up. Probe before an `adb` command that must not start a server where none runs
+ * (`adb devices`, `adb disconnect` and `adb connect` all start one).
+ */
+export function adbServerListening(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    const done = (up: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(up);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
   });
 }
 

@@ -4,6 +4,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { VirtualPhone } from './phone.ts';
 import { AdbTransport } from './adb/transport.ts';
 import { createServiceResolver } from './adb/services.ts';
@@ -102,10 +103,13 @@ export class Adbd extends EventEmitter {
           resolve((server.address() as { port: number }).port);
         });
       });
-      if (bound >= EMULATOR_PORTS.first && bound <= EMULATOR_PORTS.last && port === 0 && attempt < 10) {
+      if (bound >= EMULATOR_PORTS.first && bound <= EMULATOR_PORTS.last) {
         await new Promise<void>((r) => server.close(() => r()));
+        if (attempt >= 10) throw new PortRangeError(bound);
         continue;
       }
+      // An accept error (EMFILE…) must not take every phone of the process down.
+      server.on('error', (err) => this.opts.log?.(`listener on ${bound}: ${err.message}`));
       this.server = server;
       this.boundPort = bound;
       return bound;
@@ -133,6 +137,7 @@ export class Adbd extends EventEmitter {
         break;
       case 'silent':
         this.silent = true;
+        for (const t of this.transports) t.pause();
         break;
       case 'slow':
         this.slowMs = opts.delayMs ?? 200;
@@ -152,6 +157,7 @@ export class Adbd extends EventEmitter {
   clearFaults(): void {
     this.silent = false;
     this.slowMs = 0;
+    for (const t of this.transports) t.resume();
     if (this.offline) {
       this.offline = false;
       // Connections that were never answered are dropped, so the adb server reconnects and handshakes.
@@ -167,9 +173,22 @@ export class Adbd extends EventEmitter {
       await this.stopListening();
       this.phone.resetForBoot();
       this.phone.props.set('sys.boot_completed', '');
-      await new Promise((r) => setTimeout(r, this.opts.rebootDownMs ?? 1500));
+      await sleep(this.opts.rebootDownMs ?? 1500);
+      // The port may be taken meanwhile; a phone that cannot come back is logged, not fatal.
+      for (let attempt = 1; !this.closed; attempt++) {
+        try {
+          await this.listen(this.boundPort);
+          break;
+        } catch (err) {
+          if (attempt >= 20) {
+            this.opts.log?.(`cannot listen on ${this.boundPort} after reboot: ${(err as Error).message}`);
+            this.emit('failed', err);
+            return;
+          }
+          await sleep(250);
+        }
+      }
       if (this.closed) return;
-      await this.listen(this.boundPort);
       this.emit('up');
       setTimeout(() => {
         this.phone.props.set('sys.boot_completed', '1');
@@ -201,12 +220,13 @@ export class Adbd extends EventEmitter {
           shellV2: this.features.includes('shell_v2'),
         }),
         delayMs: () => this.slowMs,
-        muted: () => this.silent || this.offline,
+        muted: () => this.offline,
         log: this.opts.log,
       },
       ++this.transportCount,
     );
     this.transports.add(transport);
+    if (this.silent) transport.pause();
     transport.on('online', () => this.emit('online', transport));
     transport.on('close', () => this.transports.delete(transport));
     this.emit('connection', transport);

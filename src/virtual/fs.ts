@@ -7,6 +7,12 @@
  * mount namespaces can later be added by giving a process its own (cloned) table.
  */
 
+/**
+ * The largest file a virtual phone stores. Everything lives in the lab process's memory, so a
+ * runaway `yes > file` must end in ENOSPC, as a full partition would, not in an out-of-memory lab.
+ */
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
+
 export type VfsErrorCode =
   | 'ENOENT'
   | 'EACCES'
@@ -18,6 +24,7 @@ export type VfsErrorCode =
   | 'EINVAL'
   | 'EPERM'
   | 'EBUSY'
+  | 'ENOSPC'
   | 'ELOOP';
 
 const MESSAGES: Record<VfsErrorCode, string> = {
@@ -31,6 +38,7 @@ const MESSAGES: Record<VfsErrorCode, string> = {
   EINVAL: 'Invalid argument',
   EPERM: 'Operation not permitted',
   EBUSY: 'Device or resource busy',
+  ENOSPC: 'No space left on device',
   ELOOP: 'Too many symbolic links encountered',
 };
 
@@ -235,6 +243,8 @@ const LABELS = {
 export interface VfsOptions {
   /** Clock in seconds; defaults to the host clock. */
   now?: () => number;
+  /** The largest file it stores (default MAX_FILE_BYTES); larger writes fail with ENOSPC. */
+  maxFileBytes?: number;
 }
 
 export class Vfs {
@@ -245,8 +255,11 @@ export class Vfs {
   private bypass = 0;
   private readonly now: () => number;
 
+  private readonly maxFileBytes: number;
+
   constructor(opts: VfsOptions = {}) {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.maxFileBytes = opts.maxFileBytes ?? MAX_FILE_BYTES;
     this.table = new MountTable();
     this.buildBase();
   }
@@ -356,6 +369,8 @@ export class Vfs {
         if (!this.can(node, uid, W_OK)) throw new VfsError('EACCES', abs);
         if (node.device) return;
         if (node.generate) throw new VfsError('EACCES', abs);
+        if ((opts.append ? node.size : 0) + bytes.length > this.maxFileBytes)
+          throw new VfsError('ENOSPC', abs);
         if (opts.append) this.appendBytes(node, bytes);
         else {
           node.data = Buffer.from(bytes);
@@ -367,6 +382,7 @@ export class Vfs {
         return;
       }
       this.checkCreate(dir, uid, abs);
+      if (bytes.length > this.maxFileBytes) throw new VfsError('ENOSPC', abs);
       const node: FileNode = {
         ...this.baseFields(opts.mode ?? 0o644, uid, opts.gid ?? uid, dir.node.label),
         kind: 'file',
@@ -401,6 +417,7 @@ export class Vfs {
     if (node.device) return;
     this.checkWritable(loc.mount, loc.path);
     if (!this.can(node, uid, W_OK)) throw new VfsError('EACCES', loc.path);
+    if (size > this.maxFileBytes) throw new VfsError('ENOSPC', loc.path);
     const data = Buffer.alloc(size);
     node.data.copy(data, 0, 0, Math.min(size, node.size));
     node.data = data;

@@ -2,13 +2,18 @@
  * The virtual lab: a set of virtual phones in this process, each connected to an adb server with
  * `adb connect`, and a watchdog that keeps them connected (after an adb server restart, after the
  * server gives up on a phone that was away, and promptly after a virtual reboot).
+ *
+ * Only addPhone() may start an adb server (`adb connect` does when none runs). The watchdog and
+ * stop() first check that a server answers on the port and leave it alone when none does: the
+ * watchdog reconnects after the server comes back, it does not start it, and stopping must not leave
+ * a stray server behind.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { VirtualPhone } from './phone.ts';
 import { Adbd, type AdbdOptions } from './adbd.ts';
 import { loadProfile, type Profile } from './profiles.ts';
-import { parseDevices, runAdb } from './adb-cli.ts';
+import { adbServerListening, parseDevices, runAdb } from './adb-cli.ts';
 
 export interface LabPhone {
   serial: string;
@@ -34,6 +39,8 @@ export class Lab extends EventEmitter {
   private watchdog: NodeJS.Timeout | undefined;
   private reconnecting = new Set<string>();
   private stopped = false;
+  /** The watchdog found no adb server last time (logged once per outage). */
+  private serverDown = false;
 
   constructor(readonly opts: LabOptions) {
     super();
@@ -87,6 +94,18 @@ export class Lab extends EventEmitter {
 
   async checkConnections(): Promise<void> {
     if (this.stopped) return;
+    if (!(await adbServerListening(this.opts.adbPort))) {
+      if (!this.serverDown) {
+        this.opts.log?.(
+          `watchdog: no adb server on port ${this.opts.adbPort}; the phones are reconnected when it is back`,
+        );
+      }
+      this.serverDown = true;
+      return;
+    }
+    if (this.serverDown) this.opts.log?.(`watchdog: the adb server on port ${this.opts.adbPort} is back`);
+    this.serverDown = false;
+    if (this.stopped) return;
     let listed: Map<string, string>;
     try {
       listed = parseDevices((await runAdb(this.opts.adbPort, ['devices'], { timeoutMs: 5000 })).stdout);
@@ -103,6 +122,13 @@ export class Lab extends EventEmitter {
     if (this.stopped || this.reconnecting.has(entry.serial)) return;
     this.reconnecting.add(entry.serial);
     try {
+      if (!(await adbServerListening(this.opts.adbPort))) {
+        this.opts.log?.(
+          `reconnect ${entry.serial}: no adb server on port ${this.opts.adbPort}; the watchdog reconnects when it is back`,
+        );
+        return;
+      }
+      if (this.stopped) return;
       if (disconnectFirst)
         await runAdb(this.opts.adbPort, ['disconnect', entry.serial]).catch(() => undefined);
       await runAdb(this.opts.adbPort, ['connect', entry.serial]);
@@ -115,13 +141,21 @@ export class Lab extends EventEmitter {
     }
   }
 
-  /** Disconnects every phone from the adb server and stops them. */
+  /**
+   * Disconnects every phone from the adb server (when one runs: `adb disconnect` would start one)
+   * and stops them.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    const serverUp = this.phones.length > 0 && (await adbServerListening(this.opts.adbPort));
     await Promise.all(
       this.phones.map(async (p) => {
-        await runAdb(this.opts.adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(() => undefined);
+        if (serverUp) {
+          await runAdb(this.opts.adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(
+            () => undefined,
+          );
+        }
         await p.adbd.close();
       }),
     );

@@ -17,17 +17,26 @@ export class NetError extends Error {
   }
 }
 
-/** Two connected in-memory duplex streams: what is written to one is read from the other. */
+/**
+ * Two connected in-memory duplex streams: what is written to one is read from the other, with
+ * backpressure (a write completes once the peer's reader has room).
+ */
 export function duplexPair(): [Duplex, Duplex] {
+  const waiting = new Map<Duplex, () => void>();
   let b: Duplex | undefined = undefined;
-  const make = (peer: () => Duplex | undefined): Duplex =>
-    new Duplex({
+  const make = (peer: () => Duplex | undefined): Duplex => {
+    const self: Duplex = new Duplex({
       read() {
-        // Data is pushed by the peer's write; nothing to pull.
+        // The peer's blocked write (if any) may go on now.
+        const cb = waiting.get(self);
+        waiting.delete(self);
+        cb?.();
       },
       write(chunk: Buffer, _enc, cb) {
-        peer()?.push(chunk);
-        cb();
+        const p = peer();
+        if (!p || p.destroyed || p.readableEnded) return cb();
+        if (p.push(chunk)) cb();
+        else waiting.set(p, cb);
       },
       final(cb) {
         peer()?.push(null);
@@ -37,9 +46,16 @@ export function duplexPair(): [Duplex, Duplex] {
         // Like a socket closing: the peer reads what is already buffered, then sees end of input.
         const p = peer();
         if (p && !p.destroyed && !p.readableEnded) p.push(null);
+        for (const end of [p, self]) {
+          const blocked = end ? waiting.get(end) : undefined;
+          if (end) waiting.delete(end);
+          blocked?.();
+        }
         cb(err);
       },
     });
+    return self;
+  };
   const a = make(() => b);
   b = make(() => a);
   return [a, b];

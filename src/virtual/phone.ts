@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { Vfs } from './fs.ts';
 import { PhoneNet } from './net.ts';
-import { runScript } from './shell/interpreter.ts';
+import { runScript, ShellSession } from './shell/interpreter.ts';
 import { coreutils } from './shell/coreutils.ts';
 import { androidCommands } from './android/commands.ts';
 import { PropertyStore } from './android/props.ts';
@@ -83,6 +83,20 @@ export class VirtualPhone extends EventEmitter {
   /** Runs a shell script as `sh -c` would on the phone and resolves to its exit status. */
   exec(script: string, opts: ExecOptions): Promise<number> {
     return runScript(script, {
+      phone: this,
+      env: opts.env ?? this.defaultEnv(),
+      cwd: '/',
+      uid: opts.uid ?? (this.adbdRoot ? 0 : SHELL_UID),
+      stdin: opts.stdin,
+      stdout: opts.stdout,
+      stderr: opts.stderr,
+      signal: opts.signal,
+    });
+  }
+
+  /** A shell that keeps variables, functions and the working directory across scripts (`adb shell` fed on stdin). */
+  openSession(opts: ExecOptions): ShellSession {
+    return new ShellSession({
       phone: this,
       env: opts.env ?? this.defaultEnv(),
       cwd: '/',

@@ -85,6 +85,9 @@ export const REQUIRED_PROPS = [
 ] as const;
 
 export class ProfileError extends Error {
+  /** The message is meant for people (the CLI prints it without a stack trace). */
+  readonly userFacing = true;
+
   constructor(message: string) {
     super(message);
     this.name = 'ProfileError';
@@ -124,24 +127,44 @@ export function loadProfile(name: string, dir: string = PROFILE_DIR): Profile {
   return profile;
 }
 
-/** Names and descriptions of the profiles in `dir`, sorted by name. Unreadable files are skipped. */
-export function listProfiles(dir: string = PROFILE_DIR): Array<{ name: string; description: string }> {
+/** A profile file as listProfiles() sees it. */
+export interface ProfileListing {
+  /** File name without .json. */
+  name: string;
+  /** '' for a broken file. */
+  description: string;
+  /** For a file loadProfile() rejects: its ProfileError message (file and field). */
+  error?: string;
+}
+
+/**
+ * Every profile file in `dir`, sorted by name, each validated as loadProfile() would: a broken
+ * file is listed with its `error` (never skipped), so that asking for it reports what is wrong
+ * with it instead of "unknown profile".
+ */
+export function listProfiles(dir: string = PROFILE_DIR): ProfileListing[] {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   } catch {
     return [];
   }
-  const out: Array<{ name: string; description: string }> = [];
+  const out: ProfileListing[] = [];
   for (const f of files.sort()) {
+    const name = f.slice(0, -5);
     try {
-      const json = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { description?: unknown };
-      out.push({
-        name: f.slice(0, -5),
-        description: typeof json.description === 'string' ? json.description : '',
-      });
-    } catch {
-      // A broken file shows up when it is loaded, with the precise error.
+      // Read it here first: loadProfile() lists the profiles when it cannot read a file, and an
+      // unreadable entry (a directory named x.json) must not send the two round in circles.
+      readFileSync(join(dir, f));
+    } catch (err) {
+      out.push({ name, description: '', error: `profiles/${f}: cannot read it (${(err as Error).message})` });
+      continue;
+    }
+    try {
+      out.push({ name, description: loadProfile(name, dir).description });
+    } catch (err) {
+      const error = err instanceof ProfileError ? err.message : `profiles/${f}: ${(err as Error).message}`;
+      out.push({ name, description: '', error });
     }
   }
   return out;

@@ -205,7 +205,6 @@ describe('device layer (real adb server, adbkit, virtual phones)', function () {
     const d = phone(3, 800);
     assert.equal((await d.shell('echo before')).stdout, 'before\n');
     entry.adbd.fault('silent');
-    const started = Date.now();
     try {
       await assert.rejects(d.shell('getprop ro.product.model'), (err: unknown) => {
         assert.ok(err instanceof DeviceError);
@@ -219,7 +218,6 @@ describe('device layer (real adb server, adbkit, virtual phones)', function () {
         );
         return true;
       });
-      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
     } finally {
       entry.adbd.clearFaults();
     }

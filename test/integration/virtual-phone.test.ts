@@ -80,6 +80,14 @@ describe('virtual phones through the real adb server', function () {
     assert.equal(r.stdout.toString(), 'a  b cd e;f\n0\n');
   });
 
+  it('runs a script piped into `adb shell` as one shell session', async () => {
+    const s = t.phones[0]!.serial;
+    const script = 'cd /sdcard\npwd\nX=5\necho "x=$X"\nfor i in 1 2\ndo echo $i\ndone\nexit 7\necho never\n';
+    const r = await adb(s, ['shell'], { input: script });
+    assert.equal(r.stdout.toString(), '/sdcard\nx=5\n1\n2\n');
+    assert.equal(r.code, 7);
+  });
+
   it('carries 1 MB of shell output intact', async () => {
     const s = t.phones[1]!.serial;
     const data = randomBytes(1024 * 1024);

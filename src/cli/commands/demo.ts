@@ -7,11 +7,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import type { Command } from 'commander';
 import { Lab } from '../../virtual/lab.ts';
-import { listProfiles } from '../../virtual/profiles.ts';
 import { runAdb } from '../../virtual/adb-cli.ts';
 import { createAdbClient } from '../../device/adb-client.ts';
 import { Device } from '../../device/device.ts';
-import { resolveAdbPortOption } from '../state.ts';
+import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { chooseProfiles } from './lab.ts';
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -19,8 +19,13 @@ export function registerDemoCommand(program: Command): void {
     .description('start the virtual lab, read every phone through the device layer, and write a report')
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .option('--out <dir>', 'where to write the report', 'reports/demo')
-    .action(async (opts: { adbPort?: string; out: string }) => {
-      const adbPort = resolveAdbPortOption(opts.adbPort);
+    .option('--timeout <ms>', 'adb timeout per phone call, in ms', timeoutMsParser('--timeout'), 10000)
+    .action(async (opts: { adbPort?: string; out: string; timeout: number }) => {
+      const adbPort = adbPortOption(opts.adbPort);
+      // One phone of each profile; a broken profile file fails here, naming the file and field.
+      const profiles = chooseProfiles([], undefined);
+      // `adb version` talks to no server: a missing adb client fails here, before any progress line.
+      await runAdb(adbPort, ['version'], { timeoutMs: 10000 });
       const step = (msg: string) => process.stderr.write(`• ${msg}\n`);
       step(`starting the adb server on port ${adbPort} (if it is not running)`);
       await runAdb(adbPort, ['start-server'], { timeoutMs: 20000 });
@@ -29,13 +34,12 @@ export function registerDemoCommand(program: Command): void {
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
-        const profiles = listProfiles();
-        step(`starting ${profiles.length} virtual phones: ${profiles.map((p) => p.name).join(', ')}`);
-        for (const p of profiles) await lab.addPhone(p.name);
+        step(`starting ${profiles.length} virtual phones: ${profiles.join(', ')}`);
+        for (const p of profiles) await lab.addPhone(p);
         const client = createAdbClient({ port: adbPort });
         const rows = [];
         for (const entry of lab.phones) {
-          const device = new Device(client, entry.serial, { timeoutMs: 10000 });
+          const device = new Device(client, entry.serial, { timeoutMs: opts.timeout });
           const fingerprint = await device.fingerprint();
           const proxy = await device.getSetting('global', 'http_proxy');
           const uep = await device.getSetting('secure', 'upload_log_pref');
@@ -45,7 +49,7 @@ export function registerDemoCommand(program: Command): void {
             fingerprint,
             settings: { http_proxy: proxy, upload_log_pref: uep },
           });
-          step(`${entry.serial}  ${fingerprint.label}${fingerprint.rooted ? ' · rooted' : ''}`);
+          step(`${entry.serial}  ${fingerprint.label}`); // the label already says 'rooted'
         }
         const dir = resolve(opts.out);
         mkdirSync(dir, { recursive: true });

@@ -2,16 +2,15 @@
  * `phonehome devices`: the phones the adb server knows, what each one is (model, MIUI/HyperOS,
  * Android, region, root), and for unusable ones what to do.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
-  AdbServerError,
   Device,
   createAdbClient,
   listPhones,
   type Fingerprint,
   type PhoneEntry,
 } from '../../device/index.ts';
-import { UserError } from '../errors.ts';
+import { adbPortOption, timeoutMsParser } from '../options.ts';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -22,20 +21,6 @@ export interface DeviceReport {
   /** The fix for an unusable phone, or why its fingerprint could not be read. */
   problem?: string;
   fingerprint?: Fingerprint;
-}
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 1 || port > 65535)
-    throw new InvalidArgumentError('must be a port (1–65535)');
-  return port;
-}
-
-function parseMs(value: string): number {
-  const ms = Number(value);
-  if (!Number.isInteger(ms) || ms <= 0)
-    throw new InvalidArgumentError('must be a positive number of milliseconds');
-  return ms;
 }
 
 async function describe(entry: PhoneEntry, device: Device): Promise<DeviceReport> {
@@ -64,26 +49,25 @@ function table(rows: DeviceReport[]): string {
   return [fmt(header), ...lines.map(fmt)].join('\n');
 }
 
-export function registerDevicesCommand(program: Command, opts: { getAdbPort: () => number }): void {
+export function registerDevicesCommand(program: Command): void {
   program
     .command('devices')
     .description(
       'list the phones connected to the adb server, with model, MIUI/HyperOS, Android, region and root',
     )
     .option('--json', 'print a JSON array of {serial, state, available, problem?, fingerprint?}')
-    .option('--adb-port <port>', 'adb server port (default: ANDROID_ADB_SERVER_PORT, else 5037)', parsePort)
-    .option('--timeout <ms>', 'adb timeout per phone call, in ms', parseMs, DEFAULT_TIMEOUT_MS)
-    .action(async (o: { json?: boolean; adbPort?: number; timeout: number }) => {
-      const port = o.adbPort ?? opts.getAdbPort();
+    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .option(
+      '--timeout <ms>',
+      'adb timeout per phone call, in ms',
+      timeoutMsParser('--timeout'),
+      DEFAULT_TIMEOUT_MS,
+    )
+    .action(async (o: { json?: boolean; adbPort?: string; timeout: number }) => {
+      const port = adbPortOption(o.adbPort);
       const client = createAdbClient({ port });
-      let phones: PhoneEntry[];
-      try {
-        phones = await listPhones(client, { timeoutMs: o.timeout });
-      } catch (err) {
-        // The message already says what to do; no stack trace for a missing server.
-        if (err instanceof AdbServerError) throw new UserError(err.message);
-        throw err;
-      }
+      // An AdbServerError says what to do; the CLI prints it without a stack trace.
+      const phones = await listPhones(client, { timeoutMs: o.timeout });
       const reports = await Promise.all(
         phones.map((p) => describe(p, new Device(client, p.serial, { timeoutMs: o.timeout }))),
       );

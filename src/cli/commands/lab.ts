@@ -5,23 +5,38 @@
  * the phones. `lab serve` owns the phones: it keeps them connected (watchdog), and on SIGTERM or
  * SIGINT disconnects them, removes their devices.json entries and its state file.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { Lab } from '../../virtual/lab.ts';
-import { listProfiles } from '../../virtual/profiles.ts';
-import { parseDevices, runAdb } from '../../virtual/adb-cli.ts';
+import { listProfiles, PROFILE_DIR } from '../../virtual/profiles.ts';
+import { adbServerListening, parseDevices, runAdb } from '../../virtual/adb-cli.ts';
 import { UserError } from '../errors.ts';
-import { resolveAdbPortOption, stateDir } from '../state.ts';
+import { stateDir } from '../state.ts';
 import { readDevicesFile, recordLabPhones, writeDevicesFile } from '../devices-file.ts';
+import {
+  adbPortOption,
+  checkPhonePorts,
+  parseBasePort,
+  parsePhoneCount,
+  timeoutMsParser,
+} from '../options.ts';
 
 export interface LabState {
   pid: number;
+  /**
+   * The lab process's start time (field 22 of /proc/PID/stat, clock ticks since boot; Linux only):
+   * with the command line it tells the lab from an unrelated process that got the pid after a crash
+   * or a reboot.
+   */
+  procStartTime?: string;
   adbPort: number;
   status: 'starting' | 'ready' | 'failed';
   error?: string;
+  /** The fix for `error`, when the error had one. */
+  hint?: string;
   startedAt: string;
   devicesFile: string;
   log: string;
@@ -50,48 +65,142 @@ function writeLabState(state: LabState): void {
   renameSync(`${path}.tmp`, path);
 }
 
-export function isAlive(pid: number): boolean {
+/** Fields 3 (state) and 22 (start time) of a /proc/PID/stat line; undefined when it is not one. */
+export function parseProcStat(text: string): { state: string; startTime: string } | undefined {
+  // pid (comm) state ppid …: comm may contain spaces and parentheses, so count after the last ')'.
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  const fields = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
+  const state = fields[0];
+  const startTime = fields[22 - 3];
+  if (!state || !startTime || !/^\d+$/.test(startTime)) return undefined;
+  return { state, startTime };
+}
+
+/** True when `argv` is a `phonehome lab serve` for `adbPort` (what `lab up` spawns). */
+export function isLabServeArgv(argv: readonly string[], adbPort: number): boolean {
+  const lab = argv.indexOf('lab');
+  if (lab < 0 || argv[lab + 1] !== 'serve') return false;
+  const port = String(adbPort);
+  return argv.some((a, i) => (a === '--adb-port' && argv[i + 1] === port) || a === `--adb-port=${port}`);
+}
+
+/** What the OS says about a live process: its command line and (on Linux) its start time. */
+export interface ProcessInfo {
+  /** undefined when it cannot be read (another user's process, a kernel thread). */
+  argv: string[] | undefined;
+  startTime: string | undefined;
+}
+
+/**
+ * The live process `pid`, or undefined when there is none (or only a zombie: killed, not yet
+ * reaped). Linux reads /proc; elsewhere signal 0 tells whether it exists and `ps` its command line.
+ */
+export function inspectProcess(pid: number): ProcessInfo | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  if (existsSync('/proc/self/stat')) {
+    let stat: ReturnType<typeof parseProcStat>;
+    try {
+      stat = parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return undefined;
+    }
+    if (!stat || stat.state === 'Z' || stat.state === 'X' || stat.state === 'x') return undefined;
+    let argv: string[] | undefined;
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      argv = undefined;
+    }
+    return { argv, startTime: stat.startTime };
+  }
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  let argv: string[] | undefined;
+  try {
+    argv = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
+  } catch {
+    argv = undefined;
+  }
+  return { argv, startTime: undefined };
+}
+
+/**
+ * Whether the process a lab record names is that lab: `running` (alive, `lab serve --adb-port N`,
+ * same start time), `gone` (no such process), or `foreign` (the pid now belongs to another process,
+ * after a crash or a reboot). Only a `running` lab may be reported as running or be signalled.
+ */
+export type LabProcessStatus = 'running' | 'gone' | 'foreign';
+
+export function labProcessStatus(
+  state: Pick<LabState, 'pid' | 'adbPort' | 'procStartTime'>,
+  inspect: (pid: number) => ProcessInfo | undefined = inspectProcess,
+): LabProcessStatus {
+  const proc = inspect(state.pid);
+  if (!proc) return 'gone';
+  if (!proc.argv || !isLabServeArgv(proc.argv, state.adbPort)) return 'foreign';
+  if (
+    state.procStartTime !== undefined &&
+    proc.startTime !== undefined &&
+    proc.startTime !== state.procStartTime
+  )
+    return 'foreign';
+  return 'running';
+}
+
+function staleReason(status: LabProcessStatus): string {
+  return status === 'gone' ? 'that process has exited' : 'that pid now belongs to another process';
+}
+
+/** Sends `signal` unless the process is already gone. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
 }
 
-/** The profiles for N phones: the given ones cycled, or all shipped profiles cycled. */
-export function chooseProfiles(requested: string[], count: number | undefined): string[] {
-  const known = listProfiles().map((p) => p.name);
+/**
+ * The profiles for N phones: the given ones cycled, or all profiles in `dir` cycled. A requested
+ * profile whose file is broken fails with what is wrong with the file (not "unknown profile"), and
+ * so does any broken file when no profile is requested.
+ */
+export function chooseProfiles(requested: string[], count: number | undefined, dir = PROFILE_DIR): string[] {
+  const all = listProfiles(dir);
+  const usable = all.filter((p) => p.error === undefined).map((p) => p.name);
+  const broken = (p: { name: string; error?: string }, alternative: string) =>
+    new UserError(
+      p.error ?? '',
+      `fix ${join(dir, `${p.name}.json`)} (profiles/README.md describes each field)${alternative}`,
+    );
   for (const name of requested) {
-    if (!known.includes(name)) {
+    const entry = all.find((p) => p.name === name);
+    if (!entry) {
       throw new UserError(
         `unknown profile '${name}'`,
-        `choose one of: ${known.join(', ')} (see \`phonehome lab profiles\`)`,
+        `choose one of: ${usable.join(', ')} (see \`phonehome lab profiles\`)`,
       );
     }
+    if (entry.error !== undefined) throw broken(entry, '');
   }
-  const pool = requested.length ? requested : known;
+  if (requested.length === 0) {
+    const bad = all.find((p) => p.error !== undefined);
+    if (bad) throw broken(bad, ', or name the profiles to use with --profile');
+  }
+  const pool = requested.length ? requested : usable;
+  if (pool.length === 0)
+    throw new UserError(`no firmware profiles in ${dir}`, 'restore profiles/ from the checkout');
   const n = count ?? pool.length;
   return Array.from({ length: n }, (_, i) => pool[i % pool.length]!);
-}
-
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 64) {
-    throw new UserError(`--phones must be a whole number from 1 to 64 (got '${value}')`);
-  }
-  return n;
-}
-
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1024 || n > 65000 || (n >= 5555 && n <= 5585)) {
-    throw new UserError(
-      `--base-port must be 1024–65000 and outside 5555–5585 (got '${value}')`,
-      'the adb server treats 5555–5585 as emulator ports',
-    );
-  }
-  return n;
 }
 
 export function registerLabCommand(program: Command): void {
@@ -105,7 +214,7 @@ export function registerLabCommand(program: Command): void {
     .option(
       '--phones <n>',
       'how many phones (default: one per profile given, or one of each profile)',
-      parseCount,
+      parsePhoneCount,
     )
     .option(
       '--profile <name>',
@@ -115,10 +224,12 @@ export function registerLabCommand(program: Command): void {
     )
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .option('--devices <file>', 'devices file to record the phones in', 'devices.json')
-    .option('--base-port <port>', 'first TCP port for the phones (default: any free ports)', parsePort)
+    .option('--base-port <port>', 'first TCP port for the phones (default: any free ports)', parseBasePort)
     .option('--json', 'print the phones as JSON')
     .addOption(
-      new Option('--timeout <ms>', 'how long to wait for the phones').default(60000).argParser(Number),
+      new Option('--timeout <ms>', 'how long to wait for the phones')
+        .default(60000)
+        .argParser(timeoutMsParser('--timeout')),
     )
     .action(
       async (opts: {
@@ -130,23 +241,27 @@ export function registerLabCommand(program: Command): void {
         json?: boolean;
         timeout: number;
       }) => {
-        const adbPort = resolveAdbPortOption(opts.adbPort);
+        const adbPort = adbPortOption(opts.adbPort);
         const profiles = chooseProfiles(opts.profile, opts.phones);
+        if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
         const existing = readLabState(adbPort);
-        if (existing && isAlive(existing.pid)) {
+        if (existing && labProcessStatus(existing) === 'running') {
           throw new UserError(
             `a lab is already running for adb port ${adbPort} (pid ${existing.pid}, ${existing.phones.length} phones)`,
-            'run `phonehome lab down` first, or use another --adb-port',
+            `run \`phonehome lab down --adb-port ${adbPort}\` first, or use another --adb-port`,
           );
         }
+        // A record whose process is gone or is not the lab is stale: the new lab replaces it.
         const statePath = labStatePath(adbPort);
         rmSync(statePath, { force: true });
         const logPath = join(stateDir(), `lab-${adbPort}.log`);
         const devicesFile = resolve(opts.devices);
         readDevicesFile(devicesFile); // fail now, not in the background, if it is broken
+        // Likewise a missing adb client (`adb version` talks to no server, so it starts none).
+        await runAdb(adbPort, ['version'], { timeoutMs: 10000 });
         const args = [BIN, 'lab', 'serve', '--adb-port', String(adbPort), '--devices', devicesFile];
         for (const p of profiles) args.push('--profile', p);
-        if (opts.basePort) args.push('--base-port', String(opts.basePort));
+        if (opts.basePort !== undefined) args.push('--base-port', String(opts.basePort));
         if (!opts.json)
           process.stderr.write(`starting ${profiles.length} virtual phones (adb server port ${adbPort})…\n`);
         const out = openSync(logPath, 'a');
@@ -155,8 +270,9 @@ export function registerLabCommand(program: Command): void {
           stdio: ['ignore', out, out],
           env: process.env,
         });
+        closeSync(out);
         child.unref();
-        const state = await waitForReady(adbPort, child.pid ?? -1, opts.timeout, logPath);
+        const state = await waitForReady(adbPort, child, opts.timeout, logPath);
         if (opts.json) {
           process.stdout.write(
             `${JSON.stringify({ adbPort, pid: state.pid, phones: state.phones }, null, 2)}\n`,
@@ -167,9 +283,7 @@ export function registerLabCommand(program: Command): void {
         process.stdout.write(
           `\nlab running as pid ${state.pid}; recorded in ${devicesFile}; log: ${logPath}\n`,
         );
-        process.stdout.write(
-          `stop it with: phonehome lab down${adbPort !== 5037 ? ` --adb-port ${adbPort}` : ''}\n`,
-        );
+        process.stdout.write(`stop it with: phonehome lab down --adb-port ${adbPort}\n`);
       },
     );
 
@@ -179,14 +293,11 @@ export function registerLabCommand(program: Command): void {
     .option('--profile <name>', 'firmware profile (repeatable)', (v, acc: string[]) => [...acc, v], [])
     .option('--adb-port <port>', 'adb server port')
     .option('--devices <file>', 'devices file', 'devices.json')
-    .option('--base-port <port>', 'first TCP port', parsePort)
+    .option('--base-port <port>', 'first TCP port', parseBasePort)
     .action(async (opts: { profile: string[]; adbPort?: string; devices: string; basePort?: number }) => {
-      await serve(
-        resolveAdbPortOption(opts.adbPort),
-        chooseProfiles(opts.profile, undefined),
-        resolve(opts.devices),
-        opts.basePort,
-      );
+      const profiles = chooseProfiles(opts.profile, undefined);
+      if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
+      await serve(adbPortOption(opts.adbPort), profiles, resolve(opts.devices), opts.basePort);
     });
 
   lab
@@ -195,15 +306,20 @@ export function registerLabCommand(program: Command): void {
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .option('--json', 'print JSON')
     .action(async (opts: { adbPort?: string; json?: boolean }) => {
-      const adbPort = resolveAdbPortOption(opts.adbPort);
+      const adbPort = adbPortOption(opts.adbPort);
       const state = readLabState(adbPort);
-      const running = !!state && state.status === 'ready' && isAlive(state.pid);
+      const proc = state ? labProcessStatus(state) : undefined;
+      const running = !!state && state.status === 'ready' && proc === 'running';
+      /** A record whose process is not the lab (it crashed, or the host rebooted). */
+      const stale = !!state && proc !== 'running';
       let states = new Map<string, string>();
-      if (running) {
+      // `adb devices` would start an adb server where none runs: ask only one that is up (when it is
+      // down, the lab's watchdog reconnects the phones once it is back).
+      if (running && (await adbServerListening(adbPort))) {
         try {
           states = parseDevices((await runAdb(adbPort, ['devices'], { timeoutMs: 10000 })).stdout);
         } catch {
-          // The adb server is down; the watchdog will reconnect when it is back.
+          // It went away meanwhile: the phones show as absent.
         }
       }
       const phones = running
@@ -211,14 +327,21 @@ export function registerLabCommand(program: Command): void {
         : [];
       if (opts.json) {
         process.stdout.write(
-          `${JSON.stringify({ running, adbPort, pid: running ? state.pid : null, phones }, null, 2)}\n`,
+          `${JSON.stringify(
+            { running, adbPort, pid: running ? state.pid : null, phones, ...(stale ? { stale: true } : {}) },
+            null,
+            2,
+          )}\n`,
         );
         return;
       }
       if (!running) {
-        process.stdout.write(
-          `no lab is running for adb port ${adbPort} (start one with \`phonehome lab up\`)\n`,
-        );
+        const why =
+          stale && proc
+            ? ` (the record of lab pid ${state.pid} is stale: ${staleReason(proc)}; ` +
+              `\`phonehome lab down --adb-port ${adbPort}\` removes it)`
+            : ' (start one with `phonehome lab up`)';
+        process.stdout.write(`no lab is running for adb port ${adbPort}${why}\n`);
         return;
       }
       printPhones(phones);
@@ -230,35 +353,51 @@ export function registerLabCommand(program: Command): void {
     .description('disconnect and stop the virtual phones')
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .addOption(
-      new Option('--timeout <ms>', 'how long to wait for a clean stop').default(15000).argParser(Number),
+      new Option('--timeout <ms>', 'how long to wait for a clean stop')
+        .default(15000)
+        .argParser(timeoutMsParser('--timeout')),
     )
     .action(async (opts: { adbPort?: string; timeout: number }) => {
-      const adbPort = resolveAdbPortOption(opts.adbPort);
+      const adbPort = adbPortOption(opts.adbPort);
       const state = readLabState(adbPort);
       if (!state) {
         process.stdout.write(`no lab is running for adb port ${adbPort}\n`);
         return;
       }
-      if (isAlive(state.pid)) {
-        process.kill(state.pid, 'SIGTERM');
+      // Signal only a process that is this lab: after a crash or a reboot the pid may be another's.
+      const proc = labProcessStatus(state);
+      if (proc === 'running') {
+        signal(state.pid, 'SIGTERM');
         const deadline = Date.now() + opts.timeout;
-        while (isAlive(state.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-        if (isAlive(state.pid)) {
-          process.kill(state.pid, 'SIGKILL');
+        while (labProcessStatus(state) === 'running' && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 100));
+        if (labProcessStatus(state) === 'running') {
+          signal(state.pid, 'SIGKILL');
           process.stderr.write(`lab pid ${state.pid} did not stop within ${opts.timeout} ms; killed it\n`);
         }
       }
       // Whatever the lab did not clean up itself (it was killed, or crashed), clean up here.
       if (existsSync(labStatePath(adbPort))) {
-        await Promise.all(
-          state.phones.map((p) =>
-            runAdb(adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(() => undefined),
-          ),
-        );
+        // `adb disconnect` would start an adb server where none runs; none running knows no phones.
+        if (state.phones.length > 0 && (await adbServerListening(adbPort))) {
+          await Promise.all(
+            state.phones.map((p) =>
+              runAdb(adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(() => undefined),
+            ),
+          );
+        }
         removeLabEntries(state.devicesFile, adbPort);
         rmSync(labStatePath(adbPort), { force: true });
       }
-      process.stdout.write(`stopped ${state.phones.length} virtual phones\n`);
+      if (proc === 'running') {
+        process.stdout.write(`stopped ${state.phones.length} virtual phones\n`);
+      } else {
+        process.stdout.write(
+          `no lab was running for adb port ${adbPort} (the record of lab pid ${state.pid} was stale: ` +
+            `${staleReason(proc)}); removed the record and its ${state.phones.length} ` +
+            `phone${state.phones.length === 1 ? '' : 's'}\n`,
+        );
+      }
     });
 
   lab
@@ -272,7 +411,10 @@ export function registerLabCommand(program: Command): void {
         return;
       }
       const width = Math.max(...profiles.map((p) => p.name.length));
-      for (const p of profiles) process.stdout.write(`${p.name.padEnd(width)}  ${p.description}\n`);
+      for (const p of profiles) {
+        const text = p.error === undefined ? p.description : `BROKEN: ${p.error}`;
+        process.stdout.write(`${p.name.padEnd(width)}  ${text}\n`);
+      }
     });
 }
 
@@ -301,25 +443,34 @@ function printPhones(phones: Array<{ serial: string; profile: string; model: str
     );
 }
 
+/** Waits until the lab process `child` reports ready in its state file. */
 async function waitForReady(
   adbPort: number,
-  pid: number,
+  child: ChildProcess,
   timeoutMs: number,
   logPath: string,
 ): Promise<LabState> {
+  // The child's own handle, not its pid: it says when the process exits (and is reaped), and a
+  // stray signal can never reach another process.
+  let exited = child.exitCode !== null || child.signalCode !== null;
+  child.once('exit', () => (exited = true));
+  child.once('error', () => (exited = true));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const state = readLabState(adbPort);
-    if (state?.status === 'ready') return state;
-    if (state?.status === 'failed') {
-      throw new UserError(`the lab failed to start: ${state.error ?? 'unknown error'}`, `see ${logPath}`);
+    if (state && state.pid === child.pid) {
+      if (state.status === 'ready') return state;
+      if (state.status === 'failed') {
+        throw new UserError(
+          `the lab failed to start: ${state.error ?? 'unknown error'}`,
+          state.hint ? `${state.hint} (log: ${logPath})` : `see ${logPath}`,
+        );
+      }
     }
-    if (pid > 0 && !isAlive(pid)) {
-      throw new UserError('the lab process exited before it was ready', `see ${logPath}`);
-    }
+    if (exited) throw new UserError('the lab process exited before it was ready', `see ${logPath}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGTERM');
+  if (!exited) child.kill('SIGTERM');
   throw new UserError(`the lab was not ready within ${timeoutMs} ms`, `see ${logPath}; raise --timeout`);
 }
 
@@ -330,8 +481,10 @@ async function serve(
   basePort?: number,
 ): Promise<void> {
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+  const startTime = inspectProcess(process.pid)?.startTime;
   const state: LabState = {
     pid: process.pid,
+    ...(startTime !== undefined ? { procStartTime: startTime } : {}),
     adbPort,
     status: 'starting',
     startedAt: new Date().toISOString(),
@@ -357,7 +510,7 @@ async function serve(
   process.on('SIGINT', () => void stop('SIGINT'));
   try {
     for (const [i, profile] of profiles.entries()) {
-      const entry = await lab.addPhone(profile, { port: basePort ? basePort + i : 0 });
+      const entry = await lab.addPhone(profile, { port: basePort !== undefined ? basePort + i : 0 });
       log(`${entry.serial} up: ${profile} (${entry.phone.props.get('ro.product.model')})`);
       state.phones.push({
         serial: entry.serial,
@@ -382,6 +535,8 @@ async function serve(
   } catch (err) {
     state.status = 'failed';
     state.error = (err as Error).message;
+    const hint = (err as { hint?: unknown }).hint;
+    if (typeof hint === 'string') state.hint = hint;
     writeLabState(state);
     log(`failed: ${(err as Error).stack ?? String(err)}`);
     await lab.stop().catch(() => undefined);

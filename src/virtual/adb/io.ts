@@ -63,10 +63,14 @@ export class ByteReader {
   private ended = false;
   private waiter: (() => void) | undefined;
 
-  constructor(readable: Readable) {
+  /** Above this many unread bytes the reader stops pulling, so the ADB stream withholds its OKAY. */
+  static readonly HIGH_WATER = 256 * 1024;
+
+  constructor(private readonly readable: Readable) {
     readable.on('data', (c: Buffer) => {
       this.chunks.push(c);
       this.size += c.length;
+      if (this.size > ByteReader.HIGH_WATER) readable.pause();
       this.wake();
     });
     readable.on('end', () => this.finish());
@@ -77,6 +81,7 @@ export class ByteReader {
   async readExact(n: number): Promise<Buffer | null> {
     while (this.size < n) {
       if (this.ended) return null;
+      if (this.readable.isPaused()) this.readable.resume();
       await new Promise<void>((r) => (this.waiter = r));
     }
     const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
@@ -84,6 +89,7 @@ export class ByteReader {
     const rest = all.subarray(n);
     this.chunks = rest.length ? [rest] : [];
     this.size = rest.length;
+    if (this.size <= ByteReader.HIGH_WATER && this.readable.isPaused() && !this.ended) this.readable.resume();
     return out;
   }
 

@@ -39,8 +39,30 @@ function bridge(transport: AdbTransport, local: string, socket: Duplex): void {
   );
 }
 
+/**
+ * What the adb server does with a reverse request it relays (upstream UpdateReverseConfig): keyed by
+ * the remote spec as sent, whatever the phone answers.
+ */
+function mirrorHostRules(rules: Map<string, string>, request: string): void {
+  if (request.startsWith('forward:')) {
+    let rest = request.slice('forward:'.length);
+    const norebind = rest.startsWith('norebind:');
+    if (norebind) rest = rest.slice('norebind:'.length);
+    const semi = rest.indexOf(';');
+    if (semi < 0) return;
+    const remote = rest.slice(0, semi);
+    if (norebind && rules.has(remote)) return;
+    rules.set(remote, rest.slice(semi + 1));
+  } else if (request.startsWith('killforward:')) {
+    rules.delete(request.slice('killforward:'.length));
+  } else if (request === 'killforward-all') {
+    rules.clear();
+  }
+}
+
 /** Handles one `reverse:…` request and returns the reply bytes. */
 export function reverseRequest(phone: VirtualPhone, transport: AdbTransport, request: string): string {
+  mirrorHostRules(transport.hostReverseRules, request);
   if (request === 'list-forward') {
     const lines = [...transport.reverses.entries()]
       .map(([remote, r]) => `${transport.name} ${remote} ${r.local}\n`)

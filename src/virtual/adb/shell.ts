@@ -5,6 +5,7 @@
  */
 import type { VirtualPhone } from '../phone.ts';
 import type { InStream } from '../userland/types.ts';
+import { checkSyntax } from '../shell/interpreter.ts';
 import type { AdbStream } from './stream.ts';
 import { ByteReader, inStreamOf, outStreamOf } from './io.ts';
 
@@ -21,30 +22,46 @@ function v2Frame(id: number, data: Buffer): Buffer {
   return Buffer.concat([head, data]);
 }
 
-/** Runs `command` (or, when empty, each line of input as it arrives) on the phone. */
+/**
+ * Runs `command`; or, when it is empty (`adb shell` with its input piped), reads the script from
+ * the input and runs each complete command as soon as it has arrived, in one shell session, so
+ * variables, `cd` and multi-line compound commands work as with `sh` reading a script.
+ */
 async function runCommandOrSession(
   phone: VirtualPhone,
   command: string,
   io: Omit<Parameters<VirtualPhone['exec']>[1], 'stdin'> & { stdin: InStream },
 ): Promise<number> {
   if (command.trim() !== '') return phone.exec(command, io);
-  // Interactive session without a pty: execute complete lines as they arrive.
+  // The script arrives on stdin, so the commands in it get an empty input.
+  const session = phone.openSession({ ...io, stdin: { read: async () => null } });
   let status = 0;
   let pending = '';
+  let searchFrom = 0;
   for (;;) {
     const chunk = await io.stdin.read();
-    if (chunk === null) break;
-    pending += chunk.toString('utf8');
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
+    if (chunk !== null) pending += chunk.toString('utf8');
+    for (;;) {
+      const nl = pending.indexOf('\n', searchFrom);
+      if (nl < 0) break;
+      const script = pending.slice(0, nl + 1);
+      if (checkSyntax(script) === 'incomplete') {
+        searchFrom = nl + 1; // e.g. inside a for … done: wait for more lines
+        continue;
+      }
       pending = pending.slice(nl + 1);
-      status = await phone.exec(line, { ...io, stdin: { read: async () => null } });
-      if (/^\s*exit(\s|$)/.test(line) || io.signal.aborted) return status;
+      searchFrom = 0;
+      status = await session.run(script);
+      if (session.exitStatus !== null || io.signal.aborted) {
+        await session.finish();
+        return session.exitStatus ?? status;
+      }
     }
+    if (chunk === null) break;
   }
-  if (pending.trim()) status = await phone.exec(pending, { ...io, stdin: { read: async () => null } });
-  return status;
+  if (pending.trim() !== '') status = await session.run(pending);
+  await session.finish();
+  return session.exitStatus ?? status;
 }
 
 export function legacyShell(phone: VirtualPhone, command: string) {

@@ -126,14 +126,15 @@ async function runSync(phone: VirtualPhone, stream: AdbStream): Promise<void> {
       }
       case 'LIST':
       case 'LIS2': {
-        let names: string[];
+        // A missing path, a file or an unreadable directory: adbd's opendir fails and it sends DONE only.
+        let names: string[] | undefined;
         try {
           names = phone.fs.readdir(path, uid());
         } catch {
-          names = [];
+          names = undefined;
         }
         const parts: Buffer[] = [];
-        for (const name of ['.', '..', ...names]) {
+        for (const name of names ? ['.', '..', ...names] : []) {
           const full =
             name === '.'
               ? path

@@ -51,8 +51,17 @@ export class AdbTransport extends EventEmitter implements StreamSink {
   private sendChain: Promise<void> = Promise.resolve();
   private delayedPackets = 0;
   private corked = false;
-  /** `adb reverse` rules on this connection: remote (phone-side) spec → local (host-side) spec + unlisten. */
+  /** `adb reverse` listeners on this connection: bound phone-side spec → host-side spec + unlisten. */
   readonly reverses = new Map<string, { local: string; close: () => void }>();
+  /**
+   * The adb server's own allow-list for this connection, mirrored: remote spec *as the client sent
+   * it* (so `tcp:0` stays `tcp:0`) → local spec, updated from every relayed reverse request exactly as
+   * upstream `atransport::UpdateReverseConfig` does, whatever the phone answered. The server aborts
+   * on an OPEN whose target is not a value here, so the phone checks this, not its own listeners.
+   */
+  readonly hostReverseRules = new Map<string, string>();
+  private paused = false;
+  private resumeWaiters: Array<() => void> = [];
   readonly name: string;
 
   constructor(
@@ -88,15 +97,49 @@ export class AdbTransport extends EventEmitter implements StreamSink {
    * other target (shared/facts/adb-protocol.md §5).
    */
   openToHost(localSpec: string): Promise<AdbStream> {
-    const allowed = [...this.reverses.values()].some((r) => r.local === localSpec);
-    if (!allowed)
+    if (!this.reverseAllowed(localSpec)) {
       return Promise.reject(new Error(`refusing to open '${localSpec}': not an adb reverse target`));
+    }
     if (!this.isOnline) return Promise.reject(new Error('transport is not online'));
     const id = this.allocId();
     const stream = new AdbStream(id, 0, localSpec, this, this.maxPayload);
     return new Promise((resolve, reject) => {
       this.pendingOpens.set(id, { resolve, reject, stream });
-      void this.send(A_OPEN, id, 0, Buffer.from(`${localSpec}\0`));
+      // Re-checked when the packet is really written: under the slow or silent fault a
+      // killforward relayed meanwhile may have removed the target on the server.
+      void this.send(A_OPEN, id, 0, Buffer.from(`${localSpec}\0`), () => {
+        if (this.reverseAllowed(localSpec)) return true;
+        this.pendingOpens.delete(id);
+        reject(new Error(`refusing to open '${localSpec}': the reverse was removed`));
+        return false;
+      });
+    });
+  }
+
+  /** True when the adb server would accept an OPEN of `localSpec` on this connection. */
+  reverseAllowed(localSpec: string): boolean {
+    for (const local of this.hostReverseRules.values()) if (local === localSpec) return true;
+    return false;
+  }
+
+  /** Fault "silent": stop reading (TCP buffers what the host sends) and hold what we would send. */
+  pause(): void {
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    // First take in what the host sent during the silence (a killforward may have removed a target
+    // we are holding an OPEN for): read() of a paused socket emits it to onData synchronously.
+    while (!this.socket.destroyed && this.socket.read() !== null);
+    this.socket.resume();
+    // Release held packets a turn later, after bytes still in flight from the kernel were read.
+    setImmediate(() => {
+      const waiters = this.resumeWaiters;
+      this.resumeWaiters = [];
+      for (const w of waiters) w();
     });
   }
 
@@ -123,19 +166,26 @@ export class AdbTransport extends EventEmitter implements StreamSink {
     return id;
   }
 
-  private send(command: number, arg0: number, arg1: number, data?: Buffer): Promise<void> {
+  private send(
+    command: number,
+    arg0: number,
+    arg1: number,
+    data?: Buffer,
+    guard?: () => boolean,
+  ): Promise<void> {
     const packet = encodePacket(command, arg0, arg1, data);
     const delay = this.opts.delayMs();
-    if (delay === 0 && this.delayedPackets === 0) {
-      this.write(packet);
+    if (delay === 0 && this.delayedPackets === 0 && !this.paused) {
+      if (!guard || guard()) this.write(packet);
       return Promise.resolve();
     }
-    // Fault "slow": packets still leave in order, each after the delay.
+    // Faults "slow" and "silent": packets still leave in order, after the delay or the pause.
     this.delayedPackets++;
     this.sendChain = this.sendChain.then(async () => {
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      while (this.paused && !this.closed) await new Promise<void>((r) => this.resumeWaiters.push(r));
       this.delayedPackets--;
-      this.write(packet);
+      if (!guard || guard()) this.write(packet);
     });
     return this.sendChain;
   }
@@ -252,10 +302,13 @@ export class AdbTransport extends EventEmitter implements StreamSink {
   }
 
   private resetStreams(): void {
+    for (const p of this.pendingOpens.values()) p.reject(new Error('the host reconnected'));
+    this.pendingOpens.clear();
     for (const s of this.streams.values()) s.hostClosed();
     this.streams.clear();
     for (const r of this.reverses.values()) r.close();
     this.reverses.clear();
+    this.hostReverseRules.clear();
   }
 
   private teardown(): void {
@@ -268,6 +321,10 @@ export class AdbTransport extends EventEmitter implements StreamSink {
     for (const s of streams) s.hostClosed();
     for (const r of this.reverses.values()) r.close();
     this.reverses.clear();
+    this.hostReverseRules.clear();
+    const waiters = this.resumeWaiters;
+    this.resumeWaiters = [];
+    for (const w of waiters) w();
     this.emit('close');
   }
 }

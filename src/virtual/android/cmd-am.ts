@@ -5,10 +5,11 @@
  */
 import type { VirtualPhone } from '../phone.ts';
 import type { CommandContext, OutStream } from '../userland/types.ts';
-import { parseComponent, shortComponent, type Component } from './component.ts';
+import type { ComponentName } from '../component.ts';
+import { flattenComponent, parseComponent, shortComponent, unflattenComponent } from '../component.ts';
+import { FLAG_ACTIVITY_NEW_TASK } from '../ui/activity.ts';
 import type { Intent as ScreenIntent } from '../ui/screen.ts';
 import {
-  FLAG_ACTIVITY_NEW_TASK,
   FLAG_RECEIVER_FROM_SHELL,
   type Intent,
   intentToString,
@@ -17,7 +18,7 @@ import {
 } from './intent.ts';
 import type { InstrumentationRun } from './packages.ts';
 import { stopInstrumentation } from './cmd-package.ts';
-import { deviceState, err, out, sdkOf, systemLog } from './util.ts';
+import { deviceState, err, helpOrUnknown, out, sdkOf, systemLog } from './util.ts';
 
 const HELP = `Activity manager (activity) commands:
   help
@@ -75,11 +76,6 @@ export async function am(ctx: CommandContext): Promise<number> {
 export async function activityCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
-    case undefined:
-    case 'help':
-    case '-h':
-      await out(ctx, HELP);
-      return 255;
     case 'start':
     case 'start-activity':
       return startActivity(ctx, rest);
@@ -105,8 +101,7 @@ export async function activityCommand(ctx: CommandContext, args: string[]): Prom
       await out(ctx, '0\n');
       return 0;
     default:
-      await out(ctx, `Unknown command: ${sub}\n`);
-      return 255;
+      return helpOrUnknown(ctx, sub, HELP);
   }
 }
 
@@ -118,9 +113,9 @@ async function exception(ctx: CommandContext, sub: string, message: string): Pro
   return 255;
 }
 
-function launchTimes(c: Component, state: 'COLD' | 'WARM' | 'HOT'): { total: number; wait: number } {
+function launchTimes(c: ComponentName, state: 'COLD' | 'WARM' | 'HOT'): { total: number; wait: number } {
   let h = 0;
-  for (const ch of c.pkg + c.cls) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  for (const ch of c.package + c.className) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
   const base = state === 'COLD' ? 420 : state === 'WARM' ? 160 : 60;
   const total = base + (h % (state === 'COLD' ? 300 : 90));
   return { total, wait: total + 3 + (h % 7) };
@@ -177,16 +172,16 @@ async function startActivity(ctx: CommandContext, args: string[]): Promise<numbe
   };
   const launched = { ...intent, flags: (intent.flags | FLAG_ACTIVITY_NEW_TASK) >>> 0 };
   if (!resolved) {
-    const c = intent.component ? parseComponent(intent.component) : null;
-    if (c) await report(`Error type 3\nError: Activity class {${c.pkg}/${c.cls}} does not exist.`);
+    const c = intent.component ? unflattenComponent(intent.component) : null;
+    if (c) await report(`Error type 3\nError: Activity class {${flattenComponent(c)}} does not exist.`);
     else await report(`Error: Activity not started, unable to resolve ${intentToString(launched)}`);
     return 0;
   }
-  const c = parseComponent(resolved) as Component;
+  const c = parseComponent(resolved);
   const short = shortComponent(c);
-  const pkg = phone.packages.get(c.pkg);
-  if (forceStopFirst) forceStopPackage(phone, c.pkg, 'from pid 0');
-  const { proc, started } = phone.processes.start(c.pkg, pkg ? { uid: pkg.uid, package: c.pkg } : {});
+  const pkg = phone.packages.get(c.package);
+  if (forceStopFirst) forceStopPackage(phone, c.package, 'from pid 0');
+  const { proc, started } = phone.processes.start(c.package, pkg ? { uid: pkg.uid, package: c.package } : {});
 
   const tag = sdkOf(phone) >= 29 ? 'ActivityTaskManager' : 'ActivityManager';
   systemLog(
@@ -201,7 +196,7 @@ async function startActivity(ctx: CommandContext, args: string[]): Promise<numbe
       phone,
       4,
       'ActivityManager',
-      `Start proc ${proc.pid}:${proc.name}/${proc.user.replace('_', '')} for ${why} {${c.pkg}/${c.cls}}`,
+      `Start proc ${proc.pid}:${proc.name}/${proc.user.replace('_', '')} for ${why} {${flattenComponent(c)}}`,
     );
   }
   const result = phone.screen.startActivity(short, screenIntent(launched, short));
@@ -273,8 +268,8 @@ async function startService(ctx: CommandContext, args: string[]): Promise<number
   const intent = parseIntent(args, (opt, next) => (opt === '--user' ? (next(), true) : false));
   if (typeof intent === 'string') return exception(ctx, 'startservice', intent);
   await out(ctx, `Starting service: ${intentToString(intent)}\n`);
-  const c = intent.component ? parseComponent(intent.component) : null;
-  const pkg = ctx.phone.packages.get(c?.pkg ?? intent.package ?? '');
+  const c = intent.component ? unflattenComponent(intent.component) : null;
+  const pkg = ctx.phone.packages.get(c?.package ?? intent.package ?? '');
   if (!pkg) {
     await err(ctx, 'Error: Not found; no service started.\n');
     return 255;
@@ -316,10 +311,10 @@ async function instrument(ctx: CommandContext, args: string[]): Promise<number> 
     else component = a;
   }
   if (!component) return exception(ctx, 'instrument', 'Argument expected after "instrument"');
-  const c = parseComponent(component);
+  const c = unflattenComponent(component);
   const info = c ? phone.packages.getInstrumentation(component) : undefined;
   if (!c || !info) {
-    const full = c ? `${c.pkg}/${c.cls}` : component;
+    const full = c ? flattenComponent(c) : component;
     await out(
       ctx,
       'INSTRUMENTATION_STATUS: id=ActivityManagerService\n' +
@@ -354,7 +349,7 @@ async function instrument(ctx: CommandContext, args: string[]): Promise<number> 
   if (ctx.signal.aborted && run.wait) abort.abort();
   const target = phone.packages.get(info.targetPackage);
   const { proc } = phone.processes.start(info.targetPackage, {
-    uid: target?.uid ?? phone.packages.get(c.pkg)?.uid,
+    uid: target?.uid ?? phone.packages.get(c.package)?.uid,
     package: info.targetPackage,
   });
   const discard: OutStream = { write: async () => undefined };

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { VirtualPhone } from '../phone.ts';
 import type { CommandContext } from '../userland/types.ts';
-import { parseComponent, shortComponent, type Component } from './component.ts';
+import type { ComponentName } from '../component.ts';
+import { flattenComponent, parseComponent, shortComponent, unflattenComponent } from '../component.ts';
 import { userName, type ProcessInfo } from './processes.ts';
 import { deviceState, err, out, sdkOf } from './util.ts';
 
@@ -85,7 +86,7 @@ export function dumpPackage(phone: VirtualPhone, name: string): string {
   const flags = `[ ${pkg.system ? 'SYSTEM ' : ''}HAS_CODE ALLOW_CLEAR_USER_DATA ${pkg.updatedSystemApp ? 'UPDATED_SYSTEM_APP ' : ''}ALLOW_BACKUP ]`;
   const out: string[] = [];
   if (pkg.launcher) {
-    const c = parseComponent(pkg.launcher) as Component;
+    const c = parseComponent(pkg.launcher);
     out.push(
       'Activity Resolver Table:',
       '  Non-Data Actions:',
@@ -146,28 +147,28 @@ function dumpPackageSummary(phone: VirtualPhone): string {
 }
 
 /** The focused activity (from the screen) as a component, or null. */
-function focusedComponent(phone: VirtualPhone): Component | null {
+function focusedComponent(phone: VirtualPhone): ComponentName | null {
   const f = phone.screen.focused();
   if (!f.package || !f.activity) return null;
-  return parseComponent(f.activity.includes('/') ? f.activity : `${f.package}/${f.activity}`);
+  return unflattenComponent(f.activity.includes('/') ? f.activity : `${f.package}/${f.activity}`);
 }
 
-function taskId(phone: VirtualPhone, c: Component): number {
-  if (c.pkg === phone.packages.home()?.name) return 1;
-  return 2 + (parseInt(hid(c.pkg, 'task'), 16) % 97);
+function taskId(phone: VirtualPhone, c: ComponentName): number {
+  if (c.package === phone.packages.home()?.name) return 1;
+  return 2 + (parseInt(hid(c.package, 'task'), 16) % 97);
 }
 
-function activityRecord(phone: VirtualPhone, c: Component): string {
-  return `ActivityRecord{${hid(c.pkg, c.cls, phone.bootedAt)} u0 ${shortComponent(c)} t${taskId(phone, c)}}`;
+function activityRecord(phone: VirtualPhone, c: ComponentName): string {
+  return `ActivityRecord{${hid(c.package, c.className, phone.bootedAt)} u0 ${shortComponent(c)} t${taskId(phone, c)}}`;
 }
 
 function focusLines(phone: VirtualPhone, indent: string): string[] {
   const c = focusedComponent(phone);
   if (!c) return [`${indent}mCurrentFocus=null`, `${indent}mFocusedApp=null`];
-  const win = `Window{${hid('win', c.pkg, c.cls, phone.bootedAt)} u0 ${c.pkg}/${c.cls}}`;
+  const win = `Window{${hid('win', c.package, c.className, phone.bootedAt)} u0 ${flattenComponent(c)}}`;
   const app =
     sdkOf(phone) <= 29
-      ? `AppWindowToken{${hid('awt', c.pkg, c.cls)} token=Token{${hid('tok', c.pkg, c.cls)} ${activityRecord(phone, c)}}}`
+      ? `AppWindowToken{${hid('awt', c.package, c.className)} token=Token{${hid('tok', c.package, c.className)} ${activityRecord(phone, c)}}}`
       : activityRecord(phone, c);
   return [`${indent}mCurrentFocus=${win}`, `${indent}mFocusedApp=${app}`];
 }
@@ -186,7 +187,7 @@ function windowsSection(phone: VirtualPhone): string[] {
   const sysui = phone.processes.byName('com.android.systemui')[0];
   const sysuiUid = sysui ? userName(sysui.uid).replace('_', '') : 'u0a76';
   const rows = ['WINDOW MANAGER WINDOWS (dumpsys window windows)'];
-  const wins = ['NavigationBar0', 'StatusBar', ...(c ? [`${c.pkg}/${c.cls}`] : [])];
+  const wins = ['NavigationBar0', 'StatusBar', ...(c ? [flattenComponent(c)] : [])];
   wins.forEach((w, i) => {
     rows.push(
       `  Window #${i} Window{${hid('win', w, phone.bootedAt)} u0 ${w}}:`,
@@ -443,7 +444,7 @@ function activityProcesses(phone: VirtualPhone, filter?: string): string {
   }
   rows.push('', `  Process LRU list (sorted by oom_adj, ${procs.length} total, non-act at 0, non-svc at 0):`);
   [...procs].reverse().forEach((p, i) => {
-    const top = focused?.pkg === p.package && p.name === p.package;
+    const top = focused?.package === p.package && p.name === p.package;
     rows.push(
       `    #${procs.length - 1 - i}: ${top ? 'fg     TOP  LCM' : 'prcp  FGS  LCM'} ${p.pid}:${p.name}/${userName(p.uid).replace('_', '')} act:${top ? 'activities' : 'services'}`,
     );
@@ -460,20 +461,20 @@ function activityServices(phone: VirtualPhone, filter?: string): string {
     if (p.name !== p.package) continue;
     const pkg = phone.packages.get(p.package);
     for (const svc of pkg?.services ?? []) {
-      const c = parseComponent(svc);
+      const c = unflattenComponent(svc);
       if (!c) continue;
       const short = shortComponent(c);
-      if (filter && !(svc.includes(filter) || short.includes(filter) || filter === c.pkg)) continue;
+      if (filter && !(svc.includes(filter) || short.includes(filter) || filter === c.package)) continue;
       const ageMs = Math.max(0, Date.now() - p.startedAt);
       records.push(
         `  * ServiceRecord{${hid('svc', svc, p.pid)} u0 ${short}}`,
         `    intent={cmp=${short}}`,
-        `    packageName=${c.pkg}`,
+        `    packageName=${c.package}`,
         `    processName=${p.name}`,
         `    baseDir=${pkg?.path ?? ''}`,
-        `    dataDir=/data/user/0/${c.pkg}`,
+        `    dataDir=/data/user/0/${c.package}`,
         `    app=${procRecord(p)}`,
-        `    isForeground=true foregroundId=1 foregroundNoti=Notification(channel=${c.pkg} pri=0 contentView=null vibrate=null sound=null defaults=0x0 flags=0x62 color=0x00000000 vis=PRIVATE)`,
+        `    isForeground=true foregroundId=1 foregroundNoti=Notification(channel=${c.package} pri=0 contentView=null vibrate=null sound=null defaults=0x0 flags=0x62 color=0x00000000 vis=PRIVATE)`,
         `    createTime=-${Math.floor(ageMs / 1000)}s${ageMs % 1000}ms startingBgTimeout=--`,
         '    startRequested=true delayedStop=false stopIfKilled=false callStart=true lastStartId=1',
       );
@@ -493,8 +494,8 @@ function activityActivities(phone: VirtualPhone): string {
       'Display #0 (activities from top to bottom):',
       ...(c
         ? [
-            `  Stack #${taskId(phone, c)}: type=${c.pkg === phone.packages.home()?.name ? 'home' : 'standard'} mode=fullscreen`,
-            `    * TaskRecord{${hid('task', c.pkg)} #${taskId(phone, c)} A=${c.pkg} U=0 StackId=${taskId(phone, c)} sz=1}`,
+            `  Stack #${taskId(phone, c)}: type=${c.package === phone.packages.home()?.name ? 'home' : 'standard'} mode=fullscreen`,
+            `    * TaskRecord{${hid('task', c.package)} #${taskId(phone, c)} A=${c.package} U=0 StackId=${taskId(phone, c)} sz=1}`,
             `      * Hist #0: ${rec}`,
           ]
         : []),

@@ -4,102 +4,8 @@
  * The shell user holds INJECT_EVENTS on stock Android, so no permission check is made.
  */
 import type { CommandContext } from '../userland/types.ts';
+import { KEYCODE, parseKeycode } from '../ui/keys.ts';
 import { deviceState, err, out, sdkOf, systemLog } from './util.ts';
-
-/** KeyEvent.KEYCODE_* values (names without the prefix). */
-export const KEYCODES: Record<string, number> = {
-  UNKNOWN: 0,
-  SOFT_LEFT: 1,
-  SOFT_RIGHT: 2,
-  HOME: 3,
-  BACK: 4,
-  CALL: 5,
-  ENDCALL: 6,
-  STAR: 17,
-  POUND: 18,
-  DPAD_UP: 19,
-  DPAD_DOWN: 20,
-  DPAD_LEFT: 21,
-  DPAD_RIGHT: 22,
-  DPAD_CENTER: 23,
-  VOLUME_UP: 24,
-  VOLUME_DOWN: 25,
-  POWER: 26,
-  CAMERA: 27,
-  CLEAR: 28,
-  COMMA: 55,
-  PERIOD: 56,
-  ALT_LEFT: 57,
-  ALT_RIGHT: 58,
-  SHIFT_LEFT: 59,
-  SHIFT_RIGHT: 60,
-  TAB: 61,
-  SPACE: 62,
-  SYM: 63,
-  EXPLORER: 64,
-  ENVELOPE: 65,
-  ENTER: 66,
-  DEL: 67,
-  GRAVE: 68,
-  MINUS: 69,
-  EQUALS: 70,
-  LEFT_BRACKET: 71,
-  RIGHT_BRACKET: 72,
-  BACKSLASH: 73,
-  SEMICOLON: 74,
-  APOSTROPHE: 75,
-  SLASH: 76,
-  AT: 77,
-  NUM: 78,
-  HEADSETHOOK: 79,
-  FOCUS: 80,
-  PLUS: 81,
-  MENU: 82,
-  NOTIFICATION: 83,
-  SEARCH: 84,
-  MEDIA_PLAY_PAUSE: 85,
-  MEDIA_STOP: 86,
-  MEDIA_NEXT: 87,
-  MEDIA_PREVIOUS: 88,
-  MEDIA_REWIND: 89,
-  MEDIA_FAST_FORWARD: 90,
-  MUTE: 91,
-  PAGE_UP: 92,
-  PAGE_DOWN: 93,
-  ESCAPE: 111,
-  FORWARD_DEL: 112,
-  CTRL_LEFT: 113,
-  CTRL_RIGHT: 114,
-  MOVE_HOME: 122,
-  MOVE_END: 123,
-  VOLUME_MUTE: 164,
-  SETTINGS: 176,
-  APP_SWITCH: 187,
-  CONTACTS: 207,
-  CALENDAR: 208,
-  MUSIC: 209,
-  CALCULATOR: 210,
-  ASSIST: 219,
-  BRIGHTNESS_DOWN: 220,
-  BRIGHTNESS_UP: 221,
-  SLEEP: 223,
-  WAKEUP: 224,
-  VOICE_ASSIST: 231,
-  SOFT_SLEEP: 276,
-  CUT: 277,
-  COPY: 278,
-  PASTE: 279,
-  ALL_APPS: 284,
-};
-for (let i = 0; i <= 9; i++) KEYCODES[String(i)] = 7 + i;
-for (let i = 0; i < 26; i++) KEYCODES[String.fromCharCode(65 + i)] = 29 + i;
-
-/** `BACK`, `KEYCODE_BACK`, `4` → 4; undefined when unknown. */
-export function parseKeycode(s: string): number | undefined {
-  if (/^\d+$/.test(s)) return Number(s);
-  const name = s.toUpperCase().replace(/^KEYCODE_/, '');
-  return KEYCODES[name];
-}
 
 const SOURCES = new Set([
   'keyboard',
@@ -221,9 +127,9 @@ export async function input(ctx: CommandContext): Promise<number> {
 
 async function sendKey(ctx: CommandContext, code: number, pid: number): Promise<void> {
   const state = deviceState(ctx.phone);
-  if (code === KEYCODES.POWER) state.awake = !state.awake;
-  else if (code === KEYCODES.WAKEUP) state.awake = true;
-  else if (code === KEYCODES.SLEEP || code === KEYCODES.SOFT_SLEEP) state.awake = false;
+  if (code === KEYCODE.POWER) state.awake = !state.awake;
+  else if (code === KEYCODE.WAKEUP) state.awake = true;
+  else if (code === KEYCODE.SLEEP || code === KEYCODE.SOFT_SLEEP) state.awake = false;
   systemLog(ctx.phone, 4, 'InputDispatcher', `Delivering key to (${pid}): action: 0x0, keyCode: ${code}`);
   ctx.phone.screen.keyevent(code);
 }

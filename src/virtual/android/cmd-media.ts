@@ -43,12 +43,7 @@ export async function screencap(ctx: CommandContext): Promise<number> {
     return 0;
   }
   try {
-    phone.fs.writeFile(resolvePath(ctx, file), data, {
-      mode: 0o660,
-      uid: ctx.uid,
-      gid: ctx.uid,
-      mkdirs: false,
-    });
+    writeOutput(ctx, file, data);
   } catch (e) {
     await err(ctx, `Error opening file: ${file} (${errnoText(e)})\n`);
     return 1;
@@ -92,12 +87,7 @@ export async function uiautomator(ctx: CommandContext): Promise<number> {
     await out(ctx, xml);
   } else {
     try {
-      phone.fs.writeFile(resolvePath(ctx, file), xml, {
-        mode: 0o660,
-        uid: ctx.uid,
-        gid: ctx.uid,
-        mkdirs: false,
-      });
+      writeOutput(ctx, file, xml);
     } catch (e) {
       await err(ctx, `ERROR: could not write ${file}: ${errnoText(e)}\n`);
       return 1;
@@ -105,4 +95,14 @@ export async function uiautomator(ctx: CommandContext): Promise<number> {
   }
   await out(ctx, `UI hierchary dumped to: ${file}\n`);
   return 0;
+}
+
+/** Creates or replaces an output file as screencap and uiautomator do: rw-rw----, owned by the caller. */
+function writeOutput(ctx: CommandContext, file: string, data: string | Uint8Array): void {
+  ctx.phone.fs.writeFile(resolvePath(ctx, file), data, {
+    mode: 0o660,
+    uid: ctx.uid,
+    gid: ctx.uid,
+    mkdirs: false,
+  });
 }

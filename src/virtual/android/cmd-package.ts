@@ -7,11 +7,21 @@
 import { posix } from 'node:path';
 import type { VirtualPhone } from '../phone.ts';
 import type { CommandContext } from '../userland/types.ts';
-import { parseComponent, shortComponent } from './component.ts';
+import { shortComponent, unflattenComponent } from '../component.ts';
 import { dumpPackage } from './cmd-dumpsys.ts';
 import { intentToString, parseIntent, resolveActivity } from './intent.ts';
 import { InstallError, type PackageInfo } from './packages.ts';
-import { deviceState, err, errnoText, lines, out, readStdin, resolvePath, systemLog } from './util.ts';
+import {
+  deviceState,
+  err,
+  errnoText,
+  helpOrUnknown,
+  lines,
+  out,
+  readStdin,
+  resolvePath,
+  systemLog,
+} from './util.ts';
 
 const HELP = `Package manager (package) commands:
   help
@@ -55,11 +65,6 @@ const sessions = new WeakMap<VirtualPhone, { next: number; open: Map<number, Ses
 export async function packageCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   switch (sub) {
-    case undefined:
-    case 'help':
-    case '-h':
-      await out(ctx, HELP);
-      return 255;
     case 'list':
       return list(ctx, rest);
     case 'path':
@@ -106,8 +111,7 @@ export async function packageCommand(ctx: CommandContext, args: string[]): Promi
       await out(ctx, 'Success\n');
       return 0;
     default:
-      await out(ctx, `Unknown command: ${sub}\n`);
-      return 255;
+      return helpOrUnknown(ctx, sub, HELP);
   }
 }
 
@@ -177,8 +181,8 @@ async function list(ctx: CommandContext, args: string[]): Promise<number> {
       .instrumentations()
       .filter((i) => !target || i.targetPackage === target)
       .map((i) => {
-        const c = parseComponent(i.component);
-        const apk = o.flags.has('-f') && c ? `${reg.get(c.pkg)?.path ?? ''}=` : '';
+        const c = unflattenComponent(i.component);
+        const apk = o.flags.has('-f') && c ? `${reg.get(c.package)?.path ?? ''}=` : '';
         return `instrumentation:${apk}${c ? shortComponent(c) : i.component} (target=${i.targetPackage})`;
       });
     await lines(ctx, rows);
@@ -461,7 +465,7 @@ async function resolve(ctx: CommandContext, args: string[]): Promise<number> {
     await out(ctx, 'No activity found\n');
     return 0;
   }
-  const c = parseComponent(found);
+  const c = unflattenComponent(found);
   const short = c ? shortComponent(c) : found;
   if (components) {
     await out(ctx, `${short}\n`);
@@ -472,22 +476,22 @@ async function resolve(ctx: CommandContext, args: string[]): Promise<number> {
     await out(ctx, `${head}\n${short}\n`);
     return 0;
   }
-  const pkg = c ? ctx.phone.packages.get(c.pkg) : undefined;
+  const pkg = c ? ctx.phone.packages.get(c.package) : undefined;
   await lines(ctx, [
     head,
     'ActivityInfo:',
-    `  name=${c?.cls ?? found}`,
-    `  packageName=${c?.pkg ?? ''}`,
+    `  name=${c?.className ?? found}`,
+    `  packageName=${c?.package ?? ''}`,
     '  enabled=true exported=true directBootAware=false',
     '  taskAffinity=null targetActivity=null persistableMode=PERSIST_ROOT_ONLY',
     `  launchMode=0 flags=0x0 privateFlags=0x0 theme=0x0`,
     `  screenOrientation=-1 configChanges=0x0 softInputMode=0x0`,
     `  resizeMode=RESIZE_MODE_RESIZEABLE_VIA_SDK_VERSION`,
     '  ApplicationInfo:',
-    `    packageName=${c?.pkg ?? ''}`,
+    `    packageName=${c?.package ?? ''}`,
     `    uid=${pkg?.uid ?? 0} flags=0x${(pkg?.system ? 0x38c8be45 : 0x38c8be44).toString(16)} privateFlags=0x0 theme=0x0`,
     `    sourceDir=${pkg?.path ?? ''}`,
-    `    dataDir=/data/user/0/${c?.pkg ?? ''}`,
+    `    dataDir=/data/user/0/${c?.package ?? ''}`,
     `    targetSdkVersion=${pkg?.targetSdk ?? 0}`,
     `    resolved from ${intentToString(intent)}`,
   ]);

@@ -1,5 +1,6 @@
 /** Intents as `am` parses them from arguments (Intent.parseCommandArgs) and prints them. */
-import { parseComponent, shortComponent } from './component.ts';
+import { flattenComponent, shortComponent, unflattenComponent } from '../component.ts';
+import { ACTION_MAIN, ACTION_VIEW, CATEGORY_HOME } from '../ui/activity.ts';
 import type { PackageInfo, PackageRegistry } from './packages.ts';
 import { parseIntArg } from './util.ts';
 
@@ -15,11 +16,6 @@ export interface Intent {
   extras: Record<string, string>;
 }
 
-export const ACTION_MAIN = 'android.intent.action.MAIN';
-export const ACTION_VIEW = 'android.intent.action.VIEW';
-export const CATEGORY_LAUNCHER = 'android.intent.category.LAUNCHER';
-export const CATEGORY_HOME = 'android.intent.category.HOME';
-export const FLAG_ACTIVITY_NEW_TASK = 0x10000000;
 export const FLAG_RECEIVER_FROM_SHELL = 0x00400000;
 
 const NAMED_FLAGS: Record<string, number> = {
@@ -106,7 +102,7 @@ export function parseIntent(
       else if (arg === '-c') intent.categories.push(need());
       else if (arg === '-n') {
         const c = need();
-        if (!parseComponent(c)) return `Bad component name: ${c}`;
+        if (!unflattenComponent(c)) return `Bad component name: ${c}`;
         intent.component = c;
       } else if (arg === '-p') intent.package = need();
       else if (arg === '-f') {
@@ -130,7 +126,7 @@ export function parseIntent(
       intent.data = positional;
       intent.action ??= ACTION_VIEW;
     } else if (positional.includes('/')) {
-      if (!parseComponent(positional)) return `Bad component name: ${positional}`;
+      if (!unflattenComponent(positional)) return `Bad component name: ${positional}`;
       intent.component = positional;
     } else intent.package = positional;
   }
@@ -145,8 +141,8 @@ export function parseIntent(
  */
 export function resolveActivity(packages: PackageRegistry, intent: Intent): string | undefined {
   if (intent.component) {
-    const c = parseComponent(intent.component);
-    return c && packages.hasActivity(intent.component) ? `${c.pkg}/${c.cls}` : undefined;
+    const c = unflattenComponent(intent.component);
+    return c && packages.hasActivity(intent.component) ? flattenComponent(c) : undefined;
   }
   const isWeb = intent.action === ACTION_VIEW && /^https?:/i.test(intent.data ?? '');
   const launcherOf = (pkg: PackageInfo | undefined): string | undefined =>
@@ -192,7 +188,7 @@ export function intentToString(intent: Intent): string {
   if (intent.flags) parts.push(`flg=0x${(intent.flags >>> 0).toString(16)}`);
   if (intent.package) parts.push(`pkg=${intent.package}`);
   if (intent.component) {
-    const c = parseComponent(intent.component);
+    const c = unflattenComponent(intent.component);
     parts.push(`cmp=${c ? shortComponent(c) : intent.component}`);
   }
   if (Object.keys(intent.extras).length) parts.push('(has extras)');

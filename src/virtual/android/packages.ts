@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Profile } from '../profiles.ts';
 import type { CommandContext } from '../userland/types.ts';
-import { expandComponent, parseComponent } from './component.ts';
+import { expandComponent, flattenComponent, unflattenComponent } from '../component.ts';
 
 export interface PackageInfo {
   name: string;
@@ -216,10 +216,10 @@ export class PackageRegistry extends EventEmitter {
 
   /** Whether `component` (`pkg/cls` in any notation) names an activity of an installed package. */
   hasActivity(component: string): boolean {
-    const c = parseComponent(component);
-    const pkg = c && this.packages.get(c.pkg);
+    const c = unflattenComponent(component);
+    const pkg = c && this.packages.get(c.package);
     if (!c || !pkg || !pkg.enabled) return false;
-    return pkg.activities === null || pkg.activities.includes(`${c.pkg}/${c.cls}`);
+    return pkg.activities === null || pkg.activities.includes(flattenComponent(c));
   }
 
   /**

@@ -12,6 +12,19 @@ export async function err(ctx: CommandContext, text: string): Promise<void> {
   await ctx.stderr.write(text);
 }
 
+/**
+ * ShellCommand's default handling of a sub-command: none, `help` or `-h` print the help text,
+ * anything else is an unknown command; both exit 255.
+ */
+export async function helpOrUnknown(
+  ctx: CommandContext,
+  sub: string | undefined,
+  help: string,
+): Promise<number> {
+  await out(ctx, sub === undefined || sub === 'help' || sub === '-h' ? help : `Unknown command: ${sub}\n`);
+  return 255;
+}
+
 /** Writes lines (each followed by \n) to stdout in one chunk. */
 export async function lines(ctx: CommandContext, rows: string[]): Promise<void> {
   if (rows.length) await ctx.stdout.write(rows.join('\n') + '\n');

@@ -18,6 +18,7 @@ import {
   shQuote,
   sleepMs,
 } from './cu-common.ts';
+import { bracketClass } from './pattern.ts';
 import { LineReader, yieldToEventLoop } from './streams.ts';
 
 // ------------------------------------------------------------------ echo / printf
@@ -272,21 +273,6 @@ async function tee(ctx: CommandContext): Promise<number> {
 
 // ------------------------------------------------------------------ regular expressions
 
-const POSIX_CLASSES: Record<string, string> = {
-  alpha: 'a-zA-Z',
-  digit: '0-9',
-  alnum: '0-9a-zA-Z',
-  upper: 'A-Z',
-  lower: 'a-z',
-  space: ' \\t\\n\\r\\f\\v',
-  blank: ' \\t',
-  xdigit: '0-9A-Fa-f',
-  punct: '!-\\/:-@\\[-`{-~',
-  print: ' -~',
-  graph: '!-~',
-  cntrl: '\\x00-\\x1f\\x7f',
-};
-
 /** Copies a POSIX bracket expression starting at `i` (the `[`) into JS syntax. */
 function bracketToJs(p: string, i: number): { re: string; end: number } | null {
   let j = i + 1;
@@ -302,14 +288,11 @@ function bracketToJs(p: string, i: number): { re: string; end: number } | null {
   for (; j < p.length; j++) {
     const c = p[j]!;
     if (c === ']') return { re: `${re}]`, end: j };
-    if (c === '[' && p[j + 1] === ':') {
-      const close = p.indexOf(':]', j + 2);
-      const cls = close > 0 ? POSIX_CLASSES[p.slice(j + 2, close)] : undefined;
-      if (cls !== undefined) {
-        re += cls;
-        j = close + 1;
-        continue;
-      }
+    const cls = bracketClass(p, j);
+    if (cls) {
+      re += cls.re;
+      j = cls.end;
+      continue;
     }
     if (c === '\\') re += '\\\\';
     else if (c === '[') re += '\\[';

@@ -164,7 +164,9 @@ class FileOutStream implements OutStream {
     if (data.length) {
       try {
         this.phone.fs.writeFile(this.path, data, { append: true, uid: this.uid });
-      } catch {
+      } catch (err) {
+        // A full "disk" fails the write, as write(2) would; the writer reports it and stops.
+        if (err instanceof VfsError && err.code === 'ENOSPC') throw err;
         // The file went away or became unwritable after it was opened: the data is lost, as with
         // an unlinked file.
       }
@@ -290,6 +292,32 @@ class Shell {
     }
   }
 
+  /**
+   * Runs a `while`/`until`/`for` body for as long as `nextPass` (called before each pass) says,
+   * handling `break`/`continue`; the status is the last completed pass's (0 when none ran).
+   */
+  private async runLoop(body: Node, io: Io, nextPass: () => Promise<boolean>): Promise<number> {
+    let st = 0;
+    this.loopDepth++;
+    try {
+      while (await nextPass()) {
+        try {
+          st = await this.run(body, io);
+        } catch (e) {
+          if (!(e instanceof LoopSignal)) throw e;
+          if (e.levels > 1) {
+            e.levels--;
+            throw e;
+          }
+          if (e.kind === 'break') break;
+        }
+      }
+    } finally {
+      this.loopDepth--;
+    }
+    return st;
+  }
+
   async run(node: Node, io: Io): Promise<number> {
     const st = await this.runNode(node, io);
     this.status = st;
@@ -368,28 +396,10 @@ class Shell {
       case 'loop': {
         const rio = await this.redirect(node.redirs, io);
         if (!rio) return 1;
-        let st = 0;
-        this.loopDepth++;
-        try {
-          for (;;) {
-            await this.tick();
-            const c = await this.condition(node.cond, rio);
-            if ((c === 0) === node.until) break;
-            try {
-              st = await this.run(node.body, rio);
-            } catch (e) {
-              if (!(e instanceof LoopSignal)) throw e;
-              if (e.levels > 1) {
-                e.levels--;
-                throw e;
-              }
-              if (e.kind === 'break') break;
-            }
-          }
-        } finally {
-          this.loopDepth--;
-        }
-        return st;
+        return this.runLoop(node.body, rio, async () => {
+          await this.tick();
+          return ((await this.condition(node.cond, rio)) === 0) !== node.until;
+        });
       }
       case 'for': {
         const rio = await this.redirect(node.redirs, io);
@@ -404,27 +414,13 @@ class Shell {
           }
           throw e;
         }
-        let st = 0;
-        this.loopDepth++;
-        try {
-          for (const item of items) {
-            await this.tick();
-            this.setVar(node.name, item);
-            try {
-              st = await this.run(node.body, rio);
-            } catch (e) {
-              if (!(e instanceof LoopSignal)) throw e;
-              if (e.levels > 1) {
-                e.levels--;
-                throw e;
-              }
-              if (e.kind === 'break') break;
-            }
-          }
-        } finally {
-          this.loopDepth--;
-        }
-        return st;
+        let next = 0;
+        return this.runLoop(node.body, rio, async () => {
+          if (next >= items.length) return false;
+          await this.tick();
+          this.setVar(node.name, items[next++]!);
+          return true;
+        });
       }
       case 'case': {
         const rio = await this.redirect(node.redirs, io);
@@ -731,7 +727,8 @@ class Shell {
     } catch (e) {
       if (isBrokenPipe(e)) return 141;
       if (signal.aborted) return 130;
-      console.error(`[phonehome] command '${argv.join(' ')}' threw:`, e);
+      // A filesystem error (full, read-only…) is the phone behaving; anything else is a bug to see.
+      if (!(e instanceof VfsError)) console.error(`[phonehome] command '${argv.join(' ')}' threw:`, e);
       await this.error(io, `${name}: ${errMessage(e)}`);
       return 1;
     }

@@ -133,15 +133,10 @@ export class Lexer {
       if (META.includes(c)) break;
       if (c === "'") {
         flush();
-        const end = s.indexOf("'", this.pos + 1);
-        if (end < 0) throw new ShellSyntaxError('no closing quote', true);
-        parts.push({ t: 'lit', v: s.slice(this.pos + 1, end), q: true });
-        this.pos = end + 1;
+        parts.push(this.readSquote());
       } else if (c === '"') {
         flush();
-        this.pos++;
-        const inner = this.readDquote();
-        parts.push(...(inner.length ? inner : [{ t: 'lit' as const, v: '', q: true }]));
+        parts.push(...this.readDquote());
       } else if (c === '\\') {
         const n = s[this.pos + 1];
         if (n === '\n') this.pos += 2;
@@ -178,8 +173,34 @@ export class Lexer {
     return { parts, raw: s.slice(start, this.pos) };
   }
 
-  /** Reads the inside of "…" (the opening quote already consumed) and the closing quote. */
+  /** At a `'`: the text up to the closing quote (consumed), literal and quoted. */
+  private readSquote(): WordPart {
+    const s = this.src;
+    const end = s.indexOf("'", this.pos + 1);
+    if (end < 0) throw new ShellSyntaxError('no closing quote', true);
+    const part: WordPart = { t: 'lit', v: s.slice(this.pos + 1, end), q: true };
+    this.pos = end + 1;
+    return part;
+  }
+
+  /** At a `"`: the parts up to the closing quote (consumed); `""` is one empty quoted literal. */
   private readDquote(): WordPart[] {
+    this.pos++;
+    const parts = this.readExpanding('$`"\\', '"');
+    return parts.length ? parts : [{ t: 'lit', v: '', q: true }];
+  }
+
+  /** Reads a here-document body or arithmetic text: expansions, no quote removal. */
+  readTemplate(): Word {
+    return { parts: this.readExpanding('$`\\'), raw: this.src };
+  }
+
+  /**
+   * Reads double-quote-like text up to `close` (consumed; a missing one is a syntax error) or, with
+   * no `close`, to the end of the source: `$` and backquote expansions are done, a backslash only
+   * escapes the characters in `escapable` and a backslash-newline disappears. All text is quoted.
+   */
+  private readExpanding(escapable: string, close?: string): WordPart[] {
     const s = this.src;
     const parts: WordPart[] = [];
     let lit = '';
@@ -188,16 +209,19 @@ export class Lexer {
       lit = '';
     };
     for (;;) {
-      if (this.pos >= s.length) throw new ShellSyntaxError('no closing quote', true);
+      if (this.pos >= s.length) {
+        if (close === undefined) break;
+        throw new ShellSyntaxError('no closing quote', true);
+      }
       const c = s[this.pos]!;
-      if (c === '"') {
+      if (c === close) {
         this.pos++;
         break;
       }
       if (c === '\\') {
         const n = s[this.pos + 1];
         if (n === '\n') this.pos += 2;
-        else if (n !== undefined && '$`"\\'.includes(n)) {
+        else if (n !== undefined && escapable.includes(n)) {
           lit += n;
           this.pos += 2;
         } else {
@@ -217,42 +241,6 @@ export class Lexer {
     }
     flush();
     return parts;
-  }
-
-  /** Reads a here-document body or arithmetic text: expansions, no quote removal. */
-  readTemplate(): Word {
-    const s = this.src;
-    const parts: WordPart[] = [];
-    let lit = '';
-    const flush = () => {
-      if (lit) parts.push({ t: 'lit', v: lit, q: true });
-      lit = '';
-    };
-    while (this.pos < s.length) {
-      const c = s[this.pos]!;
-      if (c === '\\') {
-        const n = s[this.pos + 1];
-        if (n === '\n') this.pos += 2;
-        else if (n !== undefined && '$`\\'.includes(n)) {
-          lit += n;
-          this.pos += 2;
-        } else {
-          lit += '\\';
-          this.pos++;
-        }
-      } else if (c === '$') {
-        flush();
-        parts.push(this.readDollar(true));
-      } else if (c === '`') {
-        flush();
-        parts.push(this.readBackquote(true));
-      } else {
-        lit += c;
-        this.pos++;
-      }
-    }
-    flush();
-    return { parts, raw: s };
   }
 
   /** At a `$`: a parameter, `${…}`, `$(…)`, `$((…))`, or a literal dollar. */
@@ -372,15 +360,10 @@ export class Lexer {
       }
       if (c === "'" && !q) {
         flush();
-        const end = s.indexOf("'", this.pos + 1);
-        if (end < 0) throw new ShellSyntaxError('no closing quote', true);
-        parts.push({ t: 'lit', v: s.slice(this.pos + 1, end), q: true });
-        this.pos = end + 1;
+        parts.push(this.readSquote());
       } else if (c === '"') {
         flush();
-        this.pos++;
-        const inner = this.readDquote();
-        parts.push(...(inner.length ? inner : [{ t: 'lit' as const, v: '', q: true }]));
+        parts.push(...this.readDquote());
       } else if (c === '\\') {
         const n = s[this.pos + 1];
         if (n === undefined) throw new ShellSyntaxError('missing }', true);

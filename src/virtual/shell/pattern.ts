@@ -5,7 +5,8 @@
  */
 import type { Vfs } from '../fs.ts';
 
-const CLASSES: Record<string, string> = {
+/** The `[:name:]` classes of POSIX bracket expressions, as JavaScript class ranges. */
+const POSIX_CLASSES: Record<string, string> = {
   alpha: 'a-zA-Z',
   digit: '0-9',
   alnum: '0-9a-zA-Z',
@@ -18,8 +19,25 @@ const CLASSES: Record<string, string> = {
   print: ' -~',
   graph: '!-~',
   cntrl: '\\x00-\\x1f\\x7f',
-  word: '0-9a-zA-Z_',
 };
+
+/** Shell patterns also know bash's `[:word:]`. */
+const PATTERN_CLASSES: Record<string, string> = { ...POSIX_CLASSES, word: '0-9a-zA-Z_' };
+
+/**
+ * At a `[` inside a bracket expression: the `[:name:]` class starting there (looked up in
+ * `classes`) as JavaScript class ranges, and the index of its final `]`; null if there is none.
+ */
+export function bracketClass(
+  p: string,
+  i: number,
+  classes: Record<string, string> = POSIX_CLASSES,
+): { re: string; end: number } | null {
+  if (p[i] !== '[' || p[i + 1] !== ':') return null;
+  const close = p.indexOf(':]', i + 2);
+  const re = close > 0 ? classes[p.slice(i + 2, close)] : undefined;
+  return re === undefined ? null : { re, end: close + 1 };
+}
 
 function escapeRe(c: string): string {
   return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
@@ -81,14 +99,11 @@ function bracket(pat: string, start: number): { re: string; end: number } | null
     const c = pat[i]!;
     if (c === ']' && !first) return { re: `[${negate ? '^' : ''}${body}]`, end: i };
     first = false;
-    if (c === '[' && pat[i + 1] === ':') {
-      const close = pat.indexOf(':]', i + 2);
-      const cls = close > 0 ? CLASSES[pat.slice(i + 2, close)] : undefined;
-      if (cls !== undefined) {
-        body += cls;
-        i = close + 1;
-        continue;
-      }
+    const cls = bracketClass(pat, i, PATTERN_CLASSES);
+    if (cls) {
+      body += cls.re;
+      i = cls.end;
+      continue;
     }
     let ch = c;
     if (c === '\\' && i + 1 < pat.length) ch = pat[++i]!;

@@ -1,7 +1,9 @@
 /**
- * Activities and tasks: intents, component names, the per-activity window tree and the hooks an
- * app module registers for a component.
+ * Activities and tasks: intents, the per-activity window tree and the hooks an app module
+ * registers for a component (component names live in ../component.ts).
  */
+import type { ComponentName } from '../component.ts';
+import { flattenComponent, parseComponent, shortClassName, shortComponent } from '../component.ts';
 import type { Screen } from './screen.ts';
 import type { UiNode } from './node.ts';
 import { fillPackage, findAll, isEditable } from './node.ts';
@@ -33,40 +35,6 @@ export function launcherIntent(component: string): Intent {
     component: flattenComponent(parseComponent(component)),
     flags: FLAG_ACTIVITY_NEW_TASK | FLAG_ACTIVITY_RESET_TASK_IF_NEEDED,
   };
-}
-
-export interface ComponentName {
-  package: string;
-  /** Fully qualified class. */
-  className: string;
-}
-
-/** `pkg/.Cls` or `pkg/full.Cls` (ComponentName.unflattenFromString); throws without a '/'. */
-export function parseComponent(s: string): ComponentName {
-  const slash = s.indexOf('/');
-  if (slash <= 0 || slash === s.length - 1) throw new Error(`bad component name: ${s}`);
-  const pkg = s.slice(0, slash);
-  const cls = s.slice(slash + 1);
-  return { package: pkg, className: cls.startsWith('.') ? pkg + cls : cls };
-}
-
-/** `pkg/full.Class` */
-export function flattenComponent(c: ComponentName): string {
-  return `${c.package}/${c.className}`;
-}
-
-/** The class as Android prints it after the '/': `.launcher.Launcher` when inside the package. */
-export function shortClassName(c: ComponentName): string {
-  return c.className.startsWith(`${c.package}.`) ? c.className.slice(c.package.length) : c.className;
-}
-
-/** `pkg/.Class` (ComponentName.flattenToShortString). */
-export function shortComponent(c: ComponentName): string {
-  return `${c.package}/${shortClassName(c)}`;
-}
-
-export function sameComponent(a: ComponentName, b: ComponentName): boolean {
-  return a.package === b.package && a.className === b.className;
 }
 
 /** Intent.filterEquals without the component: action, data, categories. */

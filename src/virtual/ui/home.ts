@@ -9,7 +9,8 @@ import type { Screen } from './screen.ts';
 import type { Profile } from '../profiles.ts';
 import type { ActivityRegistration, Task } from './activity.ts';
 import type { Bounds, UiNode } from './node.ts';
-import { launcherIntent, parseComponent } from './activity.ts';
+import { parseComponent } from '../component.ts';
+import { launcherIntent } from './activity.ts';
 import { grid, inset, node, rect } from './node.ts';
 import { appLabel } from './labels.ts';
 

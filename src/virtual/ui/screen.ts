@@ -15,13 +15,15 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Profile } from '../profiles.ts';
-import type {
-  ActivityBuilder,
-  ActivityHooks,
-  ActivityRegistration,
-  ComponentName,
-  Intent,
-} from './activity.ts';
+import type { ComponentName } from '../component.ts';
+import {
+  flattenComponent,
+  parseComponent,
+  sameComponent,
+  shortClassName,
+  shortComponent,
+} from '../component.ts';
+import type { ActivityBuilder, ActivityHooks, ActivityRegistration, Intent } from './activity.ts';
 import type { UiNode } from './node.ts';
 import {
   ActivityRecord,
@@ -29,12 +31,7 @@ import {
   FLAG_ACTIVITY_CLEAR_TOP,
   FLAG_ACTIVITY_SINGLE_TOP,
   Task,
-  flattenComponent,
   intentFilterEquals,
-  parseComponent,
-  sameComponent,
-  shortClassName,
-  shortComponent,
 } from './activity.ts';
 import { contains, findFocused, hitTest, isEditable, isVisible, setFocus } from './node.ts';
 import { KEYCODE, keyChar } from './keys.ts';
@@ -44,13 +41,8 @@ import { genericActivity } from './window.ts';
 import { uiautomatorDumpXml, uia2SourceXml } from './xml.ts';
 import { renderTree } from './render.ts';
 
-export type {
-  Intent,
-  ActivityBuilder,
-  ActivityHooks,
-  ActivityRegistration,
-  ComponentName,
-} from './activity.ts';
+export type { Intent, ActivityBuilder, ActivityHooks, ActivityRegistration } from './activity.ts';
+export type { ComponentName } from '../component.ts';
 export type { UiNode, Bounds, NodeStyle } from './node.ts';
 export { ActivityRecord, Task } from './activity.ts';
 

@@ -72,18 +72,38 @@ export interface DumpOptions {
 
 /** One line of `uiautomator dump` XML for the tree under `root` (root gets index 0). */
 export function uiautomatorDumpXml(root: UiNode, opts: DumpOptions): string {
+  const nodes = elementsXml(
+    root,
+    opts,
+    () => 'node',
+    (n, index, bounds) =>
+      `index="${index}" text="${escapeXmlAttr(reportedText(n))}" resource-id="${escapeXmlAttr(n.resourceId)}"` +
+      ` class="${escapeXmlAttr(n.className)}" package="${escapeXmlAttr(n.packageName)}"` +
+      ` content-desc="${escapeXmlAttr(n.contentDesc)}" checkable="${n.checkable}" checked="${n.checked}"` +
+      ` clickable="${n.clickable}" enabled="${n.enabled}" focusable="${n.focusable}" focused="${n.focused}"` +
+      ` scrollable="${n.scrollable}" long-clickable="${n.longClickable}" password="${n.password}"` +
+      ` selected="${n.selected}" bounds="${boundsAttr(bounds)}"`,
+  );
+  return `${XML_DECLARATION}<hierarchy rotation="${opts.rotation ?? 0}">${nodes}</hierarchy>`;
+}
+
+/**
+ * The visible tree under `root` as nested elements named `tag(node)` with `attrs(node, index,
+ * bounds)`. Bounds are clipped to the parent's (the root's to the display); a node keeps its index
+ * among all its siblings; hidden nodes and nodes outside their parent are left out.
+ */
+function elementsXml(
+  root: UiNode,
+  opts: DumpOptions,
+  tag: (n: UiNode) => string,
+  attrs: (n: UiNode, index: number, bounds: Bounds) => string,
+): string {
   const display = { left: 0, top: 0, right: opts.width, bottom: opts.height };
-  const parts: string[] = [XML_DECLARATION, `<hierarchy rotation="${opts.rotation ?? 0}">`];
+  const parts: string[] = [];
   const rec = (n: UiNode, index: number, clip: Bounds): void => {
     const visible = intersect(n.bounds, clip);
-    parts.push(
-      `<node index="${index}" text="${escapeXmlAttr(reportedText(n))}" resource-id="${escapeXmlAttr(n.resourceId)}"` +
-        ` class="${escapeXmlAttr(n.className)}" package="${escapeXmlAttr(n.packageName)}"` +
-        ` content-desc="${escapeXmlAttr(n.contentDesc)}" checkable="${n.checkable}" checked="${n.checked}"` +
-        ` clickable="${n.clickable}" enabled="${n.enabled}" focusable="${n.focusable}" focused="${n.focused}"` +
-        ` scrollable="${n.scrollable}" long-clickable="${n.longClickable}" password="${n.password}"` +
-        ` selected="${n.selected}" bounds="${boundsAttr(visible)}"`,
-    );
+    const name = tag(n);
+    parts.push(`<${name} ${attrs(n, index, visible)}`);
     const kids = n.children
       .map((c, i) => [c, i] as const)
       .filter(([c]) => isVisible(c) && overlaps(c.bounds, visible));
@@ -93,10 +113,9 @@ export function uiautomatorDumpXml(root: UiNode, opts: DumpOptions): string {
     }
     parts.push('>');
     for (const [c, i] of kids) rec(c, i, visible);
-    parts.push('</node>');
+    parts.push(`</${name}>`);
   };
   if (isVisible(root)) rec(root, 0, display);
-  parts.push('</hierarchy>');
   return parts.join('');
 }
 
@@ -115,34 +134,21 @@ function tagName(className: string): string {
  * height>` with one element per node named after its class.
  */
 export function uia2SourceXml(root: UiNode, opts: DumpOptions): string {
-  const display = { left: 0, top: 0, right: opts.width, bottom: opts.height };
-  const parts: string[] = [
-    XML_DECLARATION,
-    `<hierarchy index="0" class="hierarchy" rotation="${opts.rotation ?? 0}" width="${opts.width}" height="${opts.height}">`,
-  ];
-  const rec = (n: UiNode, index: number, clip: Bounds): void => {
-    const visible = intersect(n.bounds, clip);
-    const tag = tagName(n.className);
-    parts.push(
-      `<${tag} index="${index}" package="${escapeXmlAttr(n.packageName)}" class="${escapeXmlAttr(n.className)}"` +
-        ` text="${escapeXmlAttr(reportedText(n))}" resource-id="${escapeXmlAttr(n.resourceId)}"` +
-        ` content-desc="${escapeXmlAttr(n.contentDesc)}" checkable="${n.checkable}" checked="${n.checked}"` +
-        ` clickable="${n.clickable}" enabled="${n.enabled}" focusable="${n.focusable}" focused="${n.focused}"` +
-        ` long-clickable="${n.longClickable}" password="${n.password}" scrollable="${n.scrollable}"` +
-        ` selected="${n.selected}" bounds="${boundsAttr(visible)}" displayed="true"`,
-    );
-    const kids = n.children
-      .map((c, i) => [c, i] as const)
-      .filter(([c]) => isVisible(c) && overlaps(c.bounds, visible));
-    if (!kids.length) {
-      parts.push(' />');
-      return;
-    }
-    parts.push('>');
-    for (const [c, i] of kids) rec(c, i, visible);
-    parts.push(`</${tag}>`);
-  };
-  if (isVisible(root)) rec(root, 0, display);
-  parts.push('</hierarchy>');
-  return parts.join('');
+  const nodes = elementsXml(
+    root,
+    opts,
+    (n) => tagName(n.className),
+    (n, index, bounds) =>
+      `index="${index}" package="${escapeXmlAttr(n.packageName)}" class="${escapeXmlAttr(n.className)}"` +
+      ` text="${escapeXmlAttr(reportedText(n))}" resource-id="${escapeXmlAttr(n.resourceId)}"` +
+      ` content-desc="${escapeXmlAttr(n.contentDesc)}" checkable="${n.checkable}" checked="${n.checked}"` +
+      ` clickable="${n.clickable}" enabled="${n.enabled}" focusable="${n.focusable}" focused="${n.focused}"` +
+      ` long-clickable="${n.longClickable}" password="${n.password}" scrollable="${n.scrollable}"` +
+      ` selected="${n.selected}" bounds="${boundsAttr(bounds)}" displayed="true"`,
+  );
+  return (
+    XML_DECLARATION +
+    `<hierarchy index="0" class="hierarchy" rotation="${opts.rotation ?? 0}" width="${opts.width}" height="${opts.height}">` +
+    `${nodes}</hierarchy>`
+  );
 }

@@ -110,8 +110,8 @@ describe('Device (against a scripted adb server)', () => {
       assert.equal(
         err.message,
         `phone ${SERIAL}: shell "getprop ro.product.model" timed out after 300 ms. Check the phone is awake ` +
-          `and connected (adb -P ${server!.port} -s ${SERIAL} get-state), or raise the timeout (--adb-timeout / ` +
-          'devices.json "adbTimeoutMs").',
+          `and connected (adb -P ${server!.port} -s ${SERIAL} get-state), or raise the timeout (--timeout on the ` +
+          'phonehome command, or the timeoutMs option of Device).',
       );
       assert.equal(err.serial, SERIAL);
       assert.equal(err.operation, 'shell "getprop ro.product.model"');

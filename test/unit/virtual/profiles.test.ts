@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -26,6 +26,7 @@ describe('virtual profiles', () => {
       const p = list.find((x) => x.name === name);
       assert.ok(p, `missing ${name}`);
       assert.ok(p.description.length > 10);
+      assert.equal(p.error, undefined, p.error);
     }
   });
 
@@ -181,6 +182,41 @@ describe('virtual profiles', () => {
           'com.other/.Main';
       });
       assert.throws(() => loadProfile('e', dir), /field "packages\[0\]\.launcher" must belong to package/);
+    });
+
+    it('listProfiles lists a broken file with what is wrong with it instead of skipping it', () => {
+      copyFileSync(join(PROFILE_DIR, 'redmi-note-8-leaky.json'), join(dir, 'redmi-note-8-leaky.json'));
+      broken('bad-field', (j) => {
+        j.rooted = 'yes';
+      });
+      writeFileSync(join(dir, 'bad-json.json'), '{ nope');
+      broken('other-name', (j) => {
+        j.name = 'something-else';
+      });
+      mkdirSync(join(dir, 'a-directory.json'));
+      const list = listProfiles(dir);
+      assert.deepEqual(
+        list.map((p) => [p.name, p.error]),
+        [
+          ['a-directory', list[0]?.error],
+          ['bad-field', 'profiles/bad-field.json: field "rooted" must be true or false'],
+          ['bad-json', list[2]?.error],
+          ['other-name', list[3]?.error],
+          ['redmi-note-8-leaky', undefined],
+        ],
+      );
+      assert.match(list[0]?.error ?? '', /^profiles\/a-directory\.json: cannot read it/);
+      assert.match(list[2]?.error ?? '', /^profiles\/bad-json\.json: invalid JSON/);
+      assert.match(
+        list[3]?.error ?? '',
+        /^profiles\/other-name\.json: field "name" must equal the file name/,
+      );
+      assert.equal(list[1]?.description, '');
+      assert.ok((list[4]?.description.length ?? 0) > 10);
+      // Loading the broken one reports the same; an unknown one lists every file without recursing.
+      assert.throws(() => loadProfile('bad-field', dir), /field "rooted" must be true or false/);
+      assert.throws(() => loadProfile('nope', dir), /unknown profile 'nope' .*known: a-directory, bad-field/);
+      assert.equal(new ProfileError('x').userFacing, true);
     });
 
     it('invalid JSON, wrong file name, unknown profile', () => {

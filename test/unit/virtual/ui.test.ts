@@ -6,7 +6,8 @@ import { appWindow } from '../../../src/virtual/ui/window.ts';
 import { centre, findAll, grid, hitTest, node, rect, walk } from '../../../src/virtual/ui/node.ts';
 import { escapeXmlAttr } from '../../../src/virtual/ui/xml.ts';
 import { appLabel } from '../../../src/virtual/ui/labels.ts';
-import { launcherIntent, parseComponent, shortComponent } from '../../../src/virtual/ui/activity.ts';
+import { launcherIntent } from '../../../src/virtual/ui/activity.ts';
+import { parseComponent, shortComponent } from '../../../src/virtual/component.ts';
 import { KEYCODE, parseKeycode } from '../../../src/virtual/ui/keys.ts';
 
 const LAUNCHABLE: Array<[string, string]> = [

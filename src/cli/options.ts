@@ -1,0 +1,86 @@
+/**
+ * Parsers for the options the commands share. Each fails with a UserError naming the option and
+ * the value it got; ports go through the device layer's one port parser.
+ */
+import { parsePort, resolveAdbPort } from '../device/adb-client.ts';
+import { UserError } from './errors.ts';
+
+/** The adb server port: --adb-port, else ANDROID_ADB_SERVER_PORT, else 5037. */
+export function adbPortOption(value: string | undefined): number {
+  return resolveAdbPort(value, { option: '--adb-port' });
+}
+
+/** setTimeout's limit: a longer delay fires at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** A commander argParser for a `--timeout <ms>`-style option: a whole number of milliseconds ≥ 1. */
+export function timeoutMsParser(option: string): (value: string) => number {
+  return (value) => {
+    const ms = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
+      throw new UserError(
+        `${option} must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (got '${value}')`,
+      );
+    }
+    return ms;
+  };
+}
+
+/** `--phones`: 1–64. */
+export function parsePhoneCount(value: string): number {
+  const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new UserError(`--phones must be a whole number from 1 to 64 (got '${value}')`);
+  }
+  return n;
+}
+
+/** Phone ports: unprivileged, below the ephemeral range, and outside the adb server's emulator ports. */
+export const PHONE_PORT_MIN = 1024;
+export const PHONE_PORT_MAX = 65000;
+export const EMULATOR_PORT_FIRST = 5555;
+export const EMULATOR_PORT_LAST = 5585;
+
+const EMULATOR_HINT = `the adb server treats ${EMULATOR_PORT_FIRST}–${EMULATOR_PORT_LAST} as emulator ports`;
+
+/** `--base-port` on its own (the range it starts is checked by checkPhonePorts once the count is known). */
+export function parseBasePort(value: string): number {
+  const n = parsePort(value);
+  if (
+    n === undefined ||
+    n < PHONE_PORT_MIN ||
+    n > PHONE_PORT_MAX ||
+    (n >= EMULATOR_PORT_FIRST && n <= EMULATOR_PORT_LAST)
+  ) {
+    throw new UserError(
+      `--base-port must be ${PHONE_PORT_MIN}–${PHONE_PORT_MAX} and outside ` +
+        `${EMULATOR_PORT_FIRST}–${EMULATOR_PORT_LAST} (got '${value}')`,
+      EMULATOR_HINT,
+    );
+  }
+  return n;
+}
+
+/**
+ * The phones get ports base … base+count−1: all of them must be ≤ 65000 and outside 5555–5585
+ * (a base below 5555 can run into the emulator range).
+ */
+export function checkPhonePorts(base: number, count: number): void {
+  const last = base + count - 1;
+  const phones = `${count} phone${count === 1 ? '' : 's'}`;
+  if (last > PHONE_PORT_MAX) {
+    throw new UserError(
+      `--base-port ${base} with ${phones} needs ports ${base}–${last}, beyond ${PHONE_PORT_MAX}`,
+      `use a --base-port of at most ${PHONE_PORT_MAX - count + 1}`,
+    );
+  }
+  if (base <= EMULATOR_PORT_LAST && last >= EMULATOR_PORT_FIRST) {
+    const below = EMULATOR_PORT_FIRST - count;
+    throw new UserError(
+      `--base-port ${base} with ${phones} needs ports ${base}–${last}, which overlap ` +
+        `${EMULATOR_PORT_FIRST}–${EMULATOR_PORT_LAST}`,
+      `${EMULATOR_HINT}: use a --base-port ` +
+        `${below >= PHONE_PORT_MIN ? `of at most ${below} or ` : ''}from ${EMULATOR_PORT_LAST + 1}`,
+    );
+  }
+}
