@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The virtual phone's filesystem: an in-memory POSIX-ish tree with modes, owners, SELinux labels
  * and a mount table (base mounts as on Android 10+, plus tmpfs and bind mounts made at run time).
@@ -12,6 +13,9 @@
  * runaway `yes > file` must end in ENOSPC, as a full partition would, not in an out-of-memory lab.
  */
 export const MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+/** What one read of /dev/zero or /dev/urandom returns. */
+export const DEVICE_READ_BYTES = 64 * 1024;
 
 export type VfsErrorCode =
   | 'ENOENT'
@@ -125,7 +129,7 @@ interface FileNode extends NodeBase {
   data: Buffer;
   size: number;
   /** Character device: `null` discards writes and reads empty. */
-  device?: { kind: 'null' | 'zero'; rdev: number };
+  device?: { kind: 'null' | 'zero' | 'urandom'; rdev: number };
   /** Content produced at read time (/proc files). */
   generate?: () => string | Buffer;
 }
@@ -324,6 +328,10 @@ export class Vfs {
     if (node.kind === 'dir') throw new VfsError('EISDIR', loc.path);
     if (node.kind !== 'file') throw new VfsError('EINVAL', loc.path);
     if (!this.can(node, uid, R_OK)) throw new VfsError('EACCES', loc.path);
+    // Character devices: a read returns one buffer's worth (files are read whole here, so the
+    // endless streams of /dev/zero and /dev/urandom are cut at DEVICE_READ_BYTES).
+    if (node.device?.kind === 'zero') return Buffer.alloc(DEVICE_READ_BYTES);
+    if (node.device?.kind === 'urandom') return randomBytes(DEVICE_READ_BYTES);
     if (node.device) return Buffer.alloc(0);
     if (node.generate) {
       const g = node.generate();
@@ -937,9 +945,17 @@ export class Vfs {
         label: 'u:object_r:zero_device:s0',
         device: { kind: 'zero', rdev: (1 << 8) | 5 },
       };
+      const devUrandom: FileNode = {
+        ...devNull,
+        ino: this.nextIno++,
+        label: 'u:object_r:random_device:s0',
+        device: { kind: 'urandom', rdev: (1 << 8) | 9 },
+      };
       const dev = this.resolve('/dev', true, 0).node as DirNode;
       dev.children.set('null', devNull);
       dev.children.set('zero', devZero);
+      dev.children.set('urandom', devUrandom);
+      dev.children.set('random', { ...devUrandom, ino: this.nextIno++, device: { kind: 'urandom', rdev: (1 << 8) | 8 } });
       this.defineDynamicFile('/proc/mounts', () => this.procMounts());
       this.defineDynamicFile('/proc/self/mounts', () => this.procMounts());
       this.defineDynamicFile(

@@ -10,6 +10,7 @@
  * - net.ts            the phone's loopback network: listeners and `adb reverse` targets
  */
 import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import { Vfs } from './fs.ts';
 import { PhoneNet } from './net.ts';
 import { runScript, ShellSession } from './shell/interpreter.ts';
@@ -52,6 +53,8 @@ export class VirtualPhone extends EventEmitter {
   adbdRoot = false;
   /** Milliseconds since the epoch of the last boot. */
   bootedAt = Date.now();
+  /** /proc/sys/kernel/random/boot_id: a new UUID every boot. */
+  bootId = randomUUID();
 
   constructor(profile: Profile, opts: { serialno?: string } = {}) {
     super();
@@ -64,6 +67,7 @@ export class VirtualPhone extends EventEmitter {
     this.logcat = new LogBuffer();
     this.fs = new Vfs();
     populateFilesystem(this.fs, profile);
+    this.fs.defineDynamicFile('/proc/sys/kernel/random/boot_id', () => `${this.bootId}\n`);
     this.net = new PhoneNet();
     this.screen = new Screen(profile);
     recordBoot(this.logcat, profile, this.processes, this.bootedAt);
@@ -127,6 +131,7 @@ export class VirtualPhone extends EventEmitter {
    */
   resetForBoot(): void {
     this.bootedAt = Date.now();
+    this.bootId = randomUUID();
     this.adbdRoot = false;
     this.props.onReboot();
     this.settings.onReboot();

@@ -283,16 +283,20 @@ describe('device layer (real adb server, adbkit, virtual phones)', function () {
     assert.equal(out, 'back\n');
   });
 
-  it('answers slowly under the slow fault and still returns the right output', async () => {
+  it('times out on a phone slower than the timeout, and returns the right output with a longer one', async () => {
     const entry = lab.phones[0]!;
-    entry.adbd.fault('slow', { delayMs: 50 });
+    entry.adbd.fault('slow', { delayMs: 400 });
     try {
-      const r = await phone(0).shell('echo slow; exit 4');
+      // Every packet the phone sends waits 400 ms: a 300 ms deadline cannot be met …
+      await assert.rejects(phone(0, 300).shell('echo slow; exit 4'), /timed out after 300 ms/);
+      // … a generous one is, and the output is intact and in order.
+      const r = await phone(0, 10_000).shell('echo slow; exit 4');
       assert.deepEqual(r, { stdout: 'slow\n', stderr: '', exitCode: 4 });
     } finally {
       entry.adbd.clearFaults();
     }
   });
+
 
   it('reports an offline phone with its fix, in discovery and on use', async () => {
     const entry = lab.phones[3]!;

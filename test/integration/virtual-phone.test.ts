@@ -80,6 +80,16 @@ describe('virtual phones through the real adb server', function () {
     assert.equal(r.stdout.toString(), 'a  b cd e;f\n0\n');
   });
 
+  it('reads the character devices', async () => {
+    const s = t.phones[0]!.serial;
+    const r = await adb(s, [
+      'shell',
+      'head -c 8 /dev/zero | od -An -tx1; head -c 16 /dev/urandom | wc -c; echo x > /dev/null; cat /dev/null | wc -c',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /^\s*00 00 00 00 00 00 00 00\s*\n\s*16\n\s*0\n$/);
+  });
+
   it('runs a script piped into `adb shell` as one shell session', async () => {
     const s = t.phones[0]!.serial;
     const script = 'cd /sdcard\npwd\nX=5\necho "x=$X"\nfor i in 1 2\ndo echo $i\ndone\nexit 7\necho never\n';
@@ -384,6 +394,10 @@ describe('virtual phones through the real adb server', function () {
   it('reboots: the phone drops, comes back under the same serial and completes boot', async () => {
     const p = t.phones[3]!;
     await adb(p.serial, ['shell', 'setprop debug.phonehome.marker 1']);
+    const bootId = (await adb(p.serial, ['shell', 'cat /proc/sys/kernel/random/boot_id'])).stdout
+      .toString()
+      .trim();
+    assert.match(bootId, /^[0-9a-f-]{36}$/);
     const r = await adb(p.serial, ['reboot']);
     assert.equal(r.code, 0, r.stderr);
     let booted = '';
@@ -396,5 +410,10 @@ describe('virtual phones through the real adb server', function () {
     assert.equal(booted, '1');
     const marker = await adb(p.serial, ['shell', 'getprop debug.phonehome.marker']);
     assert.equal(marker.stdout.toString().trim(), '', 'non-persistent props reset on reboot');
+    const newBootId = (await adb(p.serial, ['shell', 'cat /proc/sys/kernel/random/boot_id'])).stdout
+      .toString()
+      .trim();
+    assert.match(newBootId, /^[0-9a-f-]{36}$/);
+    assert.notEqual(newBootId, bootId);
   });
 });
