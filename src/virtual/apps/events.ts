@@ -1,0 +1,79 @@
+/**
+ * What the virtual phone's apps report, before any SDK encodes it. Apps (src/virtual/apps/) emit
+ * these; the telemetry layer (src/virtual/telemetry/) decides per firmware profile and toggle state
+ * whether and how each is uploaded (Sensors Analytics, com.miui.analytics tracking, MiStat, ads).
+ * Names follow what researchers saw on the wire (shared/facts/xiaomi-telemetry.md §2).
+ */
+
+/** Events of the browser, as Mi/Mint Browser name them for Sensors Analytics (§2.1). */
+export type BrowserEvent =
+  | { name: 'page_load_event_start'; properties: { url: string } }
+  | { name: 'page_load_event_finish'; properties: { url: string } }
+  | {
+      name: 'search';
+      properties: {
+        search_word: string;
+        used_searchengine: string;
+        search_position: string;
+        search_method: string;
+      };
+    };
+
+/** Events of system apps for com.miui.analytics → tracking.*.miui.com (§2.2). */
+export type SystemEvent =
+  | { name: 'folder_open'; properties: { folder: string } }
+  | { name: 'home_screen_swipe'; properties: { from: number; to: number } }
+  | { name: 'status_bar_pull'; properties: { expanded: boolean } }
+  | { name: 'settings_page_open'; properties: { page: string } }
+  | { name: 'app_open'; properties: { package: string } };
+
+export interface AppEventContext {
+  /** The package that produced the event (com.mi.globalbrowser, com.miui.home, …). */
+  package: string;
+  /** Browser events only: whether the tab was incognito. */
+  incognito?: boolean;
+  /** Milliseconds since the epoch. */
+  time: number;
+}
+
+export type AppEvent = ({ source: 'browser' } & BrowserEvent) | ({ source: 'system' } & SystemEvent);
+
+/** Where apps send their events. The telemetry layer implements it; tests can collect. */
+export interface TelemetrySink {
+  track(event: AppEvent, context: AppEventContext): void;
+  /** The app went to the background: SDKs flush their queues then. */
+  appBackgrounded(pkg: string): void;
+}
+
+/** How apps reach the network: through the phone's stack (proxy, TLS trust) — see src/virtual/netstack. */
+export interface HttpRequest {
+  /** The package making the request (its trust rules and mount namespace apply). */
+  app: string;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** A failed request, classified as apps and SDKs need it (retry later, or not). */
+export type HttpFailure = 'cert-rejected' | 'refused' | 'timeout' | 'reset' | 'proxy-error' | 'bad-url';
+
+export class PhoneHttpError extends Error {
+  constructor(
+    readonly failure: HttpFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PhoneHttpError';
+  }
+}
+
+export interface HttpClient {
+  request(req: HttpRequest): Promise<HttpResponse>;
+}
