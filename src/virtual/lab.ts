@@ -37,7 +37,8 @@ export function makeSerialNo(profileName: string, index: number): string {
 export class Lab extends EventEmitter {
   readonly phones: LabPhone[] = [];
   private watchdog: NodeJS.Timeout | undefined;
-  private reconnecting = new Set<string>();
+  /** Reconnects under way, by serial; stop() waits for them so none lands after its disconnect. */
+  private reconnecting = new Map<string, Promise<void>>();
   private stopped = false;
   /** The watchdog found no adb server last time (logged once per outage). */
   private serverDown = false;
@@ -118,9 +119,18 @@ export class Lab extends EventEmitter {
     }
   }
 
-  private async reconnect(entry: LabPhone, disconnectFirst: boolean): Promise<void> {
-    if (this.stopped || this.reconnecting.has(entry.serial)) return;
-    this.reconnecting.add(entry.serial);
+  private reconnect(entry: LabPhone, disconnectFirst: boolean): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const running = this.reconnecting.get(entry.serial);
+    if (running) return running;
+    const attempt = this.reconnectOnce(entry, disconnectFirst).finally(() =>
+      this.reconnecting.delete(entry.serial),
+    );
+    this.reconnecting.set(entry.serial, attempt);
+    return attempt;
+  }
+
+  private async reconnectOnce(entry: LabPhone, disconnectFirst: boolean): Promise<void> {
     try {
       if (!(await adbServerListening(this.opts.adbPort))) {
         this.opts.log?.(
@@ -136,8 +146,6 @@ export class Lab extends EventEmitter {
       this.emit('reconnected', entry);
     } catch (err) {
       this.opts.log?.(`reconnect ${entry.serial}: ${(err as Error).message}`);
-    } finally {
-      this.reconnecting.delete(entry.serial);
     }
   }
 
@@ -148,6 +156,7 @@ export class Lab extends EventEmitter {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
+    await Promise.allSettled([...this.reconnecting.values()]);
     const serverUp = this.phones.length > 0 && (await adbServerListening(this.opts.adbPort));
     await Promise.all(
       this.phones.map(async (p) => {
