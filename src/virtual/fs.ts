@@ -1,11 +1,20 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 /**
  * The virtual phone's filesystem: an in-memory POSIX-ish tree with modes, owners, SELinux labels
  * and a mount table (base mounts as on Android 10+, plus tmpfs and bind mounts made at run time).
  *
  * Path resolution goes through a {@link MountTable} at every component, so a mount hides what is
- * below it until it is unmounted. The table is one object handed to the resolver so that per-process
- * mount namespaces can later be added by giving a process its own (cloned) table.
+ * below it until it is unmounted.
+ *
+ * Mount namespaces: every {@link MountNamespace} has its own {@link MountTable}; the mounted trees
+ * (files) are shared. The Vfs object itself resolves through the init namespace (adb shell, `su`),
+ * or through the namespace {@link Vfs.runInNamespace} entered for the current async context
+ * (`nsenter`); {@link Vfs.inNamespace} gives a view pinned to one namespace (what an app process
+ * sees). Propagation as on Android, where app namespaces are slaves of the global one: a mount or
+ * unmount made in the init namespace reaches every namespace, except under the private /apex tree;
+ * a mount made in any other namespace stays there. A new namespace is a copy of its parent's table
+ * at that moment (fork/unshare), so later private changes in the parent are not seen.
  */
 
 /**
@@ -131,7 +140,7 @@ interface FileNode extends NodeBase {
   /** Character device: `null` discards writes and reads empty. */
   device?: { kind: 'null' | 'zero' | 'urandom'; rdev: number };
   /** Content produced at read time (/proc files). */
-  generate?: () => string | Buffer;
+  generate?: (fs: Vfs) => string | Buffer;
 }
 
 interface DirNode extends NodeBase {
@@ -209,7 +218,63 @@ export class MountTable {
     for (const m of this.ordered) t.push(m);
     return t;
   }
+
+  /** Removes one mount wherever it is in its target's stack; false when it is not in this table. */
+  remove(m: Mount): boolean {
+    const stack = this.byTarget.get(m.target);
+    const i = stack ? stack.indexOf(m) : -1;
+    if (!stack || i < 0) return false;
+    stack.splice(i, 1);
+    if (stack.length === 0) this.byTarget.delete(m.target);
+    this.ordered = this.ordered.filter((x) => x !== m);
+    return true;
+  }
 }
+
+/** Inode number of the init mount namespace on Linux (`readlink /proc/1/ns/mnt` → mnt:[4026531840]). */
+const INIT_MNT_NS_INODE = 4026531840;
+
+/** One mount namespace: its own mount table over the shared trees. */
+export class MountNamespace {
+  constructor(
+    /** 0 for the init namespace. */
+    readonly id: number,
+    readonly table: MountTable,
+  ) {}
+
+  /** The nsfs inode, as `readlink /proc/PID/ns/mnt` shows it: `mnt:[inode]`. */
+  get inode(): number {
+    return INIT_MNT_NS_INODE + (this.id === 0 ? 0 : 691 + this.id);
+  }
+
+  get isInit(): boolean {
+    return this.id === 0;
+  }
+}
+
+/** Mounts under these paths do not propagate from the init namespace (APEX mounts are private). */
+const PRIVATE_SUBTREES = ['/apex'];
+
+function isPrivatePath(path: string): boolean {
+  return PRIVATE_SUBTREES.some((p) => path === p || path.startsWith(`${p}/`));
+}
+
+/** What all views of one Vfs share. */
+interface VfsShared {
+  nextIno: number;
+  nextDev: number;
+  nextMountId: number;
+  bypass: number;
+  init: MountNamespace;
+  /** Live namespaces (init included): the targets of propagation and of onReboot. */
+  namespaces: Set<MountNamespace>;
+  nextNsId: number;
+  views: WeakMap<MountNamespace, Vfs>;
+  root: Vfs;
+}
+
+/** The namespace `nsenter` entered, for the async context running the command. */
+const entered = new AsyncLocalStorage<{ shared: VfsShared; ns: MountNamespace }>();
 
 /** Where a path resolved to: the node, its canonical path and the mount it lives on. */
 interface Loc {
@@ -252,11 +317,9 @@ export interface VfsOptions {
 }
 
 export class Vfs {
-  private readonly table: MountTable;
-  private nextIno = 2;
-  private nextDev = 0xfd00;
-  private nextMountId = 1;
-  private bypass = 0;
+  private readonly shared: VfsShared;
+  /** Set on a view made by {@link Vfs.inNamespace}: always resolves through that namespace. */
+  private readonly pinned: MountNamespace | undefined;
   private readonly now: () => number;
 
   private readonly maxFileBytes: number;
@@ -264,7 +327,19 @@ export class Vfs {
   constructor(opts: VfsOptions = {}) {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.maxFileBytes = opts.maxFileBytes ?? MAX_FILE_BYTES;
-    this.table = new MountTable();
+    const init = new MountNamespace(0, new MountTable());
+    this.shared = {
+      nextIno: 2,
+      nextDev: 0xfd00,
+      nextMountId: 1,
+      bypass: 0,
+      init,
+      namespaces: new Set([init]),
+      nextNsId: 1,
+      views: new WeakMap(),
+      root: this,
+    };
+    this.pinned = undefined;
     this.buildBase();
   }
 
@@ -309,7 +384,7 @@ export class Vfs {
     } catch {
       return false;
     }
-    if (mode & W_OK && loc.mount.readOnly && !this.bypass) return false;
+    if (mode & W_OK && loc.mount.readOnly && !this.shared.bypass) return false;
     if (uid === 0 && mode & X_OK && loc.node.kind !== 'dir') return (loc.node.perm & 0o111) !== 0;
     return this.can(loc.node, uid, mode & 7);
   }
@@ -334,7 +409,7 @@ export class Vfs {
     if (node.device?.kind === 'urandom') return randomBytes(DEVICE_READ_BYTES);
     if (node.device) return Buffer.alloc(0);
     if (node.generate) {
-      const g = node.generate();
+      const g = node.generate(this);
       return typeof g === 'string' ? Buffer.from(g) : g;
     }
     return node.data.subarray(0, node.size);
@@ -439,7 +514,7 @@ export class Vfs {
    */
   defineDynamicFile(
     path: string,
-    generate: () => string | Buffer,
+    generate: (fs: Vfs) => string | Buffer,
     opts: { mode?: number; label?: string } = {},
   ): void {
     this.provision(() => {
@@ -645,7 +720,7 @@ export class Vfs {
         kind: 'dir',
         children: new Map(),
       };
-      this.table.push(
+      this.addMount(
         this.makeMount(
           opts.source || 'tmpfs',
           target.path,
@@ -672,7 +747,7 @@ export class Vfs {
     );
     m.dev = source.mount.dev;
     m.bindSource = source.path;
-    this.table.push(m);
+    this.addMount(m);
   }
 
   /** Changes the read-only flag of the mount at `target` (`mount -o remount,rw /system`). */
@@ -691,7 +766,11 @@ export class Vfs {
     if (!top || loc.mount !== top) throw new VfsError('EINVAL', loc.path);
     if (top.kind === 'base') throw new VfsError('EBUSY', loc.path);
     if (this.table.hasMountBelow(loc.path)) throw new VfsError('EBUSY', loc.path);
-    this.table.pop(loc.path);
+    const ns = this.namespace;
+    ns.table.pop(loc.path);
+    if (ns.isInit && !isPrivatePath(top.target)) {
+      for (const other of this.shared.namespaces) if (other !== ns) other.table.remove(top);
+    }
   }
 
   mounts(): MountEntry[] {
@@ -717,10 +796,12 @@ export class Vfs {
 
   /** Undoes every mount made after construction and restores the boot read-only flags. */
   onReboot(): void {
-    for (const m of this.table.list().reverse()) {
-      if (m.kind !== 'base') this.table.pop(m.target);
+    for (const ns of this.shared.namespaces) {
+      for (const m of ns.table.list().reverse()) {
+        if (m.kind !== 'base') ns.table.remove(m);
+      }
+      for (const m of ns.table.list()) m.readOnly = m.bootReadOnly;
     }
-    for (const m of this.table.list()) m.readOnly = m.bootReadOnly;
   }
 
   /**
@@ -728,17 +809,87 @@ export class Vfs {
    * image (files under /system, /vendor …) before the phone boots.
    */
   provision<T>(fn: () => T): T {
-    this.bypass++;
+    this.shared.bypass++;
     try {
       return fn();
     } finally {
-      this.bypass--;
+      this.shared.bypass--;
     }
   }
 
-  /** The mount table path resolution goes through (one per future mount namespace). */
+  /** The mount table path resolution goes through (that of {@link Vfs.namespace}). */
   get mountTable(): MountTable {
     return this.table;
+  }
+
+  // ---------------------------------------------------------------- mount namespaces
+
+  /** The namespace this Vfs resolves through now. */
+  get namespace(): MountNamespace {
+    if (this.pinned) return this.pinned;
+    const cur = entered.getStore();
+    return cur && cur.shared === this.shared ? cur.ns : this.shared.init;
+  }
+
+  get initNamespace(): MountNamespace {
+    return this.shared.init;
+  }
+
+  /** Live namespaces, init first. */
+  namespaces(): MountNamespace[] {
+    return [...this.shared.namespaces].sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * A new namespace holding a copy of `from`'s mount table as it is now (clone(CLONE_NEWNS) /
+   * unshare -m): later mounts in `from` that do not propagate are not seen in the copy.
+   */
+  cloneNamespace(from: MountNamespace = this.namespace): MountNamespace {
+    const ns = new MountNamespace(this.shared.nextNsId++, from.table.clone());
+    this.shared.namespaces.add(ns);
+    return ns;
+  }
+
+  /** Forgets a namespace (its last process exited). The init namespace stays. */
+  releaseNamespace(ns: MountNamespace): void {
+    if (!ns.isInit) this.shared.namespaces.delete(ns);
+  }
+
+  /** This filesystem as seen from `ns` (shares everything but the mount table). */
+  inNamespace(ns: MountNamespace): Vfs {
+    if (ns.isInit) return this.shared.root;
+    let view = this.shared.views.get(ns);
+    if (!view) {
+      view = Object.create(Vfs.prototype) as Vfs;
+      Object.assign(view, {
+        shared: this.shared,
+        pinned: ns,
+        now: this.now,
+        maxFileBytes: this.maxFileBytes,
+      });
+      this.shared.views.set(ns, view);
+    }
+    return view;
+  }
+
+  /**
+   * Runs `fn` with this Vfs (and every view not pinned) resolving through `ns`, for `fn` and
+   * everything it starts asynchronously: what `nsenter --mount` does for its command.
+   */
+  runInNamespace<T>(ns: MountNamespace, fn: () => T): T {
+    return entered.run({ shared: this.shared, ns }, fn);
+  }
+
+  private get table(): MountTable {
+    return this.namespace.table;
+  }
+
+  /** Adds a mount to the current namespace and, from the init namespace, propagates it. */
+  private addMount(m: Mount): void {
+    const ns = this.namespace;
+    ns.table.push(m);
+    if (!ns.isInit || isPrivatePath(m.target)) return;
+    for (const other of this.shared.namespaces) if (other !== ns) other.table.push(m);
   }
 
   // ---------------------------------------------------------------- internals
@@ -941,13 +1092,13 @@ export class Vfs {
       };
       const devZero: FileNode = {
         ...devNull,
-        ino: this.nextIno++,
+        ino: this.shared.nextIno++,
         label: 'u:object_r:zero_device:s0',
         device: { kind: 'zero', rdev: (1 << 8) | 5 },
       };
       const devUrandom: FileNode = {
         ...devNull,
-        ino: this.nextIno++,
+        ino: this.shared.nextIno++,
         label: 'u:object_r:random_device:s0',
         device: { kind: 'urandom', rdev: (1 << 8) | 9 },
       };
@@ -955,9 +1106,13 @@ export class Vfs {
       dev.children.set('null', devNull);
       dev.children.set('zero', devZero);
       dev.children.set('urandom', devUrandom);
-      dev.children.set('random', { ...devUrandom, ino: this.nextIno++, device: { kind: 'urandom', rdev: (1 << 8) | 8 } });
-      this.defineDynamicFile('/proc/mounts', () => this.procMounts());
-      this.defineDynamicFile('/proc/self/mounts', () => this.procMounts());
+      dev.children.set('random', {
+        ...devUrandom,
+        ino: this.shared.nextIno++,
+        device: { kind: 'urandom', rdev: (1 << 8) | 8 },
+      });
+      this.defineDynamicFile('/proc/mounts', (fs) => fs.procMounts());
+      this.defineDynamicFile('/proc/self/mounts', (fs) => fs.procMounts());
       this.defineDynamicFile(
         '/proc/filesystems',
         () => 'nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\n\text4\nnodev\tfuse\n\tf2fs\n',
@@ -975,7 +1130,7 @@ export class Vfs {
     readOnly: boolean,
   ): Mount {
     return {
-      id: this.nextMountId++,
+      id: this.shared.nextMountId++,
       source,
       target,
       fstype,
@@ -983,7 +1138,7 @@ export class Vfs {
       readOnly,
       bootReadOnly: readOnly,
       root,
-      dev: this.nextDev++,
+      dev: this.shared.nextDev++,
       kind,
     };
   }
@@ -1013,7 +1168,17 @@ export class Vfs {
 
   private baseFields(perm: number, uid: number, gid: number, label: string): NodeBase {
     const now = this.now();
-    return { ino: this.nextIno++, perm, uid, gid, atime: now, mtime: now, ctime: now, label, nlink: 1 };
+    return {
+      ino: this.shared.nextIno++,
+      perm,
+      uid,
+      gid,
+      atime: now,
+      mtime: now,
+      ctime: now,
+      label,
+      nlink: 1,
+    };
   }
 
   private appendBytes(node: FileNode, bytes: Uint8Array): void {
@@ -1032,7 +1197,7 @@ export class Vfs {
   }
 
   private can(node: Node, uid: number, want: number): boolean {
-    if (uid === 0 || this.bypass) return true;
+    if (uid === 0 || this.shared.bypass) return true;
     let bits: number;
     if (node.uid === uid) bits = (node.perm >> 6) & 7;
     else if (groupsOf(uid).includes(node.gid)) bits = (node.perm >> 3) & 7;
@@ -1041,7 +1206,7 @@ export class Vfs {
   }
 
   private checkWritable(mount: Mount, path: string): void {
-    if (mount.readOnly && !this.bypass) throw new VfsError('EROFS', path);
+    if (mount.readOnly && !this.shared.bypass) throw new VfsError('EROFS', path);
   }
 
   private checkCreate(dir: Loc, uid: number, abs: string): void {
@@ -1053,7 +1218,13 @@ export class Vfs {
   private checkDelete(dir: Loc, node: Node, uid: number, abs: string): void {
     this.checkCreate(dir, uid, abs);
     // Sticky directories: only the owner of the entry (or of the directory) may remove it.
-    if (dir.node.perm & 0o1000 && uid !== 0 && !this.bypass && uid !== node.uid && uid !== dir.node.uid) {
+    if (
+      dir.node.perm & 0o1000 &&
+      uid !== 0 &&
+      !this.shared.bypass &&
+      uid !== node.uid &&
+      uid !== dir.node.uid
+    ) {
       throw new VfsError('EPERM', abs);
     }
   }

@@ -23,6 +23,7 @@ import { ProcessTable } from './android/processes.ts';
 import { LogBuffer, recordBoot } from './android/logcat.ts';
 import { populateFilesystem } from './android/filesystem.ts';
 import { Screen } from './ui/screen.ts';
+import { PhoneHttp } from './netstack/http.ts';
 import type { Profile } from './profiles.ts';
 import type { CommandFn, InStream, OutStream } from './userland/types.ts';
 
@@ -49,6 +50,8 @@ export class VirtualPhone extends EventEmitter {
   readonly fs: Vfs;
   readonly net: PhoneNet;
   readonly screen: Screen;
+  /** How apps reach the network: proxy, sink, TLS trust (src/virtual/netstack). */
+  readonly http: PhoneHttp;
   /** True after `adb root` on a rooted profile: new shells run as uid 0. */
   adbdRoot = false;
   /** Milliseconds since the epoch of the last boot. */
@@ -70,6 +73,7 @@ export class VirtualPhone extends EventEmitter {
     this.fs.defineDynamicFile('/proc/sys/kernel/random/boot_id', () => `${this.bootId}\n`);
     this.net = new PhoneNet();
     this.screen = new Screen(profile);
+    this.http = new PhoneHttp(this);
     recordBoot(this.logcat, profile, this.processes, this.bootedAt);
   }
 

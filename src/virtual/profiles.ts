@@ -51,6 +51,100 @@ export interface Profile {
   systemCaDir: string;
   /** Provenance of the values: what, and where it comes from. */
   sources: Array<{ what: string; source: string }>;
+  /** What the phone uploads, per event and toggle state (src/virtual/telemetry); absent = nothing. */
+  telemetry?: ProfileTelemetry;
+}
+
+/** Telemetry channels (xiaomi-telemetry.md §2): Sensors Analytics, com.miui.analytics, MiStat, splash ads. */
+export const TELEMETRY_EMITTERS = ['sensors', 'tracking', 'mistat', 'ads'] as const;
+export type TelemetryEmitter = (typeof TELEMETRY_EMITTERS)[number];
+
+/**
+ * The toggle state a rule can test. `incognito`: the browser tab (AppEventContext; false for system
+ * events); `incognitoDataCollection`: the browser's incognito data-collection ("enhanced incognito")
+ * switch; `uep`: secure upload_log_pref; `diagnostics`: secure upload_debug_log_pref;
+ * `personalizedAds`: bit 0 of global personalized_ad_enabled.
+ */
+export const TELEMETRY_TOGGLES = [
+  'incognito',
+  'incognitoDataCollection',
+  'uep',
+  'diagnostics',
+  'personalizedAds',
+] as const;
+export type TelemetryToggle = (typeof TELEMETRY_TOGGLES)[number];
+
+/** Event names per source, as in src/virtual/apps/events.ts. */
+export const TELEMETRY_EVENTS = {
+  browser: ['page_load_event_start', 'page_load_event_finish', 'search'],
+  system: ['folder_open', 'home_screen_swipe', 'status_bar_pull', 'settings_page_open', 'app_open'],
+} as const;
+export type TelemetrySource = keyof typeof TELEMETRY_EVENTS;
+
+/** Identifiers a rule can strip from what it sends. */
+export const TELEMETRY_OMIT = ['adId', 'androidId'] as const;
+export type TelemetryOmit = (typeof TELEMETRY_OMIT)[number];
+
+/** One row of the behaviour table: the first row whose `when` matches decides. */
+export interface TelemetryRule {
+  when: { source?: TelemetrySource; events?: string[] } & Partial<Record<TelemetryToggle, boolean>>;
+  /** Emitters that upload the event (empty: nothing is sent). */
+  send: TelemetryEmitter[];
+  omit?: TelemetryOmit[];
+  note?: string;
+}
+
+export interface ProfileTelemetry {
+  /** Values used when the setting or switch is unset. */
+  defaults: { uep: boolean; incognitoDataCollection: boolean };
+  emitters: {
+    /** `url` may contain `{country}` (ro.miui.region); the uploading app is the event's package. */
+    sensors?: { url: string; libVersion: string };
+    /** Uploaded by `app` (com.miui.analytics) on behalf of the event's package. */
+    tracking?: { url: string; app: string };
+    mistat?: { url: string; appId: string; region: string };
+    ads?: { url: string; app: string };
+  };
+  rules: TelemetryRule[];
+  sources: Array<{ what: string; source: string }>;
+}
+
+/** The situation a behaviour table is asked about. */
+export interface TelemetrySituation extends Record<TelemetryToggle, boolean> {
+  source: TelemetrySource;
+  event: string;
+}
+
+/** The first rule matching the situation, with its index, or undefined. */
+export function telemetryRuleFor(
+  t: Pick<ProfileTelemetry, 'rules'>,
+  s: TelemetrySituation,
+): { index: number; rule: TelemetryRule } | undefined {
+  for (const [index, rule] of t.rules.entries()) {
+    const w = rule.when;
+    if (w.source !== undefined && w.source !== s.source) continue;
+    if (w.events !== undefined && !w.events.includes(s.event)) continue;
+    if (TELEMETRY_TOGGLES.some((k) => w[k] !== undefined && w[k] !== s[k])) continue;
+    return { index, rule };
+  }
+  return undefined;
+}
+
+/** Every situation a table must answer: each event × each combination of toggles. */
+export function telemetrySituations(): TelemetrySituation[] {
+  const out: TelemetrySituation[] = [];
+  for (const source of Object.keys(TELEMETRY_EVENTS) as TelemetrySource[]) {
+    for (const event of TELEMETRY_EVENTS[source]) {
+      for (let bits = 0; bits < 1 << TELEMETRY_TOGGLES.length; bits++) {
+        const s = { source, event } as TelemetrySituation;
+        TELEMETRY_TOGGLES.forEach((k, i) => (s[k] = (bits & (1 << i)) !== 0));
+        // System events come from no browser tab.
+        if (source === 'system' && s.incognito) continue;
+        out.push(s);
+      }
+    }
+  }
+  return out;
 }
 
 /** Directory holding the shipped profiles (`<repo>/profiles`). */
@@ -330,6 +424,7 @@ export function parseProfile(json: unknown, label: string): Profile {
     'display',
     'systemCaDir',
     'sources',
+    'telemetry',
     '$comment',
   ]);
   for (const key of Object.keys(root)) if (!known.has(key)) fail(key, 'is not a known profile field');
@@ -347,10 +442,176 @@ export function parseProfile(json: unknown, label: string): Profile {
     sources,
   };
   if (bootProcesses) profile.bootProcesses = bootProcesses;
+  if (root.telemetry !== undefined) profile.telemetry = parseTelemetry(root.telemetry, fail);
   return profile;
 }
 
 /** The Android API level of a profile (ro.build.version.sdk). */
 export function sdkOf(profile: Profile): number {
   return Number(profile.props['ro.build.version.sdk'] ?? '0');
+}
+
+/** Validates the `telemetry` section; `fail(field, problem)` throws with the file named. */
+function parseTelemetry(json: unknown, fail: (field: string, problem: string) => never): ProfileTelemetry {
+  const obj = (v: unknown, field: string): Record<string, unknown> => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(field, 'must be an object');
+    return v as Record<string, unknown>;
+  };
+  const only = (o: Record<string, unknown>, keys: string[], field: string): void => {
+    for (const k of Object.keys(o)) {
+      if (!keys.includes(k) && k !== '$comment')
+        fail(`${field}.${k}`, `is not a known field (${keys.join(', ')})`);
+    }
+  };
+  const str = (o: Record<string, unknown>, key: string, field: string): string => {
+    const v = o[key];
+    if (v === undefined) return fail(`${field}.${key}`, 'is required');
+    if (typeof v !== 'string' || v === '') return fail(`${field}.${key}`, 'must be a non-empty string');
+    return v;
+  };
+  const bool = (o: Record<string, unknown>, key: string, field: string): boolean => {
+    const v = o[key];
+    if (v === undefined) return fail(`${field}.${key}`, 'is required');
+    if (typeof v !== 'boolean') return fail(`${field}.${key}`, 'must be true or false');
+    return v;
+  };
+  const url = (o: Record<string, unknown>, field: string, scheme?: string): string => {
+    const u = str(o, 'url', field);
+    let parsed: URL;
+    try {
+      parsed = new URL(u.replace('{country}', 'XX'));
+    } catch {
+      return fail(`${field}.url`, `must be an absolute URL, got '${u}'`);
+    }
+    if (!/^https?:$/.test(parsed.protocol)) fail(`${field}.url`, `must be http or https, got '${u}'`);
+    if (scheme && parsed.protocol !== scheme)
+      fail(`${field}.url`, `must use ${scheme.slice(0, -1)}, got '${u}'`);
+    return u;
+  };
+  const pkg = (o: Record<string, unknown>, field: string): string => {
+    const p = str(o, 'app', field);
+    if (!PACKAGE_RE.test(p)) fail(`${field}.app`, `must be a package name, got '${p}'`);
+    return p;
+  };
+
+  const t = obj(json, 'telemetry');
+  only(t, ['defaults', 'emitters', 'rules', 'sources'], 'telemetry');
+
+  const d = obj(t.defaults ?? fail('telemetry.defaults', 'is required'), 'telemetry.defaults');
+  only(d, ['uep', 'incognitoDataCollection'], 'telemetry.defaults');
+  const defaults = {
+    uep: bool(d, 'uep', 'telemetry.defaults'),
+    incognitoDataCollection: bool(d, 'incognitoDataCollection', 'telemetry.defaults'),
+  };
+
+  const e = obj(t.emitters ?? fail('telemetry.emitters', 'is required'), 'telemetry.emitters');
+  only(e, [...TELEMETRY_EMITTERS], 'telemetry.emitters');
+  const emitters: ProfileTelemetry['emitters'] = {};
+  if (e.sensors !== undefined) {
+    const f = 'telemetry.emitters.sensors';
+    const o = obj(e.sensors, f);
+    only(o, ['url', 'libVersion'], f);
+    emitters.sensors = { url: url(o, f), libVersion: str(o, 'libVersion', f) };
+  }
+  if (e.tracking !== undefined) {
+    const f = 'telemetry.emitters.tracking';
+    const o = obj(e.tracking, f);
+    only(o, ['url', 'app'], f);
+    emitters.tracking = { url: url(o, f), app: pkg(o, f) };
+  }
+  if (e.mistat !== undefined) {
+    const f = 'telemetry.emitters.mistat';
+    const o = obj(e.mistat, f);
+    only(o, ['url', 'appId', 'region'], f);
+    emitters.mistat = { url: url(o, f), appId: str(o, 'appId', f), region: str(o, 'region', f) };
+  }
+  if (e.ads !== undefined) {
+    const f = 'telemetry.emitters.ads';
+    const o = obj(e.ads, f);
+    only(o, ['url', 'app'], f);
+    emitters.ads = { url: url(o, f), app: pkg(o, f) };
+  }
+
+  if (!Array.isArray(t.rules) || t.rules.length === 0) fail('telemetry.rules', 'must be a non-empty array');
+  const rules = (t.rules as unknown[]).map((raw, i): TelemetryRule => {
+    const f = `telemetry.rules[${i}]`;
+    const r = obj(raw, f);
+    only(r, ['when', 'send', 'omit', 'note'], f);
+    const w = obj(r.when ?? fail(`${f}.when`, 'is required'), `${f}.when`);
+    only(w, ['source', 'events', ...TELEMETRY_TOGGLES], `${f}.when`);
+    const when: TelemetryRule['when'] = {};
+    if (w.source !== undefined) {
+      if (w.source !== 'browser' && w.source !== 'system')
+        fail(`${f}.when.source`, `must be 'browser' or 'system', got ${JSON.stringify(w.source)}`);
+      when.source = w.source;
+    }
+    if (w.events !== undefined) {
+      if (!Array.isArray(w.events) || w.events.length === 0)
+        fail(`${f}.when.events`, 'must be a non-empty array of event names');
+      const allowed: readonly string[] = when.source
+        ? TELEMETRY_EVENTS[when.source]
+        : [...TELEMETRY_EVENTS.browser, ...TELEMETRY_EVENTS.system];
+      when.events = (w.events as unknown[]).map((x, j) =>
+        typeof x === 'string' && allowed.includes(x)
+          ? x
+          : fail(`${f}.when.events[${j}]`, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(x)}`),
+      );
+    }
+    for (const k of TELEMETRY_TOGGLES) {
+      if (w[k] === undefined) continue;
+      if (typeof w[k] !== 'boolean') fail(`${f}.when.${k}`, 'must be true or false');
+      when[k] = w[k];
+    }
+    if (!Array.isArray(r.send)) fail(`${f}.send`, 'must be an array of emitter names');
+    const send = (r.send as unknown[]).map((x, j): TelemetryEmitter => {
+      if (typeof x !== 'string' || !(TELEMETRY_EMITTERS as readonly string[]).includes(x))
+        return fail(
+          `${f}.send[${j}]`,
+          `must be one of ${TELEMETRY_EMITTERS.join(', ')}, got ${JSON.stringify(x)}`,
+        );
+      if (emitters[x as TelemetryEmitter] === undefined)
+        fail(`${f}.send[${j}]`, `names emitter '${x}', which telemetry.emitters does not configure`);
+      return x as TelemetryEmitter;
+    });
+    const rule: TelemetryRule = { when, send };
+    if (r.omit !== undefined) {
+      if (!Array.isArray(r.omit)) fail(`${f}.omit`, 'must be an array');
+      rule.omit = (r.omit as unknown[]).map((x, j): TelemetryOmit =>
+        typeof x === 'string' && (TELEMETRY_OMIT as readonly string[]).includes(x)
+          ? (x as TelemetryOmit)
+          : fail(`${f}.omit[${j}]`, `must be one of ${TELEMETRY_OMIT.join(', ')}, got ${JSON.stringify(x)}`),
+      );
+    }
+    if (r.note !== undefined) {
+      if (typeof r.note !== 'string') fail(`${f}.note`, 'must be a string');
+      rule.note = r.note;
+    }
+    return rule;
+  });
+
+  // The table must answer every situation, and every row must be reachable.
+  const used = new Set<number>();
+  for (const s of telemetrySituations()) {
+    const hit = telemetryRuleFor({ rules }, s);
+    if (!hit) {
+      const toggles = TELEMETRY_TOGGLES.map((k) => `${k}=${s[k]}`).join(' ');
+      fail('telemetry.rules', `has no row for ${s.source} event '${s.event}' with ${toggles}`);
+    }
+    used.add(hit.index);
+  }
+  rules.forEach((_, i) => {
+    if (!used.has(i))
+      fail(`telemetry.rules[${i}]`, 'is never reached: earlier rows match every case it covers');
+  });
+
+  if (!Array.isArray(t.sources) || t.sources.length === 0)
+    fail('telemetry.sources', 'must be a non-empty array');
+  const sources = (t.sources as unknown[]).map((raw, i) => {
+    const o = obj(raw, `telemetry.sources[${i}]`);
+    return {
+      what: str(o, 'what', `telemetry.sources[${i}]`),
+      source: str(o, 'source', `telemetry.sources[${i}]`),
+    };
+  });
+  return { defaults, emitters, rules, sources };
 }

@@ -519,12 +519,15 @@ export async function umount(ctx: CommandContext): Promise<number> {
 }
 
 /**
- * `nsenter --mount=/proc/PID/ns/mnt -- CMD…` / `nsenter -t PID -m -- CMD…`. Mount namespaces are not
- * modelled: the command runs in the one namespace after the target pid is checked.
+ * `nsenter --mount=/proc/PID/ns/mnt -- CMD…` / `nsenter -t PID -m -- CMD…` (root only): runs CMD
+ * (or the script on stdin) with the filesystem as seen from PID's mount namespace. Other namespace
+ * kinds (`--net=`, `-n` …) are accepted and change nothing.
  */
 export async function nsenter(ctx: CommandContext): Promise<number> {
   const args = ctx.argv.slice(1);
   let pid: number | undefined;
+  let mountPid: number | undefined;
+  let wantMount = false;
   let i = 0;
   for (; i < args.length; i++) {
     const a = args[i] as string;
@@ -532,12 +535,17 @@ export async function nsenter(ctx: CommandContext): Promise<number> {
       i++;
       break;
     }
-    const nsFile = /^--(?:mount|net|uts|ipc|pid|user)=\/proc\/(\d+)\/ns\/\w+$/.exec(a);
-    if (nsFile) pid = Number(nsFile[1]);
-    else if (a === '-t' || a === '--target') pid = Number(args[++i]);
+    const nsFile = /^--(mount|net|uts|ipc|pid|user|cgroup)=\/proc\/(\d+)\/ns\/\w+$/.exec(a);
+    if (nsFile) {
+      pid = Number(nsFile[2]);
+      if (nsFile[1] === 'mount') mountPid = pid;
+    } else if (a === '-t' || a === '--target') pid = Number(args[++i]);
     else if (/^-t\d+$/.test(a)) pid = Number(a.slice(2));
+    else if (a === '-m' || a === '--mount') wantMount = true;
+    else if (/^-[a-zA-Z]+$/.test(a) && a.includes('m') && !a.includes('t')) wantMount = true;
     else if (!a.startsWith('-')) break;
   }
+  if (wantMount && mountPid === undefined) mountPid = pid;
   const command = args.slice(i);
   if (ctx.uid !== 0) {
     await err(ctx, 'nsenter: setns: Operation not permitted\n');
@@ -548,7 +556,9 @@ export async function nsenter(ctx: CommandContext): Promise<number> {
     return 1;
   }
   const script = command.length ? command.map(shQuote).join(' ') : (await readStdin(ctx)).toString('utf8');
-  return ctx.runShell(script, { uid: ctx.uid });
+  const ns = mountPid === undefined ? undefined : ctx.phone.processes.mountNamespace(mountPid);
+  if (!ns) return ctx.runShell(script, { uid: ctx.uid });
+  return ctx.phone.fs.runInNamespace(ns, () => ctx.runShell(script, { uid: ctx.uid }));
 }
 
 export async function getenforce(ctx: CommandContext): Promise<number> {

@@ -2,7 +2,13 @@
  * The process table `ps` shows: native daemons, the zygotes, system_server and app processes
  * (forked from zygote64, or zygote on 32-bit builds). Apps come and go with `am start` / `am
  * force-stop`; a reboot starts over from the profile.
+ *
+ * Mount namespaces (once {@link ProcessTable.attachFilesystem} tied the table to the phone's Vfs), as
+ * on Android 14: native daemons share the init namespace; zygote and zygote64 each get their own,
+ * a copy of init's at boot; every process forked from a zygote (system_server, apps) gets a copy of
+ * that zygote's namespace as it is at fork time. Every process has /proc/PID/ns/mnt.
  */
+import type { MountNamespace, Vfs } from '../fs.ts';
 import type { Profile } from '../profiles.ts';
 import { idName } from '../shell/coreutils.ts';
 import { profileUids } from './packages.ts';
@@ -156,6 +162,8 @@ export class ProcessTable {
   private nextPid = 0;
   private readonly is64: boolean;
   private readonly appUids: Map<string, number>;
+  private fs: Vfs | undefined;
+  private readonly mntNs = new Map<number, MountNamespace>();
 
   constructor(private readonly profile: Profile) {
     this.is64 = (profile.props['ro.product.cpu.abi'] ?? '').includes('64');
@@ -188,6 +196,31 @@ export class ProcessTable {
     return this.list()
       .filter((p) => p.name === 'zygote' || p.name === 'zygote64')
       .map((p) => p.pid);
+  }
+
+  /**
+   * Ties the table to the phone's filesystem: gives the running processes their mount namespaces
+   * (nothing was mounted yet, so copies made now equal copies made at boot) and every later
+   * process one at fork time.
+   */
+  attachFilesystem(fs: Vfs): void {
+    if (this.fs === fs) return;
+    this.fs = fs;
+    for (const p of this.list()) this.forkNamespace(p);
+  }
+
+  /** The mount namespace of a process (undefined when there is no such process or no filesystem). */
+  mountNamespace(pid: number): MountNamespace | undefined {
+    return this.mntNs.get(pid);
+  }
+
+  /**
+   * The namespace of the zygote apps fork from (zygote64 on 64-bit builds): what a new app process
+   * would get a copy of now. For looking at files as an app that does not run yet would.
+   */
+  zygoteNamespace(): MountNamespace | undefined {
+    const zygote = this.byName(this.is64 ? 'zygote64' : 'zygote')[0];
+    return zygote ? this.mntNs.get(zygote.pid) : undefined;
   }
 
   isRunning(name: string): boolean {
@@ -224,13 +257,13 @@ export class ProcessTable {
   /** Removes all processes of a package (`am force-stop`). */
   stop(pkg: string): ProcessInfo[] {
     const gone = this.list().filter((p) => p.package === pkg);
-    for (const p of gone) this.procs.delete(p.pid);
+    for (const p of gone) this.remove(p.pid);
     return gone;
   }
 
   /** Removes one process; false if there is none with that pid. */
   kill(pid: number): boolean {
-    return this.procs.delete(pid);
+    return this.remove(pid);
   }
 
   onReboot(): void {
@@ -247,10 +280,44 @@ export class ProcessTable {
       startedAt: Date.now(),
     };
     this.procs.set(proc.pid, proc);
+    this.forkNamespace(proc);
     return proc;
   }
 
+  private remove(pid: number): boolean {
+    if (!this.procs.delete(pid)) return false;
+    const ns = this.mntNs.get(pid);
+    this.mntNs.delete(pid);
+    const fs = this.fs;
+    if (fs) {
+      if (ns && ![...this.mntNs.values()].includes(ns)) fs.releaseNamespace(ns);
+      fs.provision(() => {
+        if (fs.exists(`/proc/${pid}`)) fs.rmdir(`/proc/${pid}`, { recursive: true });
+      });
+    }
+    return true;
+  }
+
+  /** Gives a new process its mount namespace and its /proc/PID/ns/mnt. */
+  private forkNamespace(proc: ProcessInfo): void {
+    const fs = this.fs;
+    if (!fs) return;
+    const parent = this.procs.get(proc.ppid);
+    const parentNs = parent ? this.mntNs.get(parent.pid) : undefined;
+    let ns: MountNamespace;
+    if (proc.name === 'zygote' || proc.name === 'zygote64') ns = fs.cloneNamespace(fs.initNamespace);
+    else if (parent && (parent.name === 'zygote' || parent.name === 'zygote64') && parentNs)
+      ns = fs.cloneNamespace(parentNs);
+    else ns = parentNs ?? fs.initNamespace;
+    this.mntNs.set(proc.pid, ns);
+    fs.defineDynamicFile(`/proc/${proc.pid}/ns/mnt`, () => `mnt:[${ns.inode}]\n`, { mode: 0o444 });
+  }
+
   private boot(): void {
+    const fs = this.fs;
+    if (fs) {
+      for (const pid of this.procs.keys()) this.remove(pid);
+    }
     this.procs = new Map();
     this.nextPid = 0;
     const byName = new Map<string, ProcessInfo>();
