@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { VirtualPhone } from './phone.ts';
+import { VirtualPhone, type PhoneOptions } from './phone.ts';
 import { Adbd, type AdbdOptions } from './adbd.ts';
 import { loadProfile, type Profile } from './profiles.ts';
 import { adbServerListening, parseDevices, runAdb } from './adb-cli.ts';
@@ -26,6 +26,8 @@ export interface LabOptions {
   adbPort: number;
   /** Options for every phone's adbd (fault timings, payload size). */
   adbd?: AdbdOptions;
+  /** Options for every phone (telemetry timings). */
+  phone?: Omit<PhoneOptions, 'serialno'>;
   log?: (msg: string) => void;
 }
 
@@ -53,7 +55,10 @@ export class Lab extends EventEmitter {
     opts: { port?: number; connect?: boolean; adbd?: AdbdOptions } = {},
   ): Promise<LabPhone> {
     const profile = loadProfile(profileName);
-    const phone = new VirtualPhone(profile, { serialno: makeSerialNo(profile.name, this.phones.length) });
+    const phone = new VirtualPhone(profile, {
+      ...this.opts.phone,
+      serialno: makeSerialNo(profile.name, this.phones.length),
+    });
     const adbd = new Adbd(phone, { log: this.opts.log, ...this.opts.adbd, ...opts.adbd });
     phone.on('log', (msg: string) => this.opts.log?.(`${adbd.serial}: ${msg}`));
     await adbd.listen(opts.port ?? 0);
@@ -166,6 +171,7 @@ export class Lab extends EventEmitter {
           );
         }
         await p.adbd.close();
+        p.phone.close();
       }),
     );
   }

@@ -24,6 +24,8 @@ import { LogBuffer, recordBoot } from './android/logcat.ts';
 import { populateFilesystem } from './android/filesystem.ts';
 import { Screen } from './ui/screen.ts';
 import { PhoneHttp } from './netstack/http.ts';
+import { TelemetryHub, type TelemetryHubOptions } from './telemetry/index.ts';
+import { installApps, type InstalledApps } from './apps/index.ts';
 import type { Profile } from './profiles.ts';
 import type { CommandFn, InStream, OutStream } from './userland/types.ts';
 
@@ -37,6 +39,13 @@ export interface ExecOptions {
 }
 
 export const SHELL_UID = 2000;
+
+export interface PhoneOptions {
+  /** ro.serialno for this phone (several phones may run one profile). */
+  serialno?: string;
+  /** Telemetry queue timings per emitter (tests use milliseconds; defaults are the SDKs'). */
+  telemetryTimings?: TelemetryHubOptions['timings'];
+}
 
 export class VirtualPhone extends EventEmitter {
   readonly profile: Profile;
@@ -52,6 +61,10 @@ export class VirtualPhone extends EventEmitter {
   readonly screen: Screen;
   /** How apps reach the network: proxy, sink, TLS trust (src/virtual/netstack). */
   readonly http: PhoneHttp;
+  /** What the firmware uploads, per its profile's behaviour table (src/virtual/telemetry). */
+  readonly telemetry: TelemetryHub;
+  /** Mi Browser, MIUI Settings, the launcher and the status bar (src/virtual/apps). */
+  readonly apps: InstalledApps;
   /** True after `adb root` on a rooted profile: new shells run as uid 0. */
   adbdRoot = false;
   /** Milliseconds since the epoch of the last boot. */
@@ -59,7 +72,7 @@ export class VirtualPhone extends EventEmitter {
   /** /proc/sys/kernel/random/boot_id: a new UUID every boot. */
   bootId = randomUUID();
 
-  constructor(profile: Profile, opts: { serialno?: string } = {}) {
+  constructor(profile: Profile, opts: PhoneOptions = {}) {
     super();
     this.profile = profile;
     this.serialno = opts.serialno ?? profile.props['ro.serialno'] ?? 'unknown';
@@ -74,7 +87,26 @@ export class VirtualPhone extends EventEmitter {
     this.net = new PhoneNet();
     this.screen = new Screen(profile);
     this.http = new PhoneHttp(this);
+    // The hub reads the browser's switches, and the apps report to the hub: the prefs are looked
+    // up lazily so each can be built first.
+    const installed: { apps?: InstalledApps } = {};
+    this.telemetry = new TelemetryHub({
+      profile,
+      settings: this.settings,
+      props: this.props,
+      http: this.http,
+      browserPrefs: { get: (key) => installed.apps?.browserPrefs.get(key) },
+      ...(opts.telemetryTimings ? { timings: opts.telemetryTimings } : {}),
+      log: (line) => this.logcat.log(3, 'PhonehomeTelemetry', line),
+    });
+    this.apps = installed.apps = installApps(this, { telemetry: this.telemetry, http: this.http });
     recordBoot(this.logcat, profile, this.processes, this.bootedAt);
+  }
+
+  /** Stops the phone's background work (telemetry timers and uploads); the phone is not used after. */
+  close(): void {
+    this.telemetry.stop();
+    this.apps.dispose();
   }
 
   get rooted(): boolean {

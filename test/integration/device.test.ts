@@ -297,7 +297,6 @@ describe('device layer (real adb server, adbkit, virtual phones)', function () {
     }
   });
 
-
   it('reports an offline phone with its fix, in discovery and on use', async () => {
     const entry = lab.phones[3]!;
     entry.adbd.fault('offline');

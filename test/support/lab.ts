@@ -3,7 +3,7 @@
  * 5037 or whatever ANDROID_ADB_SERVER_PORT names) and virtual phones connected to it.
  */
 import { createServer } from 'node:net';
-import { Lab, type LabPhone } from '../../src/virtual/lab.ts';
+import { Lab, type LabOptions, type LabPhone } from '../../src/virtual/lab.ts';
 import { runAdb } from '../../src/virtual/adb-cli.ts';
 import type { AdbdOptions } from '../../src/virtual/adbd.ts';
 
@@ -48,9 +48,17 @@ export interface TestLab {
 }
 
 /** A private adb server plus one connected virtual phone per profile name. */
-export async function startLab(profiles: string[], adbd: AdbdOptions = {}): Promise<TestLab> {
+export async function startLab(
+  profiles: string[],
+  adbd: AdbdOptions = {},
+  phone: LabOptions['phone'] = {},
+): Promise<TestLab> {
   const adb = await startAdbServer();
-  const lab = new Lab({ adbPort: adb.port, adbd: { rebootDownMs: 300, bootCompleteMs: 200, ...adbd } });
+  const lab = new Lab({
+    adbPort: adb.port,
+    adbd: { rebootDownMs: 300, bootCompleteMs: 200, ...adbd },
+    phone,
+  });
   const phones: LabPhone[] = [];
   try {
     for (const p of profiles) phones.push(await lab.addPhone(p));

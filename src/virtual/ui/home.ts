@@ -1,9 +1,12 @@
 /**
- * The MIUI launcher (com.miui.home/.launcher.Launcher): workspace pages of app icons, the dock
- * (hotseat), the page indicator, and the recents view MIUI draws inside the launcher window.
+ * The MIUI launcher (com.miui.home/.launcher.Launcher): workspace pages of app icons and folders,
+ * the dock (hotseat), the page indicator, an open folder, and the recents view MIUI draws inside
+ * the launcher window.
  *
- * Items are typed (`LauncherItem`) so folders and widgets can be added as further kinds; pages are
- * plain arrays the app layer may rearrange, then call `screen.invalidate()`.
+ * Items are typed (`LauncherItem`: apps and folders); pages are plain arrays the app layer may
+ * rearrange, then call `screen.invalidate()`. `configure()` sets the default folders and the number
+ * of home screens (kept across reboots); `listener` hears what the launcher reports to telemetry
+ * (src/virtual/apps/ turns it into SystemEvents).
  */
 import type { Screen } from './screen.ts';
 import type { Profile } from '../profiles.ts';
@@ -26,7 +29,32 @@ export interface LauncherApp {
   component: string;
 }
 
-export type LauncherItem = LauncherApp;
+export interface LauncherFolder {
+  kind: 'folder';
+  label: string;
+  apps: LauncherApp[];
+}
+
+export type LauncherItem = LauncherApp | LauncherFolder;
+
+/** A default folder: its label and the packages it collects (in this order, those installed). */
+export interface FolderSpec {
+  label: string;
+  packages: string[];
+}
+
+export interface LauncherConfig {
+  /** Folders put first on the first home screen; a folder none of whose packages is installed is left out. */
+  folders: FolderSpec[];
+  /** Home screens there are at least (MIUI keeps empty screens the user added). */
+  minPages: number;
+}
+
+/** What the launcher reports (pages are 0-based workspace indexes). */
+export type LauncherEvent =
+  | { type: 'folder_open'; folder: string }
+  | { type: 'home_screen_swipe'; from: number; to: number }
+  | { type: 'app_open'; package: string };
 
 /** Packages MIUI puts in the dock, one per slot, first installed one wins. */
 const DOCK_SLOTS: string[][] = [
@@ -74,6 +102,12 @@ export class Launcher {
   mode: 'workspace' | 'recents' = 'workspace';
   /** The task that was in front when recents opened (BACK returns to it). */
   recentsFrom: Task | null = null;
+  /** The folder shown open over the workspace, if any. */
+  openFolder: LauncherFolder | null = null;
+  /** Default folders and page count; see configure(). */
+  config: LauncherConfig = { folders: [], minPages: 1 };
+  /** Hears folder opens, page swipes and app starts from icons. */
+  listener: ((event: LauncherEvent) => void) | null = null;
 
   constructor(screen: Screen, profile: Profile) {
     this.screen = screen;
@@ -102,15 +136,32 @@ export class Launcher {
       const app = slot.map((pkg) => apps.find((a) => a.package === pkg)).find((a) => a);
       if (app) dock.push(app);
     }
-    const rest = apps.filter((a) => !dock.includes(a));
+    let rest: LauncherItem[] = apps.filter((a) => !dock.includes(a));
+    const folders: LauncherFolder[] = [];
+    for (const spec of this.config.folders) {
+      const members = spec.packages
+        .map((pkg) => rest.find((a): a is LauncherApp => a.kind === 'app' && a.package === pkg))
+        .filter((a): a is LauncherApp => !!a);
+      if (!members.length) continue;
+      folders.push({ kind: 'folder', label: spec.label, apps: members });
+      rest = rest.filter((a) => !members.includes(a as LauncherApp));
+    }
+    rest = [...folders, ...rest];
     const perPage = this.columns * this.rowsPerPage;
     this.dock = dock;
     this.pages = [];
     for (let i = 0; i < rest.length; i += perPage) this.pages.push(rest.slice(i, i + perPage));
-    if (!this.pages.length) this.pages.push([]);
+    while (this.pages.length < Math.max(1, this.config.minPages)) this.pages.push([]);
     this.page = 0;
     this.mode = 'workspace';
     this.recentsFrom = null;
+    this.openFolder = null;
+  }
+
+  /** Sets the default folders and page count and lays the apps out again (as after a reboot). */
+  configure(profile: Profile, config: Partial<LauncherConfig>): void {
+    this.config = { ...this.config, ...config };
+    this.layoutApps(profile);
   }
 
   get pageCount(): number {
@@ -125,16 +176,28 @@ export class Launcher {
       launchMode: 'singleTask',
       onBack: () => {
         if (this.mode === 'recents') this.closeRecents(true);
+        else if (this.openFolder) this.closeFolder();
         return true; // the launcher never finishes on BACK
       },
     };
   }
 
-  /** HOME pressed: leave recents; on the workspace already, go to the default page. */
+  /** HOME pressed: leave recents or close the open folder; on the workspace already, go to the default page. */
   onHomeKey(alreadyHome: boolean): void {
-    if (alreadyHome && this.mode === 'workspace') this.page = 0;
+    if (alreadyHome && this.mode === 'workspace' && !this.openFolder) this.setPage(0);
     this.mode = 'workspace';
     this.recentsFrom = null;
+    this.openFolder = null;
+  }
+
+  /** Opens a folder over the workspace (reports folder_open). */
+  openFolderView(folder: LauncherFolder): void {
+    this.openFolder = folder;
+    this.listener?.({ type: 'folder_open', folder: folder.label });
+  }
+
+  closeFolder(): void {
+    this.openFolder = null;
   }
 
   showRecents(from: Task | null): void {
@@ -151,7 +214,14 @@ export class Launcher {
   }
 
   scrollPage(delta: number): void {
-    this.page = Math.max(0, Math.min(this.pageCount - 1, this.page + delta));
+    this.setPage(this.page + delta);
+  }
+
+  /** Moves to a workspace page (clamped); a change is reported as home_screen_swipe. */
+  private setPage(to: number): void {
+    const from = this.page;
+    this.page = Math.max(0, Math.min(this.pageCount - 1, to));
+    if (this.page !== from) this.listener?.({ type: 'home_screen_swipe', from, to: this.page });
   }
 
   // ---- layout ------------------------------------------------------------------------------
@@ -180,6 +250,19 @@ export class Launcher {
 
   private icon(item: LauncherItem, cell: Bounds): UiNode {
     const s = this.screen;
+    if (item.kind === 'folder') {
+      return node('TextView', {
+        resourceId: homeId('folder_icon'),
+        text: item.label,
+        contentDesc: item.label,
+        clickable: true,
+        longClickable: true,
+        focusable: true,
+        bounds: inset(cell, s.dp(2), s.dp(2)),
+        style: { icon: 0x8c8ca0, foreground: 0xffffff, textScale: 0.75 },
+        onTap: () => this.openFolderView(item),
+      });
+    }
     return node('TextView', {
       resourceId: homeId('icon_title'),
       text: item.label,
@@ -190,6 +273,8 @@ export class Launcher {
       bounds: inset(cell, s.dp(2), s.dp(2)),
       style: { icon: iconColour(item.package), foreground: 0xffffff, textScale: 0.75 },
       onTap: () => {
+        this.openFolder = null;
+        this.listener?.({ type: 'app_open', package: item.package });
         s.startActivity(item.component, launcherIntent(item.component));
       },
     });
@@ -198,7 +283,12 @@ export class Launcher {
   build(): UiNode {
     const s = this.screen;
     const full = rect(0, 0, s.width, s.height);
-    const content = this.mode === 'recents' ? this.buildRecents() : this.buildWorkspace();
+    const content =
+      this.mode === 'recents'
+        ? this.buildRecents()
+        : this.openFolder
+          ? this.buildFolder(this.openFolder)
+          : this.buildWorkspace();
     return node('FrameLayout', {
       bounds: full,
       style: { gradient: [0x23395d, 0x6a4c93] },
@@ -253,6 +343,74 @@ export class Launcher {
       children: this.dock.slice(0, this.columns).map((item, i) => this.icon(item, dockCells[i]!)),
     });
     return [workspace, indicator, hotseat];
+  }
+
+  /**
+   * An open folder: its title and a grid of its apps in a panel in the middle of the screen, the
+   * workspace dimmed behind; tapping above or below the panel closes it (as BACK does).
+   */
+  private buildFolder(folder: LauncherFolder): UiNode[] {
+    const s = this.screen;
+    const cols = 3;
+    const rowCount = Math.max(1, Math.ceil(folder.apps.length / cols));
+    const cell = Math.floor((s.width - s.dp(64)) / cols);
+    const titleH = s.dp(56);
+    const panelH = titleH + rowCount * cell + s.dp(16);
+    const top = Math.max(s.statusBarHeight + s.dp(16), Math.round((s.height - panelH) / 2));
+    const panel = rect(s.dp(24), top, s.width - s.dp(24), Math.min(s.height - s.dp(16), top + panelH));
+    const grid0 = rect(
+      panel.left + s.dp(8),
+      panel.top + titleH,
+      panel.right - s.dp(8),
+      panel.top + titleH + rowCount * cell,
+    );
+    const cells = grid(grid0, cols, rowCount);
+    const close = (): void => this.closeFolder();
+    return [
+      node('FrameLayout', {
+        resourceId: homeId('folder_cling'),
+        bounds: rect(0, 0, s.width, s.height),
+        style: { background: 0x1c2235 },
+        children: [
+          node('View', {
+            resourceId: homeId('folder_outside_top'),
+            contentDesc: 'Close folder',
+            clickable: true,
+            bounds: rect(0, 0, s.width, panel.top),
+            onTap: close,
+          }),
+          node('FrameLayout', {
+            resourceId: homeId('folder_container'),
+            bounds: panel,
+            style: { background: 0xe8e8ee, radius: s.dp(24) },
+            children: [
+              node('TextView', {
+                resourceId: homeId('folder_title'),
+                text: folder.label,
+                bounds: rect(panel.left + s.dp(16), panel.top, panel.right - s.dp(16), panel.top + titleH),
+                style: { textScale: 1.2, align: 'center' },
+              }),
+              node('GridView', {
+                resourceId: homeId('folder_content'),
+                bounds: grid0,
+                children: folder.apps.map((app, i) => {
+                  const n = this.icon(app, cells[i]!);
+                  n.style = { ...n.style, foreground: 0x222222 };
+                  return n;
+                }),
+              }),
+            ],
+          }),
+          node('View', {
+            resourceId: homeId('folder_outside_bottom'),
+            contentDesc: 'Close folder',
+            clickable: true,
+            bounds: rect(0, panel.bottom, s.width, s.height),
+            onTap: close,
+          }),
+        ],
+      }),
+    ];
   }
 
   private indicatorDots(b: Bounds, page: number): UiNode[] {

@@ -1,0 +1,1045 @@
+/**
+ * Mi Browser (`com.mi.globalbrowser`; the China ROM's `com.android.browser`, whatever package the
+ * profile names as its browser): `com.android.browser.BrowserActivity` with an address bar, tabs,
+ * incognito mode and a menu, and `com.android.browser.BrowserSettingsActivity` with the search
+ * engine and the data-collection switches of the installed version.
+ *
+ * - Typing a URL + ENTER, a speed-dial tile, or a VIEW intent (`am start -a VIEW -d URL`) loads a
+ *   page: `page_load_event_start` {url}, the page fetched with `http.request` (the proxy sees it), then
+ *   `page_load_event_finish` {url} (also for an error page, as WebView's onPageFinished). A failed
+ *   fetch shows an error page; nothing throws out of the UI.
+ * - Anything else + ENTER searches with the default engine: `search` {search_word, used_searchengine,
+ *   search_position: 'address_bar', search_method: 'input'}, then the results page loads.
+ * - Words without a scheme that look like a host (`example.com/x`, `localhost:8080`, an IPv4
+ *   address) get `http://`, as Chromium's omnibox did in 2020.
+ * - Incognito mode (menu toggle, also in settings) shows its own tab set, dark, titled "Incognito";
+ *   leaving it (or the browser finishing) discards the incognito tabs.
+ *
+ * Preferences (SharedPreferences `<pkg>_preferences.xml`, see BROWSER_PREF_KEYS): read when the
+ * browser process starts (first activity after none), written on every change.
+ */
+import type { VirtualPhone } from '../phone.ts';
+import type { ActivityRecord, Intent } from '../ui/screen.ts';
+import type { Screen } from '../ui/screen.ts';
+import type { UiNode } from '../ui/node.ts';
+import type { BrowserEvent, HttpClient, HttpResponse } from './events.ts';
+import { PhoneHttpError } from './events.ts';
+import { appWindow } from '../ui/window.ts';
+import { grid, node, rect } from '../ui/node.ts';
+import { SharedPreferences } from './prefs.ts';
+import { headerRow, linkRow, listRows, radioRow, switchRow } from './widgets.ts';
+
+export const BROWSER_ACTIVITY = 'com.android.browser.BrowserActivity';
+export const BROWSER_SETTINGS_ACTIVITY = 'com.android.browser.BrowserSettingsActivity';
+
+/**
+ * Keys of BrowserPrefs (and of the shared_prefs XML):
+ * - `incognito_mode`: incognito mode on (default false; every version).
+ * - `enhanced_incognito_mode`: "Enhanced incognito mode" (versions >= 12.1.4 only; undefined before).
+ *   Default true. Statistics stop only with incognito_mode on AND this off (facts §2.1/§3: Palant on
+ *   Mint 3.4.3; Mi Browser 12.1.4 got the same switch). Read it as "data collection in incognito".
+ * The search engine is the string pref `search_engine` (MiBrowser.engine()).
+ */
+export const PREF_INCOGNITO = 'incognito_mode';
+export const PREF_ENHANCED_INCOGNITO = 'enhanced_incognito_mode';
+export const PREF_SEARCH_ENGINE = 'search_engine';
+export const BROWSER_PREF_KEYS = [PREF_INCOGNITO, PREF_ENHANCED_INCOGNITO] as const;
+
+/** First version with the incognito data-collection ("Enhanced incognito mode") switch. */
+export const ENHANCED_INCOGNITO_SINCE = '12.1.4';
+
+/** The browser switches the telemetry layer reads. */
+export interface BrowserPrefs {
+  /** A switch's effective value (defaults applied); undefined when this version has no such switch. */
+  get(key: string): boolean | undefined;
+}
+
+export type SearchEngineId = 'google' | 'duckduckgo' | 'bing';
+
+export const SEARCH_ENGINES: Record<SearchEngineId, { label: string; url: (q: string) => string }> = {
+  google: { label: 'Google', url: (q) => `https://www.google.com/search?q=${q}` },
+  duckduckgo: { label: 'DuckDuckGo', url: (q) => `https://duckduckgo.com/?q=${q}` },
+  bing: { label: 'Bing', url: (q) => `https://www.bing.com/search?q=${q}` },
+};
+export const DEFAULT_SEARCH_ENGINE: SearchEngineId = 'google';
+
+const SPEED_DIAL: Array<[string, string]> = [
+  ['Google', 'https://www.google.com/'],
+  ['YouTube', 'https://m.youtube.com/'],
+  ['Facebook', 'https://m.facebook.com/'],
+  ['Wikipedia', 'https://www.wikipedia.org/'],
+];
+
+/** Compares dotted versions numerically (12.1.10 > 12.1.4); non-numeric parts count as 0. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
+  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** What the address bar makes of its text: a URL to load, or null (a search). */
+export function addressToUrl(input: string): string | null {
+  const t = input.trim();
+  if (!t || /\s/.test(t)) return null;
+  const parse = (u: string): string | null => {
+    try {
+      const url = new URL(u);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch {
+      return null;
+    }
+  };
+  if (/^https?:\/\//i.test(t)) return parse(t);
+  if (/^[a-z][\w+.-]*:/i.test(t) && !/^[^/]+:\d+([/?#]|$)/.test(t)) return null;
+  const host = /^([^/?#:]+)(:\d+)?([/?#].*)?$/.exec(t)?.[1];
+  if (!host) return null;
+  const isIp = /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+  const isName = /^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/i.test(host);
+  if (!isIp && !isName && host.toLowerCase() !== 'localhost') return null;
+  return parse(`http://${t}`);
+}
+
+/** The query part of a search URL: encodeURIComponent with spaces as '+'. */
+export function encodeQuery(q: string): string {
+  return encodeURIComponent(q).replace(/%20/g, '+');
+}
+
+const NET_ERRORS: Record<string, string> = {
+  'cert-rejected': 'net::ERR_CERT_AUTHORITY_INVALID',
+  refused: 'net::ERR_CONNECTION_REFUSED',
+  timeout: 'net::ERR_TIMED_OUT',
+  reset: 'net::ERR_CONNECTION_RESET',
+  'proxy-error': 'net::ERR_PROXY_CONNECTION_FAILED',
+  'bad-url': 'net::ERR_INVALID_URL',
+};
+
+interface Tab {
+  id: number;
+  incognito: boolean;
+  /** Visited URLs; '' is the browser's home page. */
+  history: string[];
+  index: number;
+  status: 'home' | 'loading' | 'loaded' | 'error';
+  title: string;
+  text: string;
+  error: string;
+  /** Navigation counter: a finished fetch of an older navigation is dropped. */
+  nav: number;
+}
+
+type PageResult =
+  | { kind: 'page'; url: string; status: number; title: string; text: string }
+  | { kind: 'error'; url: string; code: string };
+
+export interface BrowserDeps {
+  http: HttpClient;
+  clock: () => number;
+  /** Where events go (with package, incognito and time filled in). */
+  track: (event: BrowserEvent, incognito: boolean) => void;
+}
+
+function headerValue(res: HttpResponse, name: string): string | undefined {
+  const key = Object.keys(res.headers).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : res.headers[key];
+}
+
+function decodeEntities(s: string): string {
+  return s
+    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
+    .replace(
+      /&(amp|lt|gt|quot|apos|nbsp);/g,
+      (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' })[e]!,
+    );
+}
+
+/** The <title> and the visible text (first 300 characters) of an HTML page; plain text as is. */
+function pageText(body: Buffer, contentType: string | undefined): { title: string; text: string } {
+  const raw = body.subarray(0, 256 * 1024).toString('utf8');
+  if (contentType && !/html|text|xml|json/i.test(contentType))
+    return { title: '', text: `${body.length} bytes` };
+  const title = decodeEntities(/<title[^>]*>([\s\S]*?)<\/title>/i.exec(raw)?.[1] ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const text = decodeEntities(
+    raw
+      .replace(/<(script|style|head)[\s\S]*?<\/\1>/gi, ' ')
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/\s+/g, ' '),
+  )
+    .trim()
+    .slice(0, 300);
+  return { title, text };
+}
+
+export class MiBrowser {
+  readonly pkg: string;
+  readonly prefs: SharedPreferences;
+  readonly browserPrefs: BrowserPrefs;
+  /** What the main activity shows over the page: the menu or the tab switcher. */
+  view: 'page' | 'menu' | 'tabs' = 'page';
+  private tabs: Tab[] = [];
+  private incognitoTabs: Tab[] = [];
+  private current = 0;
+  private currentIncognito = 0;
+  private nextTabId = 1;
+  /** The address bar has focus and the user is typing (keep the text across rebuilds). */
+  private editing = false;
+  private readonly pending = new Set<Promise<void>>();
+  private readonly phone: VirtualPhone;
+  private readonly deps: BrowserDeps;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(phone: VirtualPhone, deps: BrowserDeps) {
+    this.phone = phone;
+    this.deps = deps;
+    this.pkg = phone.profile.browser;
+    this.prefs = new SharedPreferences(phone.fs, this.pkg, `${this.pkg}_preferences`, () => this.uid());
+    this.browserPrefs = {
+      get: (key) => {
+        if (key === PREF_INCOGNITO) return this.incognito;
+        if (key === PREF_ENHANCED_INCOGNITO)
+          return this.hasEnhancedIncognito ? (this.prefs.getBoolean(key) ?? true) : undefined;
+        return this.prefs.getBoolean(key);
+      },
+    };
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  /** versionName of the installed browser (an update through `pm install` counts). */
+  get version(): string {
+    return (
+      this.phone.packages.get(this.pkg)?.versionName ??
+      this.phone.profile.packages.find((p) => p.name === this.pkg)?.versionName ??
+      '0'
+    );
+  }
+
+  get hasEnhancedIncognito(): boolean {
+    return compareVersions(this.version, ENHANCED_INCOGNITO_SINCE) >= 0;
+  }
+
+  get incognito(): boolean {
+    return this.prefs.getBoolean(PREF_INCOGNITO) ?? false;
+  }
+
+  engine(): SearchEngineId {
+    const e = this.prefs.getString(PREF_SEARCH_ENGINE);
+    return e && e in SEARCH_ENGINES ? (e as SearchEngineId) : DEFAULT_SEARCH_ENGINE;
+  }
+
+  setEngine(id: SearchEngineId): void {
+    this.prefs.edit({ [PREF_SEARCH_ENGINE]: id });
+    this.refresh();
+  }
+
+  setEnhancedIncognito(on: boolean): void {
+    if (!this.hasEnhancedIncognito) return;
+    this.prefs.edit({ [PREF_ENHANCED_INCOGNITO]: on });
+    this.refresh();
+  }
+
+  /** Incognito mode on/off: switches to the incognito tab set (a fresh one) or back, discarding it. */
+  setIncognito(on: boolean): void {
+    if (on !== this.incognito) this.prefs.edit({ [PREF_INCOGNITO]: on });
+    if (!on) {
+      this.incognitoTabs = [];
+      this.currentIncognito = 0;
+    }
+    this.view = 'page';
+    this.editing = false;
+    this.ensureTab();
+    this.refresh();
+  }
+
+  /** Tabs of the current mode, in order, and which one is shown (for tests and page objects). */
+  tabList(): Array<{ id: number; url: string; title: string; incognito: boolean; current: boolean }> {
+    const cur = this.tab();
+    return this.set().map((t) => ({
+      id: t.id,
+      url: t.history[t.index] ?? '',
+      title: this.tabTitle(t),
+      incognito: t.incognito,
+      current: t === cur,
+    }));
+  }
+
+  /** Resolves when no page load is in flight. */
+  async whenIdle(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+  }
+
+  private uid(): number {
+    return this.phone.packages.get(this.pkg)?.uid ?? 10000;
+  }
+
+  private set(): Tab[] {
+    return this.incognito ? this.incognitoTabs : this.tabs;
+  }
+
+  private ensureTab(): void {
+    if (!this.set().length) this.newTab(false);
+  }
+
+  private tab(): Tab {
+    this.ensureTab();
+    const set = this.set();
+    const i = this.incognito ? this.currentIncognito : this.current;
+    return set[Math.min(i, set.length - 1)]!;
+  }
+
+  private select(t: Tab): void {
+    const i = this.set().indexOf(t);
+    if (i < 0) return;
+    if (this.incognito) this.currentIncognito = i;
+    else this.current = i;
+  }
+
+  newTab(refresh = true): Tab {
+    const t: Tab = {
+      id: this.nextTabId++,
+      incognito: this.incognito,
+      history: [''],
+      index: 0,
+      status: 'home',
+      title: '',
+      text: '',
+      error: '',
+      nav: 0,
+    };
+    this.set().push(t);
+    this.select(t);
+    this.view = 'page';
+    if (refresh) this.refresh();
+    return t;
+  }
+
+  private closeTab(t: Tab): void {
+    const set = this.set();
+    const i = set.indexOf(t);
+    if (i < 0) return;
+    const wasCurrent = this.tab() === t;
+    const cur = this.tab();
+    set.splice(i, 1);
+    t.nav++;
+    if (!set.length) this.newTab(false);
+    else this.select(wasCurrent ? set[Math.min(i, set.length - 1)]! : cur);
+    this.refresh();
+  }
+
+  private tabTitle(t: Tab): string {
+    if (t.status === 'home') return t.incognito ? 'Incognito' : 'Home page';
+    return t.title || (t.history[t.index] ?? '');
+  }
+
+  // ---- navigation --------------------------------------------------------------------------
+
+  /** The address bar's ENTER: load a URL or search for the words. */
+  submit(text: string): void {
+    this.editing = false;
+    const t = text.trim();
+    if (!t) {
+      this.refresh();
+      return;
+    }
+    const tab = this.tab();
+    const url = addressToUrl(t);
+    if (url) {
+      this.navigate(tab, url);
+      return;
+    }
+    const engine = this.engine();
+    this.track(tab, {
+      name: 'search',
+      properties: {
+        search_word: t,
+        used_searchengine: engine,
+        search_position: 'address_bar',
+        search_method: 'input',
+      },
+    });
+    this.navigate(tab, SEARCH_ENGINES[engine].url(encodeQuery(t)));
+  }
+
+  /** Opens a URL in a new tab of the current mode (VIEW intents). */
+  openInNewTab(url: string): void {
+    const t = this.newTab(false);
+    this.navigate(t, url);
+  }
+
+  /** Loads `url` in the shown tab (pushing history). */
+  load(url: string): void {
+    this.navigate(this.tab(), url);
+  }
+
+  private navigate(tab: Tab, url: string, push = true): void {
+    this.view = 'page';
+    this.editing = false;
+    if (push) {
+      tab.history = tab.history.slice(0, tab.index + 1);
+      tab.history.push(url);
+      tab.index = tab.history.length - 1;
+    }
+    const nav = ++tab.nav;
+    if (url === '') {
+      tab.status = 'home';
+      tab.title = '';
+      tab.text = '';
+      this.refresh();
+      return;
+    }
+    tab.status = 'loading';
+    tab.title = url;
+    tab.text = '';
+    tab.error = '';
+    this.track(tab, { name: 'page_load_event_start', properties: { url } });
+    this.refresh();
+    const p = this.fetchPage(url).then((res) => {
+      if (tab.nav !== nav) return; // superseded or closed
+      if (res.kind === 'page') {
+        tab.status = 'loaded';
+        tab.title = res.title || new URL(res.url).host;
+        tab.text = res.text;
+      } else {
+        tab.status = 'error';
+        tab.title = new URL(res.url).host || res.url;
+        tab.error = res.code;
+      }
+      if (res.url !== tab.history[tab.index]) tab.history[tab.index] = res.url;
+      this.track(tab, { name: 'page_load_event_finish', properties: { url: res.url } });
+      this.refresh();
+    });
+    const tracked = p.finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  private go(delta: number): boolean {
+    const tab = this.tab();
+    const i = tab.index + delta;
+    if (i < 0 || i >= tab.history.length) return false;
+    tab.index = i;
+    this.navigate(tab, tab.history[i]!, false);
+    return true;
+  }
+
+  private reload(): void {
+    const tab = this.tab();
+    this.navigate(tab, tab.history[tab.index] ?? '', false);
+  }
+
+  private userAgent(): string {
+    const p = this.phone.props;
+    const release = p.get('ro.build.version.release') || '10';
+    const model = p.get('ro.product.model') || 'Redmi';
+    const build = p.get('ro.build.id') || 'QKQ1.200114.002';
+    const region = (p.get('ro.miui.region') || 'US').toLowerCase();
+    const global = this.pkg === 'com.mi.globalbrowser' ? '-gn' : '';
+    return (
+      `Mozilla/5.0 (Linux; U; Android ${release}; en-${region}; ${model} Build/${build}) AppleWebKit/537.36 ` +
+      `(KHTML, like Gecko) Version/4.0 Chrome/79.0.3945.147 Mobile Safari/537.36 XiaoMi/MiuiBrowser/${this.version}${global}`
+    );
+  }
+
+  /** GET through the phone's network (redirects followed); never rejects. */
+  private async fetchPage(url: string): Promise<PageResult> {
+    let current = url;
+    for (let hop = 0; hop <= 5; hop++) {
+      let res: HttpResponse;
+      try {
+        res = await this.deps.http.request({
+          app: this.pkg,
+          method: 'GET',
+          url: current,
+          headers: {
+            'User-Agent': this.userAgent(),
+            Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+            'Accept-Language': 'en-US,en;q=0.9',
+          },
+        });
+      } catch (err) {
+        const code =
+          err instanceof PhoneHttpError ? (NET_ERRORS[err.failure] ?? 'net::ERR_FAILED') : 'net::ERR_FAILED';
+        return { kind: 'error', url: current, code };
+      }
+      const location = headerValue(res, 'location');
+      if ([301, 302, 303, 307, 308].includes(res.status) && location) {
+        try {
+          current = new URL(location, current).href;
+        } catch {
+          return { kind: 'error', url: current, code: 'net::ERR_INVALID_REDIRECT' };
+        }
+        continue;
+      }
+      const { title, text } = pageText(res.body ?? Buffer.alloc(0), headerValue(res, 'content-type'));
+      return { kind: 'page', url: current, status: res.status, title, text };
+    }
+    return { kind: 'error', url: current, code: 'net::ERR_TOO_MANY_REDIRECTS' };
+  }
+
+  private track(tab: Tab, event: BrowserEvent): void {
+    this.deps.track(event, tab.incognito);
+  }
+
+  // ---- activities --------------------------------------------------------------------------
+
+  /** Registers both activities with the screen and follows the browser's activity lifecycle. */
+  register(): void {
+    const screen = this.phone.screen;
+    screen.registerActivity(`${this.pkg}/${BROWSER_ACTIVITY}`, (s, _i, r) => this.buildMain(s, r), {
+      launchMode: 'singleTask',
+      onBack: () => this.onBack(),
+      onNewIntent: (_r, intent) => this.onIntent(intent),
+    });
+    screen.registerActivity(
+      `${this.pkg}/${BROWSER_SETTINGS_ACTIVITY}`,
+      (s, _i, r) => this.buildSettings(s, r),
+      {
+        volatile: true,
+        onBack: (r) => {
+          if (r.state.get('view') === 'engine') {
+            r.state.set('view', 'main');
+            return true;
+          }
+          return false;
+        },
+      },
+    );
+    const onStart = (r: ActivityRecord): void => {
+      if (r.packageName !== this.pkg) return;
+      if (!this.records().some((x) => x !== r)) this.prefs.reload(); // a new process reads its prefs
+      if (r.component.className === BROWSER_ACTIVITY) this.onIntent(r.intent);
+    };
+    const onFinish = (r: ActivityRecord): void => {
+      if (r.packageName !== this.pkg || this.records().some((x) => x !== r)) return;
+      // The browser is gone: its incognito tabs with it.
+      this.incognitoTabs = [];
+      this.currentIncognito = 0;
+      this.view = 'page';
+      this.editing = false;
+    };
+    screen.on('activity-start', onStart);
+    screen.on('activity-finish', onFinish);
+    this.listeners.push(
+      () => screen.off('activity-start', onStart),
+      () => screen.off('activity-finish', onFinish),
+    );
+  }
+
+  dispose(): void {
+    for (const off of this.listeners.splice(0)) off();
+  }
+
+  private records(): ActivityRecord[] {
+    return this.phone.screen
+      .taskList()
+      .flatMap((t) => t.activities)
+      .filter((a) => a.packageName === this.pkg);
+  }
+
+  private onIntent(intent: Intent): void {
+    const data = intent.data ?? '';
+    if (/^https?:/i.test(data)) {
+      let url: string;
+      try {
+        url = new URL(data).href;
+      } catch {
+        return;
+      }
+      this.openInNewTab(url);
+    } else this.refresh();
+  }
+
+  private onBack(): boolean {
+    if (this.view !== 'page') {
+      this.view = 'page';
+      this.refresh();
+      return true;
+    }
+    if (this.editing) {
+      this.editing = false;
+      this.refresh();
+      return true;
+    }
+    return this.go(-1);
+  }
+
+  /** Rebuilds the browser's windows (keeping what is typed in the address bar while editing). */
+  private refresh(): void {
+    for (const r of this.records()) r.invalidate({ keepInputs: this.editing });
+  }
+
+  private id(name: string): string {
+    return `${this.pkg}:id/${name}`;
+  }
+
+  private buildMain(s: Screen, _record: ActivityRecord): UiNode {
+    const incognito = this.incognito;
+    const tab = this.tab();
+    const dark = incognito;
+    const fg = dark ? 0xe8eaed : 0x202124;
+    const w = appWindow(s, { background: dark ? 0x202124 : 0xffffff });
+    const body = w.body;
+    const barH = s.dp(56);
+    const toolH = s.dp(56);
+    const bar = rect(0, body.top, s.width, body.top + barH);
+    const tool = rect(0, s.height - toolH, s.width, s.height);
+    const content = rect(0, bar.bottom, s.width, tool.top);
+
+    // Address bar.
+    const barKids: UiNode[] = [];
+    let urlLeft = s.dp(12);
+    if (incognito) {
+      barKids.push(
+        node('TextView', {
+          resourceId: this.id('incognito_indicator'),
+          text: 'Incognito',
+          bounds: rect(s.dp(8), bar.top, s.dp(96), bar.bottom),
+          style: { foreground: 0xbdc1c6, textScale: 0.8 },
+        }),
+      );
+      urlLeft = s.dp(100);
+    }
+    const url = tab.history[tab.index] ?? '';
+    const field = node('EditText', {
+      resourceId: this.id('url'),
+      text: url,
+      hint: 'Search or type URL',
+      clickable: true,
+      focusable: true,
+      longClickable: true,
+      bounds: rect(urlLeft, bar.top + s.dp(8), s.width - s.dp(12), bar.bottom - s.dp(8)),
+      style: { background: dark ? 0x35363a : 0xf1f3f4, foreground: fg, radius: s.dp(20) },
+    });
+    // Focusing the bar selects its text: typing replaces it.
+    field.onTap = () => {
+      this.editing = true;
+      field.text = '';
+    };
+    field.onTextChange = () => {
+      this.editing = true;
+    };
+    field.onEnter = () => this.submit(field.text);
+    barKids.push(field);
+    const addressBar = node('FrameLayout', {
+      resourceId: this.id('title_bar'),
+      bounds: bar,
+      style: { background: dark ? 0x202124 : 0xffffff },
+      children: barKids,
+    });
+
+    // Content.
+    let contentKids: UiNode[];
+    if (this.view === 'tabs') contentKids = this.buildTabs(s, content, dark);
+    else if (this.view === 'menu') contentKids = this.buildMenu(s, content, dark);
+    else contentKids = this.buildPage(s, content, tab, dark);
+
+    // Bottom toolbar.
+    const cells = grid(tool, 5, 1);
+    const button = (
+      i: number,
+      name: string,
+      desc: string,
+      enabled: boolean,
+      onTap: () => void,
+      text = '',
+    ): UiNode =>
+      node('ImageButton', {
+        resourceId: this.id(name),
+        contentDesc: desc,
+        text,
+        clickable: true,
+        focusable: true,
+        enabled,
+        bounds: cells[i]!,
+        style: { foreground: enabled ? fg : 0x9aa0a6 },
+        onTap,
+      });
+    const toolbar = node('LinearLayout', {
+      resourceId: this.id('bottom_bar'),
+      bounds: tool,
+      style: { background: dark ? 0x292a2d : 0xf8f9fa },
+      children: [
+        button(0, 'toolbar_back', 'Back', tab.index > 0, () => void this.go(-1)),
+        button(1, 'toolbar_forward', 'Forward', tab.index < tab.history.length - 1, () => void this.go(1)),
+        button(2, 'toolbar_home', 'Home', true, () => this.navigate(this.tab(), '')),
+        button(
+          3,
+          'toolbar_tabs',
+          'Tabs',
+          true,
+          () => {
+            this.view = this.view === 'tabs' ? 'page' : 'tabs';
+            this.refresh();
+          },
+          String(this.set().length),
+        ),
+        button(4, 'toolbar_menu', 'Menu', true, () => {
+          this.view = this.view === 'menu' ? 'page' : 'menu';
+          this.refresh();
+        }),
+      ],
+    });
+    w.content.children.push(
+      addressBar,
+      node('FrameLayout', { resourceId: this.id('main_content'), bounds: content, children: contentKids }),
+      toolbar,
+    );
+    return w.root;
+  }
+
+  private buildPage(s: Screen, area: ReturnType<typeof rect>, tab: Tab, dark: boolean): UiNode[] {
+    const fg = dark ? 0xe8eaed : 0x202124;
+    const pad = s.dp(16);
+    const line = (i: number, h = s.dp(40)): ReturnType<typeof rect> =>
+      rect(area.left + pad, area.top + pad + i * h, area.right - pad, area.top + pad + (i + 1) * h);
+    if (tab.status === 'home') {
+      if (tab.incognito) {
+        return [
+          node('TextView', {
+            resourceId: this.id('incognito_title'),
+            text: 'Incognito',
+            bounds: line(1, s.dp(56)),
+            style: { foreground: fg, textScale: 2, align: 'center' },
+          }),
+          node('TextView', {
+            resourceId: this.id('incognito_description'),
+            text: "Pages you view in incognito tabs won't stay in your history or cookies after you close them.",
+            bounds: rect(
+              area.left + pad,
+              area.top + pad + s.dp(120),
+              area.right - pad,
+              area.top + pad + s.dp(200),
+            ),
+            style: { foreground: 0xbdc1c6 },
+          }),
+        ];
+      }
+      const dialArea = rect(area.left + pad, area.top + s.dp(96), area.right - pad, area.top + s.dp(200));
+      const cells = grid(dialArea, SPEED_DIAL.length, 1);
+      return [
+        node('TextView', {
+          resourceId: this.id('logo'),
+          text: 'Mi Browser',
+          bounds: line(0, s.dp(64)),
+          style: { foreground: 0xff6a00, textScale: 2, align: 'center' },
+        }),
+        node('GridView', {
+          resourceId: this.id('speed_dial'),
+          bounds: dialArea,
+          children: SPEED_DIAL.map(([label, url], i) =>
+            node('TextView', {
+              resourceId: this.id('speed_dial_item'),
+              text: label,
+              contentDesc: label,
+              clickable: true,
+              focusable: true,
+              bounds: rect(
+                cells[i]!.left + s.dp(4),
+                cells[i]!.top,
+                cells[i]!.right - s.dp(4),
+                cells[i]!.bottom,
+              ),
+              style: { icon: 0x4285f4, foreground: fg, textScale: 0.75 },
+              onTap: () => this.navigate(this.tab(), url),
+            }),
+          ),
+        }),
+      ];
+    }
+    const kids: UiNode[] = [];
+    if (tab.status === 'loading') {
+      kids.push(
+        node('ProgressBar', {
+          resourceId: this.id('progress'),
+          bounds: rect(area.left, area.top, area.right, area.top + s.dp(3)),
+          style: { background: 0x1a73e8 },
+        }),
+      );
+    }
+    const web: UiNode[] = [];
+    if (tab.status === 'error') {
+      web.push(
+        node('View', {
+          text: "This site can't be reached",
+          bounds: line(1),
+          style: { foreground: fg, textScale: 1.3 },
+        }),
+        node('View', { text: tab.error, bounds: line(2), style: { foreground: 0x9aa0a6 } }),
+        node('Button', {
+          resourceId: this.id('reload'),
+          text: 'Reload',
+          clickable: true,
+          focusable: true,
+          bounds: rect(area.left + pad, line(4).top, area.left + pad + s.dp(120), line(4).bottom),
+          style: { background: 0x1a73e8, foreground: 0xffffff, radius: s.dp(4) },
+          onTap: () => this.reload(),
+        }),
+      );
+    } else if (tab.status === 'loaded') {
+      web.push(node('View', { text: tab.title, bounds: line(0), style: { foreground: fg, textScale: 1.3 } }));
+      if (tab.text) {
+        web.push(
+          node('View', {
+            text: tab.text,
+            bounds: rect(
+              area.left + pad,
+              line(1).top,
+              area.right - pad,
+              Math.min(area.bottom, line(1).top + s.dp(240)),
+            ),
+            style: { foreground: fg },
+          }),
+        );
+      }
+    }
+    kids.push(
+      node('WebView', {
+        resourceId: this.id('webview'),
+        contentDesc: tab.status === 'loading' ? 'Loading' : tab.title,
+        focusable: true,
+        bounds: rect(area.left, area.top + (tab.status === 'loading' ? s.dp(3) : 0), area.right, area.bottom),
+        style: { background: dark ? 0x202124 : 0xffffff },
+        children: web,
+      }),
+    );
+    return kids;
+  }
+
+  private buildTabs(s: Screen, area: ReturnType<typeof rect>, dark: boolean): UiNode[] {
+    const set = this.set();
+    const cur = this.tab();
+    const pad = s.dp(12);
+    const newH = s.dp(56);
+    const listArea = rect(area.left + pad, area.top + pad, area.right - pad, area.bottom - newH - pad * 2);
+    const cardH = s.dp(160);
+    const rowsFit = Math.max(1, Math.floor((listArea.bottom - listArea.top) / cardH));
+    const cells = grid(
+      rect(listArea.left, listArea.top, listArea.right, listArea.top + rowsFit * cardH),
+      2,
+      rowsFit,
+    );
+    const cards = set.slice(0, cells.length).map((t, i) => {
+      const c = cells[i]!;
+      const card = rect(c.left + s.dp(4), c.top + s.dp(4), c.right - s.dp(4), c.bottom - s.dp(4));
+      const closeSize = s.dp(40);
+      return node('FrameLayout', {
+        resourceId: this.id('tab_item'),
+        contentDesc: this.tabTitle(t),
+        clickable: true,
+        focusable: true,
+        selected: t === cur,
+        bounds: card,
+        style: {
+          background: t.incognito ? 0x3c4043 : 0xffffff,
+          border: t === cur ? 0x1a73e8 : 0xdadce0,
+          radius: s.dp(8),
+        },
+        onTap: () => {
+          this.select(t);
+          this.view = 'page';
+          this.refresh();
+        },
+        children: [
+          node('TextView', {
+            resourceId: this.id('tab_title'),
+            text: t.incognito ? 'Incognito' : this.tabTitle(t),
+            bounds: rect(
+              card.left + s.dp(8),
+              card.top,
+              card.right - closeSize - s.dp(4),
+              card.top + s.dp(40),
+            ),
+            style: { foreground: t.incognito ? 0xe8eaed : 0x202124 },
+          }),
+          node('TextView', {
+            resourceId: this.id('tab_url'),
+            text: t.incognito && t.status !== 'home' ? this.tabTitle(t) : (t.history[t.index] ?? ''),
+            bounds: rect(
+              card.left + s.dp(8),
+              card.top + s.dp(44),
+              card.right - s.dp(8),
+              card.bottom - s.dp(8),
+            ),
+            style: { foreground: 0x9aa0a6, textScale: 0.8 },
+          }),
+          node('ImageView', {
+            resourceId: this.id('tab_close'),
+            contentDesc: 'Close tab',
+            clickable: true,
+            bounds: rect(card.right - closeSize, card.top, card.right, card.top + closeSize),
+            onTap: () => this.closeTab(t),
+          }),
+        ],
+      });
+    });
+    return [
+      node('FrameLayout', {
+        resourceId: this.id('tab_switcher'),
+        bounds: area,
+        style: { background: dark ? 0x202124 : 0xe8eaed },
+        children: [
+          node('GridView', {
+            resourceId: this.id('tab_list'),
+            bounds: listArea,
+            scrollable: set.length > cells.length,
+            children: cards,
+          }),
+          node('Button', {
+            resourceId: this.id('tab_new'),
+            text: this.incognito ? 'New incognito tab' : 'New tab',
+            clickable: true,
+            focusable: true,
+            bounds: rect(area.left + pad, area.bottom - newH - pad, area.right - pad, area.bottom - pad),
+            style: { background: 0x1a73e8, foreground: 0xffffff, radius: s.dp(28) },
+            onTap: () => this.newTab(),
+          }),
+        ],
+      }),
+    ];
+  }
+
+  private buildMenu(s: Screen, area: ReturnType<typeof rect>, dark: boolean): UiNode[] {
+    const itemH = s.dp(56);
+    const items: Array<{
+      id: string;
+      text: string;
+      checkable?: boolean;
+      checked?: boolean;
+      onTap: () => void;
+    }> = [
+      { id: 'menu_new_tab', text: 'New tab', onTap: () => this.newTab() },
+      {
+        id: 'menu_incognito',
+        text: 'Incognito mode',
+        checkable: true,
+        checked: this.incognito,
+        onTap: () => this.setIncognito(!this.incognito),
+      },
+      {
+        id: 'menu_settings',
+        text: 'Settings',
+        onTap: () => {
+          this.view = 'page';
+          this.refresh();
+          this.phone.screen.startActivity(`${this.pkg}/${BROWSER_SETTINGS_ACTIVITY}`, {
+            component: `${this.pkg}/${BROWSER_SETTINGS_ACTIVITY}`,
+          });
+        },
+      },
+    ];
+    const panel = rect(area.left, area.bottom - items.length * itemH - s.dp(16), area.right, area.bottom);
+    const rows = listRows(
+      s,
+      rect(panel.left, panel.top + s.dp(8), panel.right, panel.bottom - s.dp(8)),
+      items.length,
+      itemH,
+    );
+    return [
+      node('View', {
+        resourceId: this.id('menu_outside'),
+        contentDesc: 'Close menu',
+        clickable: true,
+        bounds: rect(area.left, area.top, area.right, panel.top),
+        style: { background: 0x5f6368 },
+        onTap: () => {
+          this.view = 'page';
+          this.refresh();
+        },
+      }),
+      node('LinearLayout', {
+        resourceId: this.id('menu_panel'),
+        bounds: panel,
+        style: { background: dark ? 0x35363a : 0xffffff },
+        children: items.map((it, i) =>
+          node(it.checkable ? 'CheckedTextView' : 'TextView', {
+            resourceId: this.id(it.id),
+            text: it.text,
+            clickable: true,
+            focusable: true,
+            checkable: !!it.checkable,
+            checked: !!it.checked,
+            bounds: rows[i]!,
+            style: { foreground: dark ? 0xe8eaed : 0x202124 },
+            onTap: it.onTap,
+          }),
+        ),
+      }),
+    ];
+  }
+
+  private buildSettings(s: Screen, record: ActivityRecord): UiNode {
+    const view = record.state.get('view') === 'engine' ? 'engine' : 'main';
+    const w = appWindow(s, {
+      title: view === 'engine' ? 'Search engine' : 'Settings',
+      titleId: this.id('title'),
+    });
+    const rowH = s.dp(72);
+    const area = rect(0, w.body.top + s.dp(8), s.width, s.height);
+    if (view === 'engine') {
+      const ids = Object.keys(SEARCH_ENGINES) as SearchEngineId[];
+      const rows = listRows(s, area, ids.length, rowH);
+      const cur = this.engine();
+      w.content.children.push(
+        node('ListView', {
+          resourceId: this.id('engine_list'),
+          bounds: rect(0, area.top, s.width, rows[rows.length - 1]!.bottom),
+          children: ids.map((id, i) =>
+            radioRow(s, rows[i]!, {
+              title: SEARCH_ENGINES[id].label,
+              checked: id === cur,
+              onTap: () => {
+                this.setEngine(id);
+                record.state.set('view', 'main');
+              },
+            }),
+          ),
+        }),
+      );
+      return w.root;
+    }
+    const entries: Array<(b: ReturnType<typeof rect>) => UiNode> = [
+      (b) => headerRow(s, b, 'Basic settings'),
+      (b) =>
+        linkRow(s, b, {
+          title: 'Search engine',
+          summary: SEARCH_ENGINES[this.engine()].label,
+          resourceId: this.id('pref_search_engine'),
+          onTap: () => record.state.set('view', 'engine'),
+        }),
+      (b) => headerRow(s, b, 'Privacy & security'),
+      (b) =>
+        switchRow(s, b, {
+          title: 'Incognito mode',
+          summary: "Don't save history of the pages you visit",
+          resourceId: this.id('pref_incognito_mode'),
+          checked: this.incognito,
+          onToggle: () => this.setIncognito(!this.incognito),
+        }),
+    ];
+    if (this.hasEnhancedIncognito) {
+      entries.push((b) =>
+        switchRow(s, b, {
+          title: 'Enhanced incognito mode',
+          summary: 'Share usage statistics while in incognito mode',
+          resourceId: this.id('pref_enhanced_incognito_mode'),
+          checked: this.browserPrefs.get(PREF_ENHANCED_INCOGNITO) ?? true,
+          onToggle: () =>
+            this.setEnhancedIncognito(!(this.browserPrefs.get(PREF_ENHANCED_INCOGNITO) ?? true)),
+        }),
+      );
+    }
+    const rows = listRows(s, area, entries.length, rowH);
+    w.content.children.push(
+      node('ListView', {
+        resourceId: 'android:id/list',
+        bounds: rect(0, area.top, s.width, rows[rows.length - 1]!.bottom),
+        children: entries.map((make, i) => make(rows[i]!)),
+      }),
+    );
+    return w.root;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The apps of a virtual Xiaomi phone: Mi Browser, MIUI Settings, the launcher's folders and pages,
+ * and the SystemUI notification shade. `installApps()` registers their screens with the phone's
+ * Screen and sends everything they report to `deps.telemetry` (events.ts is the contract).
+ *
+ * Events (context: package, time; browser events also incognito):
+ * - browser (profile.browser): page_load_event_start / page_load_event_finish {url},
+ *   search {search_word, used_searchengine: google|duckduckgo|bing, search_position: 'address_bar',
+ *   search_method: 'input'}.
+ * - com.miui.home: folder_open {folder}, home_screen_swipe {from, to} (0-based screens),
+ *   app_open {package} (an icon tapped, on the workspace, the dock or in a folder).
+ * - com.android.systemui: status_bar_pull {expanded} (pulled down: true; swipe up / BACK / HOME: false).
+ * - com.android.settings: settings_page_open {page} (page keys: SETTINGS_PAGES).
+ * - appBackgrounded(pkg) whenever the focused package changes away from pkg (HOME/BACK out of the
+ *   browser, another app in front …; the launcher too when an app opens over it).
+ *
+ * Call it once per phone (a second call disposes the first). It survives reboots: registrations
+ * and the launcher configuration stay, the browser re-reads its shared_prefs when it starts again.
+ */
+import type { VirtualPhone } from '../phone.ts';
+import type { ActivityRecord } from '../ui/screen.ts';
+import type { AppEvent, AppEventContext, HttpClient, SystemEvent, TelemetrySink } from './events.ts';
+import type { Launcher, FolderSpec, LauncherEvent } from '../ui/home.ts';
+import { HOME_PACKAGE } from '../ui/home.ts';
+import { NotificationShade, SYSTEMUI_PACKAGE } from '../ui/statusbar.ts';
+import { MiBrowser } from './browser.ts';
+import type { BrowserPrefs } from './browser.ts';
+import { MiuiSettings, SETTINGS_PACKAGE } from './miui-settings.ts';
+
+export type { BrowserPrefs, SearchEngineId } from './browser.ts';
+export {
+  BROWSER_ACTIVITY,
+  BROWSER_PREF_KEYS,
+  BROWSER_SETTINGS_ACTIVITY,
+  ENHANCED_INCOGNITO_SINCE,
+  PREF_ENHANCED_INCOGNITO,
+  PREF_INCOGNITO,
+  PREF_SEARCH_ENGINE,
+  MiBrowser,
+} from './browser.ts';
+export { MiuiSettings, SETTINGS_PAGES } from './miui-settings.ts';
+
+export interface AppDeps {
+  telemetry: TelemetrySink;
+  http: HttpClient;
+  /** Milliseconds since the epoch for event times (default Date.now). */
+  clock?: () => number;
+}
+
+export interface InstalledApps {
+  /** Mi Browser (or the ROM's browser): tabs, prefs, whenIdle(). */
+  browser: MiBrowser;
+  /** The browser's switches for the telemetry layer (keys: BROWSER_PREF_KEYS). */
+  browserPrefs: BrowserPrefs;
+  settings: MiuiSettings;
+  launcher: Launcher;
+  shade: NotificationShade;
+  /** Resolves when no page load is in flight (tests await it after input). */
+  whenIdle(): Promise<void>;
+  /** Unhooks everything from the phone (screens stay registered). */
+  dispose(): void;
+}
+
+/** MIUI's default home-screen folders (global ROM): those with none of their apps installed are left out. */
+export const DEFAULT_FOLDERS: FolderSpec[] = [
+  {
+    label: 'Tools',
+    packages: [
+      'com.miui.calculator',
+      'com.android.deskclock',
+      'com.miui.compass',
+      'com.miui.notes',
+      'com.android.soundrecorder',
+      'com.miui.screenrecorder',
+      'com.xiaomi.scanner',
+      'com.android.fileexplorer',
+      'com.mi.android.globalFileexplorer',
+      'com.miui.weather2',
+      'com.miui.fm',
+      'com.miui.bugreport',
+      'com.miui.miservice',
+    ],
+  },
+  {
+    label: 'Google',
+    packages: [
+      'com.android.chrome',
+      'com.google.android.gm',
+      'com.google.android.apps.maps',
+      'com.google.android.youtube',
+      'com.google.android.apps.docs',
+      'com.google.android.apps.youtube.music',
+      'com.google.android.videos',
+      'com.google.android.apps.tachyon',
+      'com.google.android.apps.photos',
+      'com.android.vending',
+    ],
+  },
+];
+
+/** Home screens the launcher has at least. */
+export const DEFAULT_HOME_SCREENS = 3;
+
+const installed = new WeakMap<VirtualPhone, InstalledApps>();
+
+export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
+  installed.get(phone)?.dispose();
+  const clock = deps.clock ?? Date.now;
+  const screen = phone.screen;
+  const emit = (event: AppEvent, context: AppEventContext): void => {
+    try {
+      deps.telemetry.track(event, context);
+    } catch (err) {
+      phone.emit('log', `telemetry track(${event.name}) failed: ${String(err)}`);
+    }
+  };
+  const system = (pkg: string, event: SystemEvent): void =>
+    emit({ source: 'system', ...event }, { package: pkg, time: clock() });
+
+  const browser = new MiBrowser(phone, {
+    http: deps.http,
+    clock,
+    track: (event, incognito) =>
+      emit({ source: 'browser', ...event }, { package: browser.pkg, incognito, time: clock() }),
+  });
+  browser.register();
+
+  const settings = new MiuiSettings(phone, {
+    clock,
+    onPageOpen: (page) => system(SETTINGS_PACKAGE, { name: 'settings_page_open', properties: { page } }),
+  });
+  settings.register();
+
+  const launcher = screen.launcher;
+  launcher.configure(phone.profile, { folders: DEFAULT_FOLDERS, minPages: DEFAULT_HOME_SCREENS });
+  launcher.listener = (e: LauncherEvent) => {
+    if (e.type === 'folder_open')
+      system(HOME_PACKAGE, { name: 'folder_open', properties: { folder: e.folder } });
+    else if (e.type === 'home_screen_swipe')
+      system(HOME_PACKAGE, { name: 'home_screen_swipe', properties: { from: e.from, to: e.to } });
+    else system(HOME_PACKAGE, { name: 'app_open', properties: { package: e.package } });
+  };
+
+  const shade = new NotificationShade(screen, phone.settings);
+  shade.onChange = (expanded) =>
+    system(SYSTEMUI_PACKAGE, { name: 'status_bar_pull', properties: { expanded } });
+  shade.attach();
+
+  let focusedPkg = screen.focused().package;
+  const onFocus = (r: ActivityRecord): void => {
+    if (r.packageName === focusedPkg) return;
+    const prev = focusedPkg;
+    focusedPkg = r.packageName;
+    try {
+      deps.telemetry.appBackgrounded(prev);
+    } catch (err) {
+      phone.emit('log', `telemetry appBackgrounded(${prev}) failed: ${String(err)}`);
+    }
+  };
+  screen.on('focus', onFocus);
+
+  const apps: InstalledApps = {
+    browser,
+    browserPrefs: browser.browserPrefs,
+    settings,
+    launcher,
+    shade,
+    whenIdle: () => browser.whenIdle(),
+    dispose: () => {
+      browser.dispose();
+      settings.dispose();
+      shade.detach();
+      launcher.listener = null;
+      screen.off('focus', onFocus);
+      if (installed.get(phone) === apps) installed.delete(phone);
+    },
+  };
+  installed.set(phone, apps);
+  return apps;
+}
