@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { Vfs } from './fs.ts';
 import { PhoneNet } from './net.ts';
-import { runScript, ShellSession } from './shell/interpreter.ts';
+import { runScript, ShellSession, type ScriptBase } from './shell/interpreter.ts';
 import { coreutils } from './shell/coreutils.ts';
 import { androidCommands } from './android/commands.ts';
 import { PropertyStore } from './android/props.ts';
@@ -122,21 +122,17 @@ export class VirtualPhone extends EventEmitter {
 
   /** Runs a shell script as `sh -c` would on the phone and resolves to its exit status. */
   exec(script: string, opts: ExecOptions): Promise<number> {
-    return runScript(script, {
-      phone: this,
-      env: opts.env ?? this.defaultEnv(),
-      cwd: '/',
-      uid: opts.uid ?? (this.adbdRoot ? 0 : SHELL_UID),
-      stdin: opts.stdin,
-      stdout: opts.stdout,
-      stderr: opts.stderr,
-      signal: opts.signal,
-    });
+    return runScript(script, this.shellBase(opts));
   }
 
   /** A shell that keeps variables, functions and the working directory across scripts (`adb shell` fed on stdin). */
   openSession(opts: ExecOptions): ShellSession {
-    return new ShellSession({
+    return new ShellSession(this.shellBase(opts));
+  }
+
+  /** A shell started by adbd: in /, as shell (or root after `adb root`), with Android's environment. */
+  private shellBase(opts: ExecOptions): ScriptBase {
+    return {
       phone: this,
       env: opts.env ?? this.defaultEnv(),
       cwd: '/',
@@ -145,7 +141,7 @@ export class VirtualPhone extends EventEmitter {
       stdout: opts.stdout,
       stderr: opts.stderr,
       signal: opts.signal,
-    });
+    };
   }
 
   defaultEnv(): Map<string, string> {
