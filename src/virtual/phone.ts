@@ -94,6 +94,7 @@ export class VirtualPhone extends EventEmitter {
       profile,
       settings: this.settings,
       props: this.props,
+      packages: this.packages,
       http: this.http,
       browserPrefs: { get: (key) => installed.apps?.browserPrefs.get(key) },
       ...(opts.telemetryTimings ? { timings: opts.telemetryTimings } : {}),
@@ -107,6 +108,7 @@ export class VirtualPhone extends EventEmitter {
   /** Stops the phone's background work (telemetry timers and uploads); the phone is not used after. */
   close(): void {
     this.telemetry.stop();
+    this.http.close();
     this.apps.dispose();
   }
 

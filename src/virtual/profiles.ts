@@ -95,8 +95,19 @@ export interface TelemetryRule {
 }
 
 export interface ProfileTelemetry {
-  /** Values used when the setting or switch is unset. */
+  /**
+   * Values used when the setting or switch is unset: `uep` is what an unset (or `-1`) secure
+   * upload_log_pref means on this firmware, for the hub and the Settings screen alike
+   * (src/virtual/telemetry/toggles.ts); `incognitoDataCollection` is the browser switch's value when
+   * the browser has no such switch or it was never touched.
+   */
   defaults: { uep: boolean; incognitoDataCollection: boolean };
+  /**
+   * What the profile's browser package (Profile.browser) offers, as shipped. `incognitoDataCollectionSwitch`:
+   * the browser has the incognito data-collection ("Enhanced incognito mode") switch (Mi Browser /
+   * Pro 12.1.4, Mint 3.4.3: xiaomi-telemetry.md summary 3); absent = no such switch.
+   */
+  browser?: { incognitoDataCollectionSwitch?: boolean };
   emitters: {
     /** `url` may contain `{country}` (ro.miui.region); the uploading app is the event's package. */
     sensors?: { url: string; libVersion: string };
@@ -495,7 +506,7 @@ function parseTelemetry(json: unknown, fail: (field: string, problem: string) =>
   };
 
   const t = obj(json, 'telemetry');
-  only(t, ['defaults', 'emitters', 'rules', 'sources'], 'telemetry');
+  only(t, ['defaults', 'browser', 'emitters', 'rules', 'sources'], 'telemetry');
 
   const d = obj(t.defaults ?? fail('telemetry.defaults', 'is required'), 'telemetry.defaults');
   only(d, ['uep', 'incognitoDataCollection'], 'telemetry.defaults');
@@ -503,6 +514,15 @@ function parseTelemetry(json: unknown, fail: (field: string, problem: string) =>
     uep: bool(d, 'uep', 'telemetry.defaults'),
     incognitoDataCollection: bool(d, 'incognitoDataCollection', 'telemetry.defaults'),
   };
+
+  let browser: ProfileTelemetry['browser'];
+  if (t.browser !== undefined) {
+    const b = obj(t.browser, 'telemetry.browser');
+    only(b, ['incognitoDataCollectionSwitch'], 'telemetry.browser');
+    browser = {};
+    if (b.incognitoDataCollectionSwitch !== undefined)
+      browser.incognitoDataCollectionSwitch = bool(b, 'incognitoDataCollectionSwitch', 'telemetry.browser');
+  }
 
   const e = obj(t.emitters ?? fail('telemetry.emitters', 'is required'), 'telemetry.emitters');
   only(e, [...TELEMETRY_EMITTERS], 'telemetry.emitters');
@@ -613,5 +633,5 @@ function parseTelemetry(json: unknown, fail: (field: string, problem: string) =>
       source: str(o, 'source', `telemetry.sources[${i}]`),
     };
   });
-  return { defaults, emitters, rules, sources };
+  return { defaults, ...(browser ? { browser } : {}), emitters, rules, sources };
 }

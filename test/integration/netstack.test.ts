@@ -5,6 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getLocal, generateCACertificate, type Mockttp } from 'mockttp';
@@ -19,7 +20,11 @@ const BROWSER = 'com.mi.globalbrowser';
 const SA_URL = 'https://sa.api.intl.miui.com/sa?project=x&r=IN';
 const BODY = 'crc=1&gzip=1&data_list=H4sIAAAAAAAAA4uOBQApu0wNAgAAAA%3D%3D';
 
+/** Marks the requests the tests make: the phone's own background traffic (telemetry) is not counted. */
+const MARK = { 'X-Phonehome-Test': '1' };
+
 interface Seen {
+  /** Requests the proxy decrypted or forwarded that a test made (marked with MARK). */
   requests: Array<{ method: string; url: string; path: string; host: string | undefined; body: string }>;
   /**
    * TLS handshakes the proxy saw fail, by SNI. node:tls checks the chain after the handshake and
@@ -37,6 +42,8 @@ interface Rig {
   /** `<subject_hash_old>.0` of the proxy CA. */
   caName: string;
   shell(cmd: string): Promise<{ stdout: string; stderr: string; code: number | null }>;
+  /** `adb -s <serial> …` on the lab's adb server. */
+  adb(args: string[]): ReturnType<typeof adbRun>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +58,7 @@ async function rig(profile: string): Promise<Rig> {
     await proxy.start();
     await proxy.forAnyRequest().thenReply(200, 'ok', { 'content-type': 'text/plain' });
     await proxy.on('request', (r) => {
+      if (r.headers['x-phonehome-test'] !== '1') return;
       seen.requests.push({
         method: r.method,
         url: r.url,
@@ -88,6 +96,7 @@ async function rig(profile: string): Promise<Rig> {
       seen,
       caName,
       shell,
+      adb,
       stop: async () => {
         await proxy.stop();
         await lab.stop();
@@ -113,7 +122,7 @@ function upload(r: Rig) {
     app: BROWSER,
     method: 'POST',
     url: SA_URL,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...MARK },
     body: Buffer.from(BODY),
   });
 }
@@ -126,6 +135,17 @@ async function failure(p: Promise<unknown>): Promise<PhoneHttpError> {
     return e;
   }
   assert.fail('the request succeeded');
+}
+
+/** Polls `adb shell <cmd>` until its output matches every pattern (bounded); returns it. */
+async function waitForShell(r: Rig, cmd: string, patterns: RegExp[], ms = 5000): Promise<string> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const out = (await r.shell(cmd)).stdout;
+    if (patterns.every((p) => p.test(out))) return out;
+    if (Date.now() > end) assert.fail(`'${cmd}' never showed ${patterns.join(', ')}:\n${out}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 /** mockttp emits its events asynchronously: wait a little for them. */
@@ -161,17 +181,30 @@ async function startBrowser(r: Rig): Promise<number> {
   return Number(pid);
 }
 
-describe('netstack (real adb server, mockttp proxy): Android 10, CA in the system store', function () {
-  this.timeout(60_000);
-  let r: Rig;
-  before(async () => {
-    r = await rig('redmi-note-8-leaky-rooted');
+/**
+ * A describe block with its own rig (lab, phone, proxy) for `profile`, started before its tests and
+ * stopped after; `tests` gets the rig through a getter (it exists once `before` ran).
+ */
+function describeRig(title: string, profile: string, tests: (rig: () => Rig) => void): void {
+  describe(`netstack (real adb server, mockttp proxy): ${title}`, function () {
+    this.timeout(60_000);
+    let r: Rig | undefined;
+    before(async () => {
+      r = await rig(profile);
+    });
+    after(async () => {
+      await r?.stop();
+    });
+    tests(() => {
+      assert.ok(r, 'the rig did not start');
+      return r;
+    });
   });
-  after(async () => {
-    await r?.stop();
-  });
+}
 
+describeRig('Android 10, CA in the system store', 'redmi-note-8-leaky-rooted', (rig) => {
   it('an HTTPS upload through the proxy is rejected, then decrypted once the CA is a system CA', async () => {
+    const r = rig();
     await startBrowser(r);
     const e = await failure(upload(r));
     assert.equal(e.failure, 'cert-rejected');
@@ -193,17 +226,9 @@ describe('netstack (real adb server, mockttp proxy): Android 10, CA in the syste
   });
 });
 
-describe('netstack (real adb server, mockttp proxy): Android 14, the HTTP Toolkit sequence', function () {
-  this.timeout(60_000);
-  let r: Rig;
-  before(async () => {
-    r = await rig('xiaomi-13-hyperos-rooted');
-  });
-  after(async () => {
-    await r?.stop();
-  });
-
+describeRig('Android 14, the HTTP Toolkit sequence', 'xiaomi-13-hyperos-rooted', (rig) => {
   it('tmpfs over the /system dir is not enough; zygotes then running apps need the bind mount', async () => {
+    const r = rig();
     const browserPid = await startBrowser(r);
     // 1. Copy the APEX CAs and the new one into a tmpfs over /system/etc/security/cacerts.
     await su(
@@ -269,17 +294,9 @@ describe('netstack (real adb server, mockttp proxy): Android 14, the HTTP Toolki
   });
 });
 
-describe('netstack (real adb server, mockttp proxy): CA only in the user store', function () {
-  this.timeout(60_000);
-  let r: Rig;
-  before(async () => {
-    r = await rig('redmi-note-8-leaky-rooted');
-  });
-  after(async () => {
-    await r?.stop();
-  });
-
+describeRig('CA only in the user store', 'redmi-note-8-leaky-rooted', (rig) => {
   it('the browser (targetSdk >= 24) rejects the certificate; the proxy sees the CONNECT host only', async () => {
+    const r = rig();
     await su(
       r,
       `mkdir -p /data/misc/user/0/cacerts-added && cp /data/local/tmp/${r.caName} /data/misc/user/0/cacerts-added/ && chmod 644 /data/misc/user/0/cacerts-added/${r.caName}`,
@@ -297,17 +314,9 @@ describe('netstack (real adb server, mockttp proxy): CA only in the user store',
   });
 });
 
-describe('netstack (real adb server, mockttp proxy): proxy cleared with :0', function () {
-  this.timeout(60_000);
-  let r: Rig;
-  before(async () => {
-    r = await rig('redmi-note-8-leaky-rooted');
-  });
-  after(async () => {
-    await r?.stop();
-  });
-
+describeRig('proxy cleared with :0', 'redmi-note-8-leaky-rooted', (rig) => {
   it('nothing reaches the proxy; the sink refuses and logcat names the host', async () => {
+    const r = rig();
     await su(
       r,
       `cp /data/local/tmp/${r.caName} ${SYS}/ 2>/dev/null || (mount -o remount,rw /system && cp /data/local/tmp/${r.caName} ${SYS}/)`,
@@ -321,13 +330,64 @@ describe('netstack (real adb server, mockttp proxy): proxy cleared with :0', fun
         app: BROWSER,
         method: 'GET',
         url: 'http://api.ad.intl.xiaomi.com/getSplashScreenAds',
+        headers: MARK,
       }),
     );
     assert.equal(plain.failure, 'refused');
-    await new Promise((res) => setTimeout(res, 200));
-    assert.deepEqual(r.seen, { requests: [], tlsErrors: [] });
-    const log = (await r.shell('logcat -d -s NetworkSink')).stdout;
-    assert.match(log, /sa\.api\.intl\.miui\.com:443 \(direct\) refused/);
-    assert.match(log, /api\.ad\.intl\.xiaomi\.com:80 \(direct\) refused/);
+    // Positive signals rather than a sleep: the sink logged both refusals …
+    await waitForShell(r, 'logcat -d -s NetworkSink', [
+      /sa\.api\.intl\.miui\.com:443 \(direct\) refused/,
+      /api\.ad\.intl\.xiaomi\.com:80 \(direct\) refused/,
+    ]);
+    // … and a marker sent through the proxy once it is set again arrives alone: nothing came before.
+    assert.equal((await r.shell('settings put global http_proxy 127.0.0.1:8899')).code, 0);
+    const marker = 'http://marker.phonehome.test/after-the-refusals';
+    assert.equal(
+      (await r.phone.phone.http.request({ app: BROWSER, method: 'GET', url: marker, headers: MARK })).status,
+      200,
+    );
+    await settle(() => r.seen.requests.length > 0);
+    assert.deepEqual(
+      r.seen.requests.map((x) => x.url),
+      [marker],
+    );
+    assert.deepEqual(r.seen.tlsErrors, []);
+  });
+});
+
+describeRig('close() with a request in flight', 'redmi-note-8-leaky-rooted', (rig) => {
+  it('a proxy (real adb reverse) that never answers: close() rejects the request at once and closes the connection', async () => {
+    const r = rig();
+    const accepted: Socket[] = [];
+    let closed = 0;
+    const silent = createServer((s) => {
+      accepted.push(s);
+      s.on('error', () => undefined);
+      s.on('close', () => closed++);
+      s.resume();
+    });
+    await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const rev = await r.adb(['reverse', 'tcp:8898', `tcp:${port}`]);
+      assert.equal(rev.code, 0, rev.stderr);
+      assert.equal((await r.shell('settings put global http_proxy 127.0.0.1:8898')).code, 0);
+      const pending = upload(r);
+      pending.catch(() => undefined);
+      await settle(() => accepted.length > 0);
+      assert.equal(accepted.length, 1, 'the proxy accepted the connection');
+      const t0 = Date.now();
+      r.phone.phone.http.close();
+      const e = await failure(pending);
+      assert.equal(e.failure, 'aborted');
+      assert.ok(Date.now() - t0 < 1000, `rejected after ${Date.now() - t0} ms`);
+      await settle(() => closed === 1);
+      assert.equal(closed, 1, 'adb reverse closed the host connection');
+      assert.equal((await failure(upload(r))).failure, 'aborted', 'later requests fail at once');
+      assert.equal(accepted.length, 1);
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise((res) => silent.close(res));
+    }
   });
 });

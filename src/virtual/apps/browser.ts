@@ -27,6 +27,7 @@ import { PhoneHttpError } from './events.ts';
 import { appWindow } from '../ui/window.ts';
 import { grid, node, rect } from '../ui/node.ts';
 import { SharedPreferences } from './prefs.ts';
+import { installedVersion } from '../telemetry/toggles.ts';
 import { headerRow, linkRow, listRows, radioRow, switchRow } from './widgets.ts';
 
 export const BROWSER_ACTIVITY = 'com.android.browser.BrowserActivity';
@@ -35,8 +36,9 @@ export const BROWSER_SETTINGS_ACTIVITY = 'com.android.browser.BrowserSettingsAct
 /**
  * Keys of BrowserPrefs (and of the shared_prefs XML):
  * - `incognito_mode`: incognito mode on (default false; every version).
- * - `enhanced_incognito_mode`: "Enhanced incognito mode" (versions >= 12.1.4 only; undefined before).
- *   Default true. Statistics stop only with incognito_mode on AND this off (facts §2.1/§3: Palant on
+ * - `enhanced_incognito_mode`: "Enhanced incognito mode", only where the profile says the browser has
+ *   it (`telemetry.browser.incognitoDataCollectionSwitch`: Mi Browser 12.1.4 and later builds; not
+ *   12.1.3, not the China ROM browser); undefined otherwise. Default true. Statistics stop only with incognito_mode on AND this off (facts §2.1/§3: Palant on
  *   Mint 3.4.3; Mi Browser 12.1.4 got the same switch). Read it as "data collection in incognito".
  * The search engine is the string pref `search_engine` (MiBrowser.engine()).
  */
@@ -44,9 +46,6 @@ export const PREF_INCOGNITO = 'incognito_mode';
 export const PREF_ENHANCED_INCOGNITO = 'enhanced_incognito_mode';
 export const PREF_SEARCH_ENGINE = 'search_engine';
 export const BROWSER_PREF_KEYS = [PREF_INCOGNITO, PREF_ENHANCED_INCOGNITO] as const;
-
-/** First version with the incognito data-collection ("Enhanced incognito mode") switch. */
-export const ENHANCED_INCOGNITO_SINCE = '12.1.4';
 
 /** The browser switches the telemetry layer reads. */
 export interface BrowserPrefs {
@@ -69,17 +68,6 @@ const SPEED_DIAL: Array<[string, string]> = [
   ['Facebook', 'https://m.facebook.com/'],
   ['Wikipedia', 'https://www.wikipedia.org/'],
 ];
-
-/** Compares dotted versions numerically (12.1.10 > 12.1.4); non-numeric parts count as 0. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d) return d < 0 ? -1 : 1;
-  }
-  return 0;
-}
 
 /** What the address bar makes of its text: a URL to load, or null (a search). */
 export function addressToUrl(input: string): string | null {
@@ -212,15 +200,12 @@ export class MiBrowser {
 
   /** versionName of the installed browser (an update through `pm install` counts). */
   get version(): string {
-    return (
-      this.phone.packages.get(this.pkg)?.versionName ??
-      this.phone.profile.packages.find((p) => p.name === this.pkg)?.versionName ??
-      '0'
-    );
+    return installedVersion(this.pkg, this.phone.profile, this.phone.packages) || '0';
   }
 
+  /** Whether this browser has the incognito data-collection switch: profile data, not a version rule. */
   get hasEnhancedIncognito(): boolean {
-    return compareVersions(this.version, ENHANCED_INCOGNITO_SINCE) >= 0;
+    return this.phone.profile.telemetry?.browser?.incognitoDataCollectionSwitch === true;
   }
 
   get incognito(): boolean {

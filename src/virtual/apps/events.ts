@@ -53,6 +53,8 @@ export interface HttpRequest {
   url: string;
   headers?: Record<string, string>;
   body?: Buffer;
+  /** Aborting it ends the request: its sockets are closed, it rejects with 'aborted'. */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -62,7 +64,15 @@ export interface HttpResponse {
 }
 
 /** A failed request, classified as apps and SDKs need it (retry later, or not). */
-export type HttpFailure = 'cert-rejected' | 'refused' | 'timeout' | 'reset' | 'proxy-error' | 'bad-url';
+export type HttpFailure =
+  | 'cert-rejected'
+  | 'refused'
+  | 'timeout'
+  | 'reset'
+  | 'proxy-error'
+  | 'bad-url'
+  /** Ended by the caller's signal, or by the phone shutting down (PhoneHttp.close()). */
+  | 'aborted';
 
 export class PhoneHttpError extends Error {
   constructor(

@@ -7,8 +7,12 @@
  * - browser (profile.browser): page_load_event_start / page_load_event_finish {url},
  *   search {search_word, used_searchengine: google|duckduckgo|bing, search_position: 'address_bar',
  *   search_method: 'input'}.
- * - com.miui.home: folder_open {folder}, home_screen_swipe {from, to} (0-based screens),
- *   app_open {package} (an icon tapped, on the workspace, the dock or in a folder).
+ * - com.miui.home: folder_open {folder}, home_screen_swipe {from, to} (0-based screens; a swipe, not
+ *   HOME's jump back to the default screen), app_open {package}: an app came to the foreground from
+ *   another package (an icon on the workspace, the dock or in a folder, `am start -n`, a VIEW intent,
+ *   recents, BACK into it); once per arrival, never for a further activity of the app already in
+ *   front, never for the launcher itself. The context is com.miui.home, as the launcher reports it;
+ *   `package` is the app that opened.
  * - com.android.systemui: status_bar_pull {expanded} (pulled down: true; swipe up / BACK / HOME: false).
  * - com.android.settings: settings_page_open {page} (page keys: SETTINGS_PAGES).
  * - appBackgrounded(pkg) whenever the focused package changes away from pkg (HOME/BACK out of the
@@ -32,7 +36,6 @@ export {
   BROWSER_ACTIVITY,
   BROWSER_PREF_KEYS,
   BROWSER_SETTINGS_ACTIVITY,
-  ENHANCED_INCOGNITO_SINCE,
   PREF_ENHANCED_INCOGNITO,
   PREF_INCOGNITO,
   PREF_SEARCH_ENGINE,
@@ -117,6 +120,25 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
   const system = (pkg: string, event: SystemEvent): void =>
     emit({ source: 'system', ...event }, { package: pkg, time: clock() });
 
+  // Who is in front, kept from activity starts (before the started app's own listeners run, so that
+  // app_open precedes what the app reports) and focus changes (tasks brought to the front).
+  let focusedPkg = screen.focused().package;
+  const toForeground = (pkg: string): void => {
+    if (pkg === focusedPkg) return;
+    const prev = focusedPkg;
+    focusedPkg = pkg;
+    try {
+      deps.telemetry.appBackgrounded(prev);
+    } catch (err) {
+      phone.emit('log', `telemetry appBackgrounded(${prev}) failed: ${String(err)}`);
+    }
+    if (pkg !== HOME_PACKAGE) system(HOME_PACKAGE, { name: 'app_open', properties: { package: pkg } });
+  };
+  const onStart = (r: ActivityRecord): void => toForeground(r.packageName);
+  const onFocus = (r: ActivityRecord): void => toForeground(r.packageName);
+  screen.on('activity-start', onStart);
+  screen.on('focus', onFocus);
+
   const browser = new MiBrowser(phone, {
     http: deps.http,
     clock,
@@ -136,28 +158,13 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
   launcher.listener = (e: LauncherEvent) => {
     if (e.type === 'folder_open')
       system(HOME_PACKAGE, { name: 'folder_open', properties: { folder: e.folder } });
-    else if (e.type === 'home_screen_swipe')
-      system(HOME_PACKAGE, { name: 'home_screen_swipe', properties: { from: e.from, to: e.to } });
-    else system(HOME_PACKAGE, { name: 'app_open', properties: { package: e.package } });
+    else system(HOME_PACKAGE, { name: 'home_screen_swipe', properties: { from: e.from, to: e.to } });
   };
 
   const shade = new NotificationShade(screen, phone.settings);
   shade.onChange = (expanded) =>
     system(SYSTEMUI_PACKAGE, { name: 'status_bar_pull', properties: { expanded } });
   shade.attach();
-
-  let focusedPkg = screen.focused().package;
-  const onFocus = (r: ActivityRecord): void => {
-    if (r.packageName === focusedPkg) return;
-    const prev = focusedPkg;
-    focusedPkg = r.packageName;
-    try {
-      deps.telemetry.appBackgrounded(prev);
-    } catch (err) {
-      phone.emit('log', `telemetry appBackgrounded(${prev}) failed: ${String(err)}`);
-    }
-  };
-  screen.on('focus', onFocus);
 
   const apps: InstalledApps = {
     browser,
@@ -171,6 +178,7 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
       settings.dispose();
       shade.detach();
       launcher.listener = null;
+      screen.off('activity-start', onStart);
       screen.off('focus', onFocus);
       if (installed.get(phone) === apps) installed.delete(phone);
     },

@@ -3,9 +3,11 @@
  * by the `:settings:show_fragment` extra, as AOSP does) and `.ad.AdServiceSettings`.
  *
  * Privacy toggles (xiaomi-telemetry.md §4.3), read live from the settings provider on every build
- * (the windows are volatile), so `settings put` shows at once; a tap writes the setting:
- * - Passwords & security > Privacy > "User Experience Program": secure `upload_log_pref` 1/0; unset
- *   reads as on for development builds, off for stable builds (incremental `V…` / `OS…`).
+ * (the windows are volatile), so `settings put` shows at once; a tap writes the setting. They are read
+ * with the same functions as the telemetry hub (src/virtual/telemetry/toggles.ts), so the switch shows
+ * exactly what the emitters obey:
+ * - Passwords & security > Privacy > "User Experience Program": secure `upload_log_pref`, on only for
+ *   `1`; unset or `-1` → the profile's `telemetry.defaults.uep`.
  * - … > "Send diagnostic data automatically": secure `upload_debug_log_pref` 1/0; unset = the UEP value.
  * - … > Ad services > "Personalised ad recommendations": global `personalized_ad_enabled`, bit 0
  *   (unset = 1): off clears bit 0 (3 → 2), on sets it (2 → 3); `personalized_ad_time` gets the time.
@@ -18,6 +20,14 @@ import type { Bounds, UiNode } from '../ui/node.ts';
 import { appWindow } from '../ui/window.ts';
 import { node, rect } from '../ui/node.ts';
 import { headerRow, linkRow, listRows, switchRow } from './widgets.ts';
+import {
+  KEY_DIAGNOSTICS,
+  KEY_PERSONALIZED_AD,
+  KEY_UEP,
+  readDiagnostics,
+  readPersonalizedAdBits,
+  readUep,
+} from '../telemetry/toggles.ts';
 
 export const SETTINGS_PACKAGE = 'com.android.settings';
 export const SHOW_FRAGMENT = ':settings:show_fragment';
@@ -41,10 +51,6 @@ export const SETTINGS_PAGES: Record<string, { title: string; fragment?: string }
   ad_services: { title: 'Ad services' },
 };
 
-export const KEY_UEP = 'upload_log_pref';
-export const KEY_DIAGNOSTIC = 'upload_debug_log_pref';
-export const KEY_PERSONALIZED_AD = 'personalized_ad_enabled';
-
 export class MiuiSettings {
   private readonly phone: VirtualPhone;
   private readonly clock: () => number;
@@ -59,15 +65,8 @@ export class MiuiSettings {
 
   // ---- the toggles ---------------------------------------------------------------------------
 
-  /** Stable MIUI/HyperOS builds (V12.0.3.0.QCOEUXM, OS2.0.4.0.…) vs development builds (20.5.7). */
-  private get stableBuild(): boolean {
-    const inc = this.phone.props.get('ro.build.version.incremental') || '';
-    return !/^\d+\.\d+\.\d+/.test(inc) && !/DEV/i.test(inc);
-  }
-
   get uep(): boolean {
-    const v = this.phone.settings.get('secure', KEY_UEP);
-    return v === undefined ? !this.stableBuild : v.trim() === '1';
+    return readUep(this.phone.settings, this.phone.profile);
   }
 
   set uep(on: boolean) {
@@ -75,17 +74,15 @@ export class MiuiSettings {
   }
 
   get diagnostic(): boolean {
-    const v = this.phone.settings.get('secure', KEY_DIAGNOSTIC);
-    return v === undefined ? this.uep : v.trim() === '1';
+    return readDiagnostics(this.phone.settings, this.phone.profile);
   }
 
   set diagnostic(on: boolean) {
-    this.phone.settings.put('secure', KEY_DIAGNOSTIC, on ? '1' : '0');
+    this.phone.settings.put('secure', KEY_DIAGNOSTICS, on ? '1' : '0');
   }
 
   private adBits(): number {
-    const v = Number.parseInt(this.phone.settings.get('global', KEY_PERSONALIZED_AD) ?? '', 10);
-    return Number.isFinite(v) ? v : 1;
+    return readPersonalizedAdBits(this.phone.settings);
   }
 
   get personalizedAds(): boolean {

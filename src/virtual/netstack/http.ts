@@ -6,13 +6,24 @@
  *   sends the absolute URI to the proxy; HTTPS sends `CONNECT host:port` and runs TLS in the tunnel.
  * - The proxy must be on the phone's loopback (127.0.0.1:P): it is reached through PhoneNet, so
  *   only an `adb reverse tcp:P …` rule (or a phone-side listener) gets it anywhere, exactly like a
- *   real phone. Any other destination (a direct connection, a proxy elsewhere) goes to the sink:
- *   refused unless a test installs one, and logged to logcat. Nothing leaves the machine by itself.
+ *   real phone. A direct connection to the phone's own loopback (127.0.0.0/8, localhost, ::1) goes
+ *   there too. Any other destination (a direct connection off the phone, a proxy elsewhere) goes
+ *   to the sink: refused unless a test installs one, and logged to logcat. Nothing leaves the
+ *   machine by itself.
  * - TLS is verified (node:tls, rejectUnauthorized) against the trust store as the app sees it: the
  *   profile's system CA directory read through the app process's mount namespace, plus the user
- *   store for apps that trust it (targetSdk < 24 or the `trustsUserCas` hook).
+ *   store for apps that trust it (targetSdk < 24 or the `trustsUserCas` hook). As on Android, any
+ *   CA in the store is a trust anchor, an intermediate too (allowPartialTrustChain); as in
+ *   Chromium ≥ 58 (Mi Browser) a leaf without subjectAltName is rejected (no CN fallback).
+ * - A request ends by its timeout (unref'd: it keeps no process alive), its `signal`, or close():
+ *   each destroys the request's sockets and rejects with 'timeout' / 'aborted'.
  */
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import {
+  checkServerIdentity as defaultCheckServerIdentity,
+  connect as tlsConnect,
+  type PeerCertificate,
+  type TLSSocket,
+} from 'node:tls';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PhoneHttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../apps/events.ts';
@@ -45,9 +56,10 @@ export interface PhoneHttpOptions {
   timeoutMs?: number;
 }
 
+/** `loopback`: the host is the phone's own loopback, reached through PhoneNet. */
 export type Route =
   | { kind: 'proxy'; host: string; port: number; loopback: boolean }
-  | { kind: 'direct'; host: string; port: number };
+  | { kind: 'direct'; host: string; port: number; loopback: boolean };
 
 export interface TrustStore {
   /** CAs the app trusts, system first. */
@@ -63,12 +75,44 @@ export function isLoopbackHost(host: string): boolean {
   return isIP(h) === 4 && h.startsWith('127.');
 }
 
+/** `host:port` as CONNECT and Host want it: an IPv6 literal in brackets. */
+export function authority(host: string, port: number): string {
+  const h = host.replace(/^\[|\]$/g, '');
+  return isIP(h) === 6 ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+/**
+ * Chromium ≥ 58 (and so Mi Browser) ignores the subject CN: a leaf without subjectAltName fails
+ * with ERR_CERT_COMMON_NAME_INVALID. With a SAN, node's default check applies.
+ */
+export function checkServerIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  if (!cert.subjectaltname) {
+    const e = new Error(
+      `certificate for '${host}' has no subjectAltName (the CN is not used: ERR_CERT_COMMON_NAME_INVALID)`,
+    ) as Error & { code: string; reason: string; host: string };
+    e.code = 'ERR_TLS_CERT_ALTNAME_INVALID';
+    e.reason = 'no subjectAltName';
+    e.host = host;
+    return e;
+  }
+  return defaultCheckServerIdentity(host, cert);
+}
+
+/** A request under way: the sockets it opens are destroyed when it ends. */
+interface Flight {
+  /** Destroys the stream at once when the request already ended; otherwise keeps it for the end. */
+  track<T extends Duplex>(stream: T): T;
+}
+
 export class PhoneHttp implements HttpClient {
   /** Where connections off the phone's loopback go. Refuses by default. */
   sink: ConnectionSink;
   /** Whether an app trusts the user CA store (apps targeting API 24+ do not; the browser does not). */
   trustsUserCas: (pkg: string) => boolean;
   timeoutMs: number;
+  private closed = false;
+  /** Requests under way: close() aborts them. */
+  private readonly live = new Set<AbortController>();
 
   constructor(
     private readonly phone: VirtualPhone,
@@ -88,7 +132,26 @@ export class PhoneHttp implements HttpClient {
     const proxy = this.phone.settings.httpProxy();
     if (proxy)
       return { kind: 'proxy', host: proxy.host, port: proxy.port, loopback: isLoopbackHost(proxy.host) };
-    return { kind: 'direct', host, port };
+    return { kind: 'direct', host, port, loopback: isLoopbackHost(host) };
+  }
+
+  /**
+   * Aborts every request under way (their sockets are destroyed, they reject with 'aborted') and
+   * makes later ones fail at once. For the phone's close(); the client is not used after.
+   */
+  close(): void {
+    this.closed = true;
+    for (const ac of [...this.live]) ac.abort('closed');
+    this.live.clear();
+  }
+
+  /** The default User-Agent of HttpURLConnection/OkHttp on Android: System.getProperty("http.agent"). */
+  dalvikUserAgent(): string {
+    const p = this.phone.props;
+    const release = p.get('ro.build.version.release') || '10';
+    const model = p.get('ro.product.model') || 'Redmi';
+    const id = p.get('ro.build.id') || 'QKQ1.200114.002';
+    return `Dalvik/2.1.0 (Linux; U; Android ${release}; ${model} Build/${id})`;
   }
 
   /** The filesystem as the app's process sees it (its zygote's view when it does not run). */
@@ -118,6 +181,9 @@ export class PhoneHttp implements HttpClient {
   }
 
   async request(req: HttpRequest): Promise<HttpResponse> {
+    const what = `${req.app}: ${req.method} ${req.url}`;
+    if (this.closed) throw new PhoneHttpError('aborted', `${what}: the phone is shut down`);
+    if (req.signal?.aborted) throw new PhoneHttpError('aborted', `${what}: aborted`);
     let url: URL;
     try {
       url = new URL(req.url);
@@ -130,18 +196,47 @@ export class PhoneHttp implements HttpClient {
     const https = url.protocol === 'https:';
     const host = url.hostname.replace(/^\[|\]$/g, '');
     const port = Number(url.port) || (https ? 443 : 80);
+
+    // Every way the request ends early aborts `ac`: its timeout, the caller's signal, close().
+    const ac = new AbortController();
+    this.live.add(ac);
     const sockets: Duplex[] = [];
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new PhoneHttpError('timeout', `${req.app}: ${req.method} ${req.url}: timed out`)),
-        this.timeoutMs,
+    const flight: Flight = {
+      track: (stream) => {
+        if (ac.signal.aborted) stream.destroy();
+        else sockets.push(stream);
+        return stream;
+      },
+    };
+    const onCallerAbort = (): void => ac.abort('aborted');
+    req.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    const timer = setTimeout(() => ac.abort('timeout'), this.timeoutMs);
+    timer.unref();
+    const ended = new Promise<never>((_, reject) => {
+      ac.signal.addEventListener(
+        'abort',
+        () => {
+          const why = ac.signal.reason;
+          reject(
+            why === 'timeout'
+              ? new PhoneHttpError('timeout', `${what}: timed out`)
+              : new PhoneHttpError(
+                  'aborted',
+                  `${what}: ${why === 'closed' ? 'the phone is shut down' : 'aborted'}`,
+                ),
+          );
+        },
+        { once: true },
       );
     });
     try {
-      return await Promise.race([this.exchange(req, url, https, host, port, sockets), timeout]);
+      return await Promise.race([this.exchange(req, url, https, host, port, flight), ended]);
     } finally {
       clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onCallerAbort);
+      this.live.delete(ac);
+      // Ends the request for `track` too: a socket opened after this point is destroyed at once.
+      if (!ac.signal.aborted) ac.abort('done');
       for (const s of sockets.reverse()) s.destroy();
     }
   }
@@ -152,25 +247,24 @@ export class PhoneHttp implements HttpClient {
     https: boolean,
     host: string,
     port: number,
-    sockets: Duplex[],
+    flight: Flight,
   ): Promise<HttpResponse> {
     const route = this.route(host, port);
-    const hostPort = url.port ? `${url.hostname}:${url.port}` : url.hostname;
-    let stream = this.open(route, req.app);
-    sockets.push(stream);
+    let stream = flight.track(this.open(route, req.app));
     if (route.kind === 'proxy' && https) {
-      await this.connectTunnel(stream, hostPort.includes(':') ? hostPort : `${hostPort}:${port}`, req);
+      await this.connectTunnel(stream, authority(host, port), req);
     }
     if (https) {
-      stream = await this.startTls(stream, host, req.app);
-      sockets.push(stream);
+      stream = await this.startTls(stream, host, req.app, flight);
     }
     const reader = new StreamReader(stream);
-    const headers: Array<[string, string]> = [['Host', hostPort]];
+    // url.host: the port only when not the default, an IPv6 literal in brackets.
+    const headers: Array<[string, string]> = [['Host', url.host]];
     const given = Object.entries(req.headers ?? {}).filter(
       ([k]) => !/^(host|content-length|connection|transfer-encoding)$/i.test(k),
     );
     headers.push(...given);
+    if (!given.some(([k]) => /^user-agent$/i.test(k))) headers.push(['User-Agent', this.dalvikUserAgent()]);
     const body = req.body;
     if (body || !/^(GET|HEAD|DELETE|OPTIONS)$/i.test(req.method)) {
       headers.push(['Content-Length', String(body?.length ?? 0)]);
@@ -189,14 +283,15 @@ export class PhoneHttp implements HttpClient {
 
   /** Opens the first hop: the phone's loopback for a local proxy, the sink for anything else. */
   private open(route: Route, app: string): Duplex {
-    if (route.kind === 'proxy' && route.loopback) {
+    if (route.loopback) {
       try {
         return this.phone.net.connect(`tcp:${route.port}`);
       } catch (e) {
         if (e instanceof NetError) {
+          const what = route.kind === 'proxy' ? 'proxy ' : '';
           throw new PhoneHttpError(
             'refused',
-            `${app}: connect to proxy ${route.host}:${route.port} refused (nothing listens there: adb reverse tcp:${route.port} …?)`,
+            `${app}: connect to ${what}${authority(route.host, route.port)} refused (nothing listens there: adb reverse tcp:${route.port} …?)`,
           );
         }
         throw e;
@@ -205,7 +300,8 @@ export class PhoneHttp implements HttpClient {
     const target: SinkTarget = { host: route.host, port: route.port, app, via: route.kind };
     const stream = this.sink(target);
     const pid = this.phone.processes.byName(app)[0]?.pid ?? 0;
-    const what = route.kind === 'proxy' ? `proxy ${route.host}:${route.port}` : `${route.host}:${route.port}`;
+    const hostPort = authority(route.host, route.port);
+    const what = route.kind === 'proxy' ? `proxy ${hostPort}` : hostPort;
     this.phone.logcat.append({
       pid,
       priority: stream ? 4 : 5,
@@ -239,17 +335,22 @@ export class PhoneHttp implements HttpClient {
     }
   }
 
-  private startTls(stream: Duplex, host: string, app: string): Promise<TLSSocket> {
+  private startTls(stream: Duplex, host: string, app: string, flight: Flight): Promise<TLSSocket> {
     const cas = this.trustStore(app).cas.map((c) => c.pem);
     return new Promise((resolve, reject) => {
-      const tls = tlsConnect({
-        socket: stream,
-        servername: isIP(host) ? undefined : host,
-        host,
-        ca: cas,
-        rejectUnauthorized: true,
-        ALPNProtocols: ['http/1.1'],
-      });
+      const tls = flight.track(
+        tlsConnect({
+          socket: stream,
+          servername: isIP(host) ? undefined : host,
+          host,
+          ca: cas,
+          rejectUnauthorized: true,
+          // Android (TrustManagerImpl) takes any CA in the store as a trust anchor, intermediates too.
+          allowPartialTrustChain: true,
+          checkServerIdentity,
+          ALPNProtocols: ['http/1.1'],
+        }),
+      );
       const onError = (e: Error & { code?: string }): void => {
         tls.destroy();
         const code = e.code ?? '';
@@ -257,7 +358,7 @@ export class PhoneHttp implements HttpClient {
           reject(
             new PhoneHttpError(
               'cert-rejected',
-              `${app}: TLS to ${host}: certificate not trusted (${code || e.message})`,
+              `${app}: TLS to ${host}: certificate not trusted (${code ? `${code}: ` : ''}${e.message})`,
             ),
           );
         } else reject(new PhoneHttpError('reset', `${app}: TLS to ${host}: ${e.message}`));

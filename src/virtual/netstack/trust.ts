@@ -3,9 +3,10 @@
  * `<subject_hash_old>.<n>` in the system directory the profile names (/system/etc/security/cacerts,
  * or the Conscrypt APEX directory on Android 14) and, for apps that trust them, in the user store
  * /data/misc/user/0/cacerts-added. Like Conscrypt's TrustedCertificateStore, a certificate is found
- * only under its own hash (`hash.0`, `hash.1` … without gaps); files that do not parse as a PEM
- * certificate, that the app's uid may not read or (SELinux enforcing) that are not labelled
- * system_file (system store) are skipped.
+ * only under its own hash: lookups probe `hash.0`, `hash.1` … and stop at the first index where no
+ * file exists. Files that do not parse as a PEM certificate, that the app's uid may not read,
+ * (SELinux enforcing) that are not labelled system_file (system store) or whose subject has
+ * another hash are skipped, but as files they exist: the probe goes on past them.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import type { Vfs } from '../fs.ts';
@@ -107,6 +108,8 @@ export function readCaDirectory(
   } catch {
     return out;
   }
+  // Per hash: the indices where a file exists (used or not), and the certificates found.
+  const present = new Map<string, Set<number>>();
   const found = new Map<string, Map<number, TrustedCa>>();
   for (const name of names) {
     const path = `${dir}/${name}`;
@@ -115,11 +118,17 @@ export function readCaDirectory(
       out.skipped.push({ path, reason: 'not named <subject_hash_old>.<n>' });
       continue;
     }
+    const alias = m[1] as string;
+    const index = Number(m[2]);
     const st = fs.stat(path);
     if (!st || st.type !== 'file') {
+      // File.isFile() is false: the probe stops here.
       out.skipped.push({ path, reason: 'not a file' });
       continue;
     }
+    let indices = present.get(alias);
+    if (!indices) present.set(alias, (indices = new Set()));
+    indices.add(index);
     if (opts.requireLabel && st.label !== opts.requireLabel) {
       out.skipped.push({ path, reason: `SELinux label ${st.label}` });
       continue;
@@ -143,19 +152,21 @@ export function readCaDirectory(
       out.skipped.push({ path, reason: 'unparsable subject' });
       continue;
     }
-    if (hash !== m[1]) {
+    if (hash !== alias) {
       out.skipped.push({ path, reason: `subject hash is ${hash}` });
       continue;
     }
     let byIndex = found.get(hash);
     if (!byIndex) found.set(hash, (byIndex = new Map()));
-    byIndex.set(Number(m[2]), { path, cert, pem: cert.toString() });
+    byIndex.set(index, { path, cert, pem: cert.toString() });
   }
-  // Lookups probe hash.0, hash.1 … and stop at the first missing index.
-  for (const byIndex of found.values()) {
-    for (let i = 0; ; i++) {
+  // Lookups probe hash.0, hash.1 … and stop at the first index with no file; a file that is
+  // there but skipped does not stop them (Conscrypt: `continue` on a certificate it cannot read).
+  for (const [hash, byIndex] of found) {
+    const indices = present.get(hash) ?? new Set<number>();
+    for (let i = 0; indices.has(i); i++) {
       const ca = byIndex.get(i);
-      if (!ca) break;
+      if (!ca) continue;
       out.cas.push(ca);
       byIndex.delete(i);
     }

@@ -24,8 +24,16 @@ import {
   type MistatEvent,
   type MistatSession,
 } from './mistat.ts';
-import { UploadQueue, type QueueEntry, type QueueOutcome, type QueueTimings } from './queue.ts';
+import {
+  UploadQueue,
+  type QueueEntry,
+  type QueueOutcome,
+  type QueueTimings,
+  type Scheduler,
+  type SendResult,
+} from './queue.ts';
 import { buildSensorsEvent, encodeSensorsBatch, sensorsUrl, type SensorsEvent } from './sensors.ts';
+import { installedVersion, readDiagnostics, readPersonalizedAds, readUep } from './toggles.ts';
 import { encodeTrackingBody, trackingHeader, type TrackingEntry } from './tracking.ts';
 
 /**
@@ -33,8 +41,9 @@ import { encodeTrackingBody, trackingHeader, type TrackingEntry } from './tracki
  * same keys). Keys read here:
  * - `enhanced_incognito_mode`: the incognito data-collection switch that Mi Browser 12.1.4 / Mint
  *   3.4.3 added ("Enhanced incognito mode" in the facts sheet): with incognito on, statistics stop only
- *   when this is off (xiaomi-telemetry.md summary 3, §3). Unset (older versions) → the profile's
- *   `telemetry.defaults.incognitoDataCollection`.
+ *   when this is off (xiaomi-telemetry.md summary 3, §3). Read only when the profile says the browser
+ *   has the switch (`telemetry.browser.incognitoDataCollectionSwitch`); otherwise, or when unset, the
+ *   profile's `telemetry.defaults.incognitoDataCollection` applies.
  * Incognito itself comes with each event (AppEventContext.incognito).
  */
 export interface BrowserPrefs {
@@ -44,6 +53,19 @@ export interface BrowserPrefs {
 export const BROWSER_PREF_INCOGNITO_DATA_COLLECTION = 'enhanced_incognito_mode';
 
 export type QueuedEmitter = Exclude<TelemetryEmitter, 'ads'>;
+
+/**
+ * What each SDK does with an answer (sensorsdata-format.md §3.4, §7; xiaomi-telemetry.md §2.2, §2.4):
+ * 2xx → delivered. Sensors Android keeps the events for a retry on 403, 404 and 5xx and deletes them on
+ * any other code; com.miui.analytics and MiStat keep them on 5xx (a server-side failure) and drop them on
+ * other codes. A connection failure (no answer: refused, TLS rejected, timeout …) keeps them everywhere.
+ */
+export function uploadResult(emitter: QueuedEmitter, status: number): SendResult {
+  if (status >= 200 && status <= 299) return 'ok';
+  if (status >= 500 && status <= 599) return 'keep';
+  if (emitter === 'sensors' && (status === 403 || status === 404)) return 'keep';
+  return 'drop';
+}
 
 /** Realistic defaults: Sensors Android flushes at 100 events or 15 s, 50 per POST. */
 export const DEFAULT_TIMINGS: Record<QueuedEmitter, QueueTimings> = {
@@ -88,6 +110,13 @@ export interface TelemetryHubOptions {
   /** One line per decision and upload outcome (a phone can pipe it to logcat). */
   log?: (line: string) => void;
   random?: (n: number) => Buffer;
+  /**
+   * The package manager's live state (`phone.packages`): the versions the SDKs report follow a
+   * `pm install`. Without it, the profile's package list.
+   */
+  packages?: { get(name: string): { versionName: string } | undefined };
+  /** Timers of the upload queues (tests inject a manual scheduler). */
+  scheduler?: Scheduler;
 }
 
 /** The toggle state the table is asked about, as read now. */
@@ -99,7 +128,6 @@ interface SensorsItem {
 interface TrackingItem {
   entry: TrackingEntry;
   omitAdId: boolean;
-  omitAndroidId: boolean;
 }
 interface MistatItem {
   event: MistatEvent;
@@ -127,21 +155,16 @@ export class TelemetryHub implements TelemetrySink {
   /** The toggles as they stand (settings are read live; incognito comes from the event). */
   toggles(context?: Pick<AppEventContext, 'incognito'>): ToggleState {
     const t = this.telemetry;
-    const flag = (v: string | undefined): boolean | undefined =>
-      v === undefined || v.trim() === '' ? undefined : v.trim() !== '0' && v.trim() !== '-1';
-    const uep = flag(this.o.settings.get('secure', 'upload_log_pref')) ?? t?.defaults.uep ?? false;
-    const diagnostics = flag(this.o.settings.get('secure', 'upload_debug_log_pref')) ?? uep;
-    const adRaw = this.o.settings.get('global', 'personalized_ad_enabled');
-    const adBits = adRaw === undefined || adRaw.trim() === '' ? 1 : Number.parseInt(adRaw, 10);
+    const { settings, profile } = this.o;
+    const fallback = t?.defaults.incognitoDataCollection ?? true;
     return {
       incognito: context?.incognito === true,
-      incognitoDataCollection:
-        this.o.browserPrefs?.get(BROWSER_PREF_INCOGNITO_DATA_COLLECTION) ??
-        t?.defaults.incognitoDataCollection ??
-        true,
-      uep,
-      diagnostics,
-      personalizedAds: Number.isNaN(adBits) ? true : (adBits & 1) === 1,
+      incognitoDataCollection: t?.browser?.incognitoDataCollectionSwitch
+        ? (this.o.browserPrefs?.get(BROWSER_PREF_INCOGNITO_DATA_COLLECTION) ?? fallback)
+        : fallback,
+      uep: readUep(settings, profile),
+      diagnostics: readDiagnostics(settings, profile),
+      personalizedAds: readPersonalizedAds(settings),
     };
   }
 
@@ -162,10 +185,9 @@ export class TelemetryHub implements TelemetrySink {
     const device = this.device();
     for (const emitter of rule.send) {
       if (emitter === 'sensors') this.toSensors(event, context, device, omit.has('androidId'));
-      else if (emitter === 'tracking')
-        this.toTracking(event, context, omit.has('adId'), omit.has('androidId'));
+      else if (emitter === 'tracking') this.toTracking(event, context, omit.has('adId'));
       else if (emitter === 'mistat') this.toMistat(event, context, omit.has('androidId'));
-      else this.toAds(context, device, omit.has('adId'), omit.has('androidId'));
+      else this.toAds(event, context, device, omit.has('adId'), omit.has('androidId'));
     }
   }
 
@@ -208,7 +230,7 @@ export class TelemetryHub implements TelemetrySink {
         batch.map((e) => e.value.event),
         this.clock.now(),
       );
-      await this.post({
+      return this.post('sensors', {
         app: ctx.package,
         method: 'POST',
         url: sensorsUrl(cfg.url, this.device().region),
@@ -233,7 +255,7 @@ export class TelemetryHub implements TelemetrySink {
     });
   }
 
-  private toTracking(event: AppEvent, ctx: AppEventContext, omitAdId: boolean, omitAndroidId: boolean): void {
+  private toTracking(event: AppEvent, ctx: AppEventContext, omitAdId: boolean): void {
     const cfg = this.telemetry?.emitters.tracking;
     if (!cfg) return;
     const sender = ctx.package;
@@ -245,7 +267,6 @@ export class TelemetryHub implements TelemetrySink {
         analyticsVersion: this.versionOf(cfg.app),
         ...(account ? { account } : {}),
         omitAdId: batch.some((e) => e.value.omitAdId),
-        omitAndroidId: batch.some((e) => e.value.omitAndroidId),
       });
       const entries = batch.map((e) => ({
         ...e.value.entry,
@@ -255,7 +276,7 @@ export class TelemetryHub implements TelemetrySink {
         ts: this.clock.now(),
         nonce: this.random(8).toString('hex'),
       });
-      await this.post({
+      return this.post('tracking', {
         app: cfg.app,
         method: 'POST',
         url: cfg.url,
@@ -271,7 +292,6 @@ export class TelemetryHub implements TelemetrySink {
         B: { _event_id_: event.name, netstate: 'WIFI', package: sender, ...event.properties },
       },
       omitAdId,
-      omitAndroidId,
     });
   }
 
@@ -291,7 +311,7 @@ export class TelemetryHub implements TelemetrySink {
         omitAndroidId: batch.some((e) => e.value.omitAndroidId),
       });
       const body = encodeMistatBody(payload, session, { appId: cfg.appId, region: cfg.region });
-      await this.post({
+      return this.post('mistat', {
         app: pkg,
         method: 'POST',
         url: cfg.url,
@@ -302,29 +322,41 @@ export class TelemetryHub implements TelemetrySink {
     q.push({ event: { e: event.name, t: ctx.time, p: { ...event.properties } }, omitAndroidId });
   }
 
-  /** One splash-ad request per app start, sent at once and never retried. */
-  private toAds(ctx: AppEventContext, device: DeviceInfo, omitAdId: boolean, omitAndroidId: boolean): void {
+  /**
+   * One splash-ad request per app start, sent at once and never retried. It asks for the app that
+   * opened (app_open's `package`), not for the app that reported the start (the launcher).
+   */
+  private toAds(
+    event: AppEvent,
+    ctx: AppEventContext,
+    device: DeviceInfo,
+    omitAdId: boolean,
+    omitAndroidId: boolean,
+  ): void {
     const cfg = this.telemetry?.emitters.ads;
     if (!cfg) return;
+    const opened = event.name === 'app_open' ? event.properties.package : ctx.package;
     const req = buildSplashAdRequest(device, {
-      pkg: ctx.package,
-      pkgVersion: this.versionOf(ctx.package),
+      pkg: opened,
+      pkgVersion: this.versionOf(opened),
       msaVersion: this.versionOf(cfg.app),
       triggerId: this.random(16).toString('hex'),
       omitAdId,
       omitAndroidId,
     });
     this.watch(
-      this.post({
-        app: cfg.app,
-        method: 'POST',
-        url: cfg.url,
-        headers: { 'Content-Type': 'application/json; charset=utf-8' },
-        body: encodeSplashAdRequest(req),
-      }).then(
-        () => this.log(`ads: splash request for ${ctx.package} sent`),
-        (err: Error) => this.log(`ads: splash request for ${ctx.package} failed: ${err.message}`),
-      ),
+      this.o.http
+        .request({
+          app: cfg.app,
+          method: 'POST',
+          url: cfg.url,
+          headers: { 'Content-Type': 'application/json; charset=utf-8' },
+          body: encodeSplashAdRequest(req),
+        })
+        .then(
+          (res) => this.log(`ads: splash request for ${opened} answered ${res.status}`),
+          (err: Error) => this.log(`ads: splash request for ${opened} failed: ${err.message}`),
+        ),
     );
   }
 
@@ -333,28 +365,46 @@ export class TelemetryHub implements TelemetrySink {
   private queue<T>(
     emitter: QueuedEmitter,
     pkg: string,
-    send: (batch: Array<QueueEntry<T>>) => Promise<void>,
+    send: (batch: Array<QueueEntry<T>>) => Promise<{ result: SendResult; reason: string }>,
   ): UploadQueue<T> {
     const key = `${emitter}:${pkg}`;
     let q = this.queues.get(key) as UploadQueue<T> | undefined;
     if (!q) {
       const timings = { ...DEFAULT_TIMINGS[emitter], ...this.o.timings?.[emitter] };
-      q = new UploadQueue<T>(key, timings, send, (r: QueueOutcome) =>
-        this.log(
-          r.ok
-            ? `${key}: uploaded ${r.count} event(s)`
-            : `${key}: upload of ${r.count} event(s) failed (${r.error.message}); retry in ${r.retryInMs} ms`,
-        ),
+      q = new UploadQueue<T>(
+        key,
+        timings,
+        send,
+        (r: QueueOutcome) =>
+          this.log(
+            r.ok
+              ? `${key}: uploaded ${r.count} event(s)`
+              : r.dropped
+                ? `${key}: upload of ${r.count} event(s) rejected (${r.error.message}); events deleted`
+                : `${key}: upload of ${r.count} event(s) failed (${r.error.message}); retry in ${r.retryInMs} ms`,
+          ),
+        this.o.scheduler,
       );
       this.queues.set(key, q as UploadQueue<unknown>);
     }
     return q;
   }
 
-  /** Sends; a PhoneHttpError or a non-2xx answer rejects (the queue keeps the events). */
-  private async post(req: HttpRequest): Promise<void> {
-    const res = await this.o.http.request(req);
-    if (res.status < 200 || res.status > 299) throw new Error(`HTTP ${res.status} from ${req.url}`);
+  /**
+   * Sends one batch: `ok`, `keep` (no answer, or an answer the SDK retries) or `drop` (an answer the
+   * SDK deletes the events on), per uploadResult().
+   */
+  private async post(
+    emitter: QueuedEmitter,
+    req: HttpRequest,
+  ): Promise<{ result: SendResult; reason: string }> {
+    let status: number;
+    try {
+      status = (await this.o.http.request(req)).status;
+    } catch (err) {
+      return { result: 'keep', reason: err instanceof Error ? err.message : String(err) };
+    }
+    return { result: uploadResult(emitter, status), reason: `HTTP ${status} from ${req.url}` };
   }
 
   private watch(p: Promise<unknown>): void {
@@ -368,7 +418,7 @@ export class TelemetryHub implements TelemetrySink {
   }
 
   private versionOf(pkg: string): string {
-    return this.o.profile.packages.find((p) => p.name === pkg)?.versionName ?? '';
+    return installedVersion(pkg, this.o.profile, this.o.packages);
   }
 
   private dalvikUa(): string {

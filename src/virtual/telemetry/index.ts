@@ -6,4 +6,5 @@ export * from './hub.ts';
 export * from './mistat.ts';
 export * from './queue.ts';
 export * from './sensors.ts';
+export * from './toggles.ts';
 export * from './tracking.ts';

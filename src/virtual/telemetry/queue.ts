@@ -1,8 +1,31 @@
 /**
  * An SDK upload queue: events wait until N are queued, T ms have passed since the first, or the app
- * goes to the background; uploads go out in batches of at most `maxBatch`, oldest first. A failed
- * upload keeps its events and retries with exponential backoff. Timers are unref'd; stop() ends them.
+ * goes to the background; uploads go out in batches of at most `maxBatch`, oldest first. The sender
+ * says what became of a batch: `ok` (delivered), `drop` (the SDK deletes it, e.g. Sensors on a 400) or
+ * `keep` (kept and retried with exponential backoff; a thrown error counts as `keep`). Timers come
+ * from a Scheduler (real, unref'd timers by default; tests inject a manual one); stop() ends them.
  */
+
+/** Where the queue's timers come from. */
+export interface Scheduler {
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+/** Real timers, unref'd so that a queue never keeps the process alive. */
+export const REAL_SCHEDULER: Scheduler = {
+  setTimer(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimer(handle) {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
+
+/** What became of one upload attempt. */
+export type SendResult = 'ok' | 'keep' | 'drop';
 
 export interface QueueTimings {
   /** Flush when this many events are queued (Sensors Android: flushBulkSize 100). */
@@ -25,12 +48,15 @@ export interface QueueEntry<T> {
 }
 
 export type QueueOutcome =
-  { ok: true; count: number } | { ok: false; count: number; error: Error; retryInMs: number };
+  | { ok: true; count: number }
+  | { ok: false; count: number; error: Error; retryInMs: number; dropped?: false }
+  /** The batch was deleted without delivery (the SDK does not retry this answer). */
+  | { ok: false; count: number; error: Error; dropped: true };
 
 export class UploadQueue<T> {
   private entries: Array<QueueEntry<T>> = [];
-  private flushTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private flushTimer: unknown;
+  private retryTimer: unknown;
   private running: Promise<void> | undefined;
   private again = false;
   private consecutiveFailures = 0;
@@ -39,8 +65,12 @@ export class UploadQueue<T> {
   constructor(
     readonly name: string,
     private readonly timings: QueueTimings,
-    private readonly send: (entries: Array<QueueEntry<T>>) => Promise<void>,
+    /** Uploads a batch; resolves to what became of it (a rejection means `keep`). */
+    private readonly send: (
+      entries: Array<QueueEntry<T>>,
+    ) => Promise<SendResult | { result: SendResult; reason: string }>,
     private readonly onOutcome: (o: QueueOutcome) => void = () => {},
+    private readonly scheduler: Scheduler = REAL_SCHEDULER,
   ) {}
 
   get size(): number {
@@ -64,7 +94,7 @@ export class UploadQueue<T> {
       this.entries.splice(0, this.entries.length - this.timings.maxQueued);
     if (this.backingOff) return;
     if (this.entries.length >= this.timings.flushCount) void this.flush();
-    else if (!this.flushTimer)
+    else if (this.flushTimer === undefined)
       this.flushTimer = this.timer(this.timings.flushIntervalMs, () => void this.flush());
   }
 
@@ -102,9 +132,17 @@ export class UploadQueue<T> {
   private async drain(): Promise<void> {
     while (this.entries.length > 0 && !this.stopped) {
       const batch = this.entries.slice(0, this.timings.maxBatch);
+      let result: SendResult;
+      let error: Error | undefined;
       try {
-        await this.send(batch);
+        const r = await this.send(batch);
+        result = typeof r === 'string' ? r : r.result;
+        if (typeof r !== 'string') error = new Error(r.reason);
       } catch (err) {
+        result = 'keep';
+        error = asError(err);
+      }
+      if (result === 'keep') {
         for (const e of batch) e.failures++;
         this.consecutiveFailures++;
         const retryInMs = Math.min(
@@ -112,13 +150,25 @@ export class UploadQueue<T> {
           this.timings.retryMaxMs,
         );
         if (!this.stopped) this.retryTimer = this.timer(retryInMs, () => this.retry());
-        this.onOutcome({ ok: false, count: batch.length, error: asError(err), retryInMs });
+        this.onOutcome({
+          ok: false,
+          count: batch.length,
+          error: error ?? new Error('upload failed'),
+          retryInMs,
+        });
         return;
       }
       this.consecutiveFailures = 0;
-      const sent = new Set(batch);
-      this.entries = this.entries.filter((e) => !sent.has(e));
-      this.onOutcome({ ok: true, count: batch.length });
+      const done = new Set(batch);
+      this.entries = this.entries.filter((e) => !done.has(e));
+      if (result === 'ok') this.onOutcome({ ok: true, count: batch.length });
+      else
+        this.onOutcome({
+          ok: false,
+          count: batch.length,
+          error: error ?? new Error('rejected'),
+          dropped: true,
+        });
     }
   }
 
@@ -131,22 +181,21 @@ export class UploadQueue<T> {
   private armAfterDrain(): void {
     if (this.stopped || this.backingOff || this.entries.length === 0) return;
     if (this.entries.length >= this.timings.flushCount) void this.flush();
-    else if (!this.flushTimer)
+    else if (this.flushTimer === undefined)
       this.flushTimer = this.timer(this.timings.flushIntervalMs, () => void this.flush());
   }
 
-  private timer(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
+  private timer(ms: number, fn: () => void): unknown {
+    const t: unknown = this.scheduler.setTimer(() => {
       if (this.flushTimer === t) this.flushTimer = undefined;
       fn();
     }, ms);
-    t.unref();
     return t;
   }
 
   private clearTimers(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.flushTimer !== undefined) this.scheduler.clearTimer(this.flushTimer);
+    if (this.retryTimer !== undefined) this.scheduler.clearTimer(this.retryTimer);
     this.flushTimer = undefined;
     this.retryTimer = undefined;
   }

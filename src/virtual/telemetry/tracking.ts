@@ -8,7 +8,12 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { base64UrlPadded, decodeBase64Any, formBody, parseForm } from './codec.ts';
 import type { DeviceInfo } from './device.ts';
 
-/** Common header `H` (field names of the 2017 upload; `st` is added at send time). */
+/**
+ * Common header `H`: exactly the field names of the 2017 upload (xiaomi-telemetry.md §2.2: model,
+ * android, miui, bn, product, device, cv, lang, region, mi, sender, userid, aaid, n, mac, imei; `st`
+ * is added at send time). No source lists an ANDROID_ID field, so there is none. What `mi` means is
+ * unknown: its value here (1 global, 0 China) is synthetic.
+ */
 export type TrackingHeader = Record<string, string>;
 
 export interface TrackingEntry {
@@ -33,7 +38,7 @@ export function trackingSign(value: string, ts: string, nonce: string): string {
     .digest('hex');
 }
 
-/** The common header for `sender`, without the ids a rule omits. */
+/** The common header for `sender`; `omitAdId` blanks `aaid` (the ad id a rule omits). */
 export function trackingHeader(
   d: DeviceInfo,
   o: {
@@ -41,10 +46,9 @@ export function trackingHeader(
     analyticsVersion: string;
     account?: string;
     omitAdId?: boolean;
-    omitAndroidId?: boolean;
   },
 ): TrackingHeader {
-  const h: TrackingHeader = {
+  return {
     model: d.model,
     android: d.osVersion,
     miui: d.hyperOs || d.miuiName,
@@ -62,8 +66,6 @@ export function trackingHeader(
     mac: d.macHash,
     imei: d.imeiHash,
   };
-  if (!o.omitAndroidId) h.android_id = d.androidId;
-  return h;
 }
 
 export function encodeTrackingBody(

@@ -50,11 +50,13 @@ export interface LauncherConfig {
   minPages: number;
 }
 
-/** What the launcher reports (pages are 0-based workspace indexes). */
+/**
+ * What the launcher reports (pages are 0-based workspace indexes). App starts are not among them:
+ * src/virtual/apps/ reports app_open for every app that comes to the foreground, whether from an
+ * icon, `am start`, a VIEW intent or recents.
+ */
 export type LauncherEvent =
-  | { type: 'folder_open'; folder: string }
-  | { type: 'home_screen_swipe'; from: number; to: number }
-  | { type: 'app_open'; package: string };
+  { type: 'folder_open'; folder: string } | { type: 'home_screen_swipe'; from: number; to: number };
 
 /** Packages MIUI puts in the dock, one per slot, first installed one wins. */
 const DOCK_SLOTS: string[][] = [
@@ -182,9 +184,12 @@ export class Launcher {
     };
   }
 
-  /** HOME pressed: leave recents or close the open folder; on the workspace already, go to the default page. */
+  /**
+   * HOME pressed: leave recents or close the open folder; on the workspace already, go to the default
+   * page. That jump is not a swipe and nothing is reported (no source says MIUI tracks it).
+   */
   onHomeKey(alreadyHome: boolean): void {
-    if (alreadyHome && this.mode === 'workspace' && !this.openFolder) this.setPage(0);
+    if (alreadyHome && this.mode === 'workspace' && !this.openFolder) this.setPage(0, false);
     this.mode = 'workspace';
     this.recentsFrom = null;
     this.openFolder = null;
@@ -217,11 +222,11 @@ export class Launcher {
     this.setPage(this.page + delta);
   }
 
-  /** Moves to a workspace page (clamped); a change is reported as home_screen_swipe. */
-  private setPage(to: number): void {
+  /** Moves to a workspace page (clamped); a swipe that changes it is reported as home_screen_swipe. */
+  private setPage(to: number, swiped = true): void {
     const from = this.page;
     this.page = Math.max(0, Math.min(this.pageCount - 1, to));
-    if (this.page !== from) this.listener?.({ type: 'home_screen_swipe', from, to: this.page });
+    if (swiped && this.page !== from) this.listener?.({ type: 'home_screen_swipe', from, to: this.page });
   }
 
   // ---- layout ------------------------------------------------------------------------------
@@ -250,33 +255,22 @@ export class Launcher {
 
   private icon(item: LauncherItem, cell: Bounds): UiNode {
     const s = this.screen;
-    if (item.kind === 'folder') {
-      return node('TextView', {
-        resourceId: homeId('folder_icon'),
-        text: item.label,
-        contentDesc: item.label,
-        clickable: true,
-        longClickable: true,
-        focusable: true,
-        bounds: inset(cell, s.dp(2), s.dp(2)),
-        style: { icon: 0x8c8ca0, foreground: 0xffffff, textScale: 0.75 },
-        onTap: () => this.openFolderView(item),
-      });
-    }
+    const folder = item.kind === 'folder';
     return node('TextView', {
-      resourceId: homeId('icon_title'),
+      resourceId: homeId(folder ? 'folder_icon' : 'icon_title'),
       text: item.label,
       contentDesc: item.label,
       clickable: true,
       longClickable: true,
       focusable: true,
       bounds: inset(cell, s.dp(2), s.dp(2)),
-      style: { icon: iconColour(item.package), foreground: 0xffffff, textScale: 0.75 },
-      onTap: () => {
-        this.openFolder = null;
-        this.listener?.({ type: 'app_open', package: item.package });
-        s.startActivity(item.component, launcherIntent(item.component));
-      },
+      style: { icon: folder ? 0x8c8ca0 : iconColour(item.package), foreground: 0xffffff, textScale: 0.75 },
+      onTap: folder
+        ? () => this.openFolderView(item)
+        : () => {
+            this.openFolder = null;
+            s.startActivity(item.component, launcherIntent(item.component));
+          },
     });
   }
 

@@ -6,19 +6,13 @@ import assert from 'node:assert/strict';
 import { VirtualPhone } from '../../../src/virtual/phone.ts';
 import { loadProfile } from '../../../src/virtual/profiles.ts';
 import { installApps, type InstalledApps } from '../../../src/virtual/apps/index.ts';
-import type {
-  AppEvent,
-  AppEventContext,
-  HttpClient,
-  HttpRequest,
-  HttpResponse,
-  TelemetrySink,
-} from '../../../src/virtual/apps/events.ts';
-import { PhoneHttpError } from '../../../src/virtual/apps/events.ts';
+import type { AppEvent, AppEventContext, TelemetrySink } from '../../../src/virtual/apps/events.ts';
 import type { UiNode } from '../../../src/virtual/ui/node.ts';
 import { centre, findAll, hitTest, walk } from '../../../src/virtual/ui/node.ts';
 
-export const T0 = 1_700_000_000_000;
+import { FakeHttp, T0 } from './fakes.ts';
+
+export { FakeHttp, T0 };
 
 export class CollectingSink implements TelemetrySink {
   readonly events: Array<{ event: AppEvent; context: AppEventContext }> = [];
@@ -42,28 +36,6 @@ export class CollectingSink implements TelemetrySink {
   }
 }
 
-/** Answers every GET with a small HTML page titled after the path; hosts in `fail` throw. */
-export class FakeHttp implements HttpClient {
-  readonly requests: HttpRequest[] = [];
-  readonly fail = new Map<string, PhoneHttpError['failure']>();
-
-  async request(req: HttpRequest): Promise<HttpResponse> {
-    this.requests.push(req);
-    await new Promise((r) => setTimeout(r, 1));
-    const url = new URL(req.url);
-    const failure = this.fail.get(url.host);
-    if (failure) throw new PhoneHttpError(failure, `${failure}: ${url.host}`);
-    const title = `Page ${url.pathname}${url.search}`;
-    return {
-      status: 200,
-      headers: { 'Content-Type': 'text/html; charset=utf-8' },
-      body: Buffer.from(
-        `<html><head><title>${title.replace(/&/g, '&amp;')}</title></head><body><p>Hello from ${url.host}</p></body></html>`,
-      ),
-    };
-  }
-}
-
 export interface Rig {
   phone: VirtualPhone;
   apps: InstalledApps;
@@ -74,7 +46,7 @@ export interface Rig {
 export function rig(profile = 'redmi-note-8-leaky'): Rig {
   const phone = new VirtualPhone(loadProfile(profile), { serialno: 'apps0001' });
   const sink = new CollectingSink();
-  const http = new FakeHttp();
+  const http = new FakeHttp(1);
   let t = T0;
   const apps = installApps(phone, { telemetry: sink, http, clock: () => t++ });
   return { phone, apps, sink, http };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { byId, byText, checkScreen, nodes, one, rig, rowWithTitle, sh, tap } from './apps-helpers.ts';
 import type { Rig } from './apps-helpers.ts';
 import type { UiNode } from '../../../src/virtual/ui/node.ts';
+import { listProfiles } from '../../../src/virtual/profiles.ts';
 
 const home = (name: string): string => `com.miui.home:id/${name}`;
 const sysui = (name: string): string => `com.android.systemui:id/${name}`;
@@ -31,6 +32,7 @@ describe('virtual apps: MIUI Settings', () => {
     await checkScreen(r.phone, 'ad services');
     assert.equal(r.phone.screen.focusedComponent(), 'com.android.settings/.ad.AdServiceSettings');
     assert.deepEqual(systemEvents(r), [
+      ['com.miui.home', 'app_open', { package: 'com.android.settings' }],
       ['com.android.settings', 'settings_page_open', { page: 'settings' }],
       ['com.android.settings', 'settings_page_open', { page: 'passwords_security' }],
       ['com.android.settings', 'settings_page_open', { page: 'privacy' }],
@@ -90,6 +92,68 @@ describe('virtual apps: MIUI Settings', () => {
   });
 });
 
+describe('virtual apps: the UEP switch and the telemetry hub agree', () => {
+  for (const { name } of listProfiles()) {
+    it(`${name}: the Settings switches show what the hub obeys, for every stored value`, async () => {
+      const r = rig(name);
+      await sh(r.phone, 'am start -n com.android.settings/.Settings');
+      await tap(r.phone, rowWithTitle(r.phone, 'Passwords & security'));
+      await tap(r.phone, rowWithTitle(r.phone, 'Privacy'));
+      const shown = (title: string): boolean => switchOf(rowWithTitle(r.phone, title));
+      for (const v of [null, '-1', '0', '1', '2', '']) {
+        for (const key of ['upload_log_pref', 'upload_debug_log_pref']) {
+          await sh(
+            r.phone,
+            v === null ? `settings delete secure ${key}` : `settings put secure ${key} '${v}'`,
+          );
+          const hub = r.phone.telemetry.toggles();
+          assert.equal(shown('User Experience Program'), hub.uep, `${key}=${v}: UEP`);
+          assert.equal(
+            shown('Send diagnostic data automatically'),
+            hub.diagnostics,
+            `${key}=${v}: diagnostics`,
+          );
+        }
+      }
+      await sh(r.phone, 'settings delete secure upload_log_pref');
+      assert.equal(shown('User Experience Program'), r.phone.profile.telemetry?.defaults.uep);
+    });
+  }
+});
+
+describe('virtual apps: app_open', () => {
+  const opens = (r: Rig): Array<[string, string]> =>
+    systemEvents(r)
+      .filter(([, n]) => n === 'app_open')
+      .map(([ctx, , p]) => [ctx, (p as { package: string }).package]);
+
+  it('reports each app that comes to the foreground once, however it was started', async () => {
+    const r = rig();
+    await sh(r.phone, 'am start -n com.android.settings/.Settings');
+    await tap(r.phone, rowWithTitle(r.phone, 'Passwords & security'));
+    assert.deepEqual(opens(r), [['com.miui.home', 'com.android.settings']], 'a further page is no app start');
+    await sh(r.phone, 'am start -a android.intent.action.VIEW -d https://example.com/');
+    await r.apps.whenIdle();
+    await sh(r.phone, 'am start -n com.mi.globalbrowser/com.android.browser.BrowserSettingsActivity');
+    await sh(r.phone, 'am start -n com.mi.globalbrowser/com.android.browser.BrowserActivity');
+    await sh(r.phone, 'input keyevent HOME');
+    await sh(r.phone, 'input keyevent APP_SWITCH');
+    assert.equal(r.phone.screen.focused().package, 'com.miui.home', 'recents is the launcher');
+    await sh(r.phone, 'input keyevent APP_SWITCH');
+    assert.equal(r.phone.screen.focused().package, 'com.mi.globalbrowser');
+    assert.deepEqual(opens(r), [
+      ['com.miui.home', 'com.android.settings'],
+      ['com.miui.home', 'com.mi.globalbrowser'],
+      ['com.miui.home', 'com.mi.globalbrowser'],
+    ]);
+    const names = r.sink.names();
+    assert.ok(
+      names.indexOf('app_open') < names.indexOf('settings_page_open'),
+      'the start is reported before what the app reports',
+    );
+  });
+});
+
 describe('virtual apps: launcher', () => {
   it('has several home screens; swiping reports home_screen_swipe', async () => {
     const r = rig();
@@ -109,6 +173,18 @@ describe('virtual apps: launcher', () => {
       ['com.miui.home', 'home_screen_swipe', { from: 2, to: 1 }],
       ['com.miui.home', 'home_screen_swipe', { from: 1, to: 0 }],
     ]);
+  });
+
+  it('HOME on another home screen goes back to the first without reporting a swipe', async () => {
+    const r = rig();
+    const indicator = (): string => one(r.phone, byId(home('page_indicator')), 'indicator').contentDesc;
+    await sh(r.phone, 'input swipe 900 1200 100 1200 200');
+    await sh(r.phone, 'input swipe 900 1200 100 1200 200');
+    assert.equal(indicator(), 'Page 3 of 3');
+    r.sink.clear();
+    await sh(r.phone, 'input keyevent HOME');
+    assert.equal(indicator(), 'Page 1 of 3');
+    assert.deepEqual(systemEvents(r), []);
   });
 
   it('folders open on tap (folder_open), close with BACK; icons inside start apps (app_open)', async () => {

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateCACertificate } from 'mockttp';
 import { PhoneHttpError } from '../../../src/virtual/apps/events.ts';
+import { deviceState } from '../../../src/virtual/android/util.ts';
 import { duplexPair } from '../../../src/virtual/net.ts';
 import { isLoopbackHost } from '../../../src/virtual/netstack/http.ts';
 import {
@@ -16,6 +18,7 @@ import {
 import { makePhone, sh } from './android-helpers.ts';
 
 const ROOT = 0;
+const BROWSER = 'com.mi.globalbrowser';
 
 async function expectFailure(p: Promise<unknown>, failure: string): Promise<PhoneHttpError> {
   try {
@@ -26,6 +29,74 @@ async function expectFailure(p: Promise<unknown>, failure: string): Promise<Phon
     return e;
   }
   assert.fail(`expected a '${failure}' failure`);
+}
+
+/** Polls `cond` until it holds or `ms` pass. */
+async function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
+/** Timers and TCP handles keeping the process alive, by kind (process.getActiveResourcesInfo). */
+function handles(): { timers: number; tcp: number } {
+  const info = process.getActiveResourcesInfo();
+  return {
+    timers: info.filter((x) => x === 'Timeout').length,
+    tcp: info.filter((x) => /^TCP(Socket)?Wrap$/.test(x)).length,
+  };
+}
+
+/** A host TCP server that accepts connections and never answers; `open` counts live ones. */
+async function silentServer(): Promise<{
+  server: Server;
+  port: number;
+  open: () => number;
+  stop: () => Promise<void>;
+}> {
+  const sockets = new Set<Socket>();
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.resume(); // reads (and drops) the request: so it sees the end of the connection
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const port = (server.address() as { port: number }).port;
+  return {
+    server,
+    port,
+    open: () => sockets.size,
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((res) => server.close(() => res()));
+    },
+  };
+}
+
+/** A phone-loopback request (one line, headers) a fake server on the phone saw. */
+function recordingServer(answer: string): {
+  heads: string[];
+  handler: (sock: ReturnType<typeof duplexPair>[0]) => void;
+} {
+  const heads: string[] = [];
+  return {
+    heads,
+    handler: (sock) => {
+      let buf = '';
+      sock.on('data', (c: Buffer) => {
+        buf += c.toString('latin1');
+        const i = buf.indexOf('\r\n\r\n');
+        if (i >= 0 && buf !== '') {
+          heads.push(buf.slice(0, i));
+          buf = '';
+          sock.write(answer);
+        }
+      });
+    },
+  };
 }
 
 function hasOpenssl(): boolean {
@@ -44,7 +115,9 @@ describe('netstack: proxy resolution', () => {
       kind: 'direct',
       host: 'sa.api.intl.miui.com',
       port: 443,
+      loopback: false,
     });
+    assert.equal(phone.http.route('127.0.0.1', 8080).loopback, true);
     assert.equal((await sh(phone, 'settings put global http_proxy 127.0.0.1:8899')).status, 0);
     assert.deepEqual(phone.http.route('x', 443), {
       kind: 'proxy',
@@ -178,6 +251,205 @@ describe('netstack: the sink', () => {
   });
 });
 
+describe('netstack: ending requests (timeout, signal, close) leaves no timers or sockets', () => {
+  it('close() aborts a request stuck on a loopback proxy that never answers, and later ones fail fast', async () => {
+    const silent = await silentServer();
+    const phone = makePhone();
+    // `adb reverse tcp:8899 tcp:<silent>` as adbd does it: closing the phone side closes the host
+    // connection (and the other way round).
+    phone.net.listen('tcp:8899', (sock) => {
+      const up = netConnect(silent.port, '127.0.0.1');
+      up.on('error', () => undefined);
+      sock.pipe(up);
+      up.pipe(sock);
+      sock.on('end', () => up.destroy());
+      sock.on('close', () => up.destroy());
+      up.on('close', () => sock.destroy());
+    });
+    try {
+      await sh(phone, 'settings put global http_proxy 127.0.0.1:8899');
+      const before = handles();
+      const pending = phone.http.request({
+        app: BROWSER,
+        method: 'GET',
+        url: 'https://sa.api.intl.miui.com/',
+      });
+      pending.catch(() => undefined);
+      await waitFor(() => silent.open() === 1, 'the proxy to accept the connection');
+      const during = handles();
+      assert.ok(during.tcp > before.tcp, `the request holds TCP handles (${before.tcp} → ${during.tcp})`);
+      assert.ok(during.timers <= before.timers, "its timeout is unref'd");
+
+      const t0 = Date.now();
+      phone.http.close();
+      const e = await expectFailure(pending, 'aborted');
+      assert.ok(Date.now() - t0 < 1000, `rejected after ${Date.now() - t0} ms`);
+      assert.match(e.message, /shut down/);
+      await waitFor(() => silent.open() === 0, 'the proxy to see the connection close');
+      await waitFor(() => {
+        const now = handles();
+        return now.tcp <= before.tcp && now.timers <= before.timers;
+      }, "the request's handles to go");
+
+      const t1 = Date.now();
+      await expectFailure(
+        phone.http.request({ app: BROWSER, method: 'GET', url: 'http://x.example/' }),
+        'aborted',
+      );
+      assert.ok(Date.now() - t1 < 100);
+      assert.equal(silent.open(), 0, 'no new connection after close()');
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it('an aborted signal destroys the sink socket and rejects with aborted', async () => {
+    const silent = await silentServer();
+    const phone = makePhone();
+    phone.http.sink = () => netConnect(silent.port, '127.0.0.1').on('error', () => undefined);
+    try {
+      const before = handles();
+      const ac = new AbortController();
+      const pending = phone.http.request({
+        app: BROWSER,
+        method: 'POST',
+        url: 'http://api.ad.intl.xiaomi.com/x',
+        body: Buffer.from('x'),
+        signal: ac.signal,
+      });
+      pending.catch(() => undefined);
+      await waitFor(() => silent.open() === 1, 'the connection');
+      ac.abort();
+      await expectFailure(pending, 'aborted');
+      await waitFor(() => silent.open() === 0, 'the connection to close');
+      await waitFor(() => {
+        const now = handles();
+        return now.tcp <= before.tcp && now.timers <= before.timers;
+      }, "the request's handles to go");
+      // Already aborted: nothing is opened.
+      let opened = 0;
+      phone.http.sink = () => void opened++;
+      await expectFailure(
+        phone.http.request({ app: BROWSER, method: 'GET', url: 'http://x.example/', signal: ac.signal }),
+        'aborted',
+      );
+      assert.equal(opened, 0);
+    } finally {
+      await silent.stop();
+    }
+  });
+
+  it('the timeout closes the connection too', async () => {
+    const silent = await silentServer();
+    const phone = makePhone();
+    phone.http.sink = () => netConnect(silent.port, '127.0.0.1').on('error', () => undefined);
+    phone.http.timeoutMs = 100;
+    try {
+      const pending = phone.http.request({
+        app: BROWSER,
+        method: 'GET',
+        url: 'http://api.ad.intl.xiaomi.com/x',
+      });
+      await expectFailure(pending, 'timeout');
+      await waitFor(() => silent.open() === 0, 'the connection to close');
+    } finally {
+      await silent.stop();
+    }
+  });
+});
+
+describe('netstack: destinations and the request head', () => {
+  it('a direct connection to the phone loopback reaches a listener there, not the sink', async () => {
+    const phone = makePhone();
+    let sinkCalls = 0;
+    phone.http.sink = () => void sinkCalls++;
+    const srv = recordingServer('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi');
+    const listener = phone.net.listen('tcp:8080', srv.handler);
+    for (const host of ['127.0.0.1', 'localhost', '[::1]', '127.0.0.2']) {
+      const res = await phone.http.request({ app: BROWSER, method: 'GET', url: `http://${host}:8080/p?q=1` });
+      assert.equal(res.body.toString(), 'hi', host);
+    }
+    assert.equal(srv.heads.length, 4);
+    assert.match(srv.heads[0] ?? '', /^GET \/p\?q=1 HTTP\/1\.1\r\nHost: 127\.0\.0\.1:8080\r\n/);
+    assert.match(srv.heads[2] ?? '', /\r\nHost: \[::1\]:8080\r\n/);
+    listener.close();
+    const e = await expectFailure(
+      phone.http.request({ app: BROWSER, method: 'GET', url: 'http://127.0.0.1:8080/' }),
+      'refused',
+    );
+    assert.match(e.message, /127\.0\.0\.1:8080 refused/);
+    assert.equal(sinkCalls, 0, 'the sink saw none of them');
+    assert.ok(
+      !phone.logcat.entries().some((x) => x.tag === 'NetworkSink'),
+      'nothing logged as leaving the phone',
+    );
+    // Off the phone: the sink.
+    await expectFailure(
+      phone.http.request({ app: BROWSER, method: 'GET', url: 'http://10.0.2.2:8080/' }),
+      'refused',
+    );
+    assert.equal(sinkCalls, 1);
+  });
+
+  it('an IPv6 literal is bracketed with its port in CONNECT and Host, and in the sink log', async () => {
+    const phone = makePhone();
+    const proxy = recordingServer('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
+    phone.net.listen('tcp:8899', proxy.handler);
+    await sh(phone, 'settings put global http_proxy 127.0.0.1:8899');
+    for (const url of ['https://[2001:db8::1]/', 'https://[2001:db8::1]:8443/x']) {
+      await expectFailure(phone.http.request({ app: BROWSER, method: 'GET', url }), 'proxy-error');
+    }
+    assert.deepEqual(
+      proxy.heads.map((h) => h.split('\r\n')),
+      [
+        ['CONNECT [2001:db8::1]:443 HTTP/1.1', 'Host: [2001:db8::1]:443'],
+        ['CONNECT [2001:db8::1]:8443 HTTP/1.1', 'Host: [2001:db8::1]:8443'],
+      ],
+    );
+    // Direct: the sink gets the bare address; logcat and the error bracket it.
+    await sh(phone, 'settings put global http_proxy :0');
+    const seen: unknown[] = [];
+    phone.http.sink = (t) => void seen.push(t);
+    const e = await expectFailure(
+      phone.http.request({ app: BROWSER, method: 'GET', url: 'http://[2001:db8::1]/' }),
+      'refused',
+    );
+    assert.deepEqual(seen, [{ host: '2001:db8::1', port: 80, app: BROWSER, via: 'direct' }]);
+    assert.match(e.message, /\[2001:db8::1\]:80/);
+    assert.match(phone.logcat.entries().at(-1)?.message ?? '', /connection to \[2001:db8::1\]:80 \(direct\)/);
+  });
+
+  it("sends Android's default User-Agent (Dalvik, from the phone's props) unless the app set one", async () => {
+    const phone = makePhone();
+    const srv = recordingServer('HTTP/1.1 204 No Content\r\n\r\n');
+    phone.net.listen('tcp:8080', srv.handler);
+    await phone.http.request({ app: 'com.miui.analytics', method: 'GET', url: 'http://127.0.0.1:8080/' });
+    await phone.http.request({
+      app: BROWSER,
+      method: 'GET',
+      url: 'http://127.0.0.1:8080/',
+      headers: { 'user-agent': 'Mozilla/5.0 test' },
+    });
+    const ua = (head: string): string[] =>
+      head
+        .split('\r\n')
+        .filter((l) => /^user-agent:/i.test(l))
+        .map((l) => l.slice(l.indexOf(':') + 1).trim());
+    assert.deepEqual(ua(srv.heads[0] ?? ''), [
+      'Dalvik/2.1.0 (Linux; U; Android 10; Redmi Note 8 Build/QKQ1.200114.002)',
+    ]);
+    assert.deepEqual(ua(srv.heads[1] ?? ''), ['Mozilla/5.0 test']);
+    // From the props as they are now.
+    const hyper = makePhone('xiaomi-13-hyperos-rooted');
+    const p = hyper.props;
+    assert.equal(
+      hyper.http.dalvikUserAgent(),
+      `Dalvik/2.1.0 (Linux; U; Android ${p.get('ro.build.version.release')}; ${p.get('ro.product.model')} Build/${p.get('ro.build.id')})`,
+    );
+    assert.doesNotMatch(hyper.http.dalvikUserAgent(), /Android 10;/);
+  });
+});
+
 describe('netstack: trust store', () => {
   let ca: { key: string; cert: string };
   before(async () => {
@@ -257,6 +529,67 @@ describe('netstack: trust store', () => {
     assert.equal(phone.http.trustStore('com.mi.globalbrowser').cas.length, 1);
     phone.fs.provision(() => phone.fs.setLabel(`${sys}/${hash}.0`, 'u:object_r:tmpfs:s0'));
     assert.equal(phone.http.trustStore('com.mi.globalbrowser').cas.length, 0, 'wrong SELinux label');
+  });
+});
+
+describe('netstack: trust store probing (Conscrypt stops only at a missing hash.N)', () => {
+  let ca: { key: string; cert: string };
+  let other: { key: string; cert: string };
+  before(async () => {
+    ca = await generateCACertificate({ subject: { commonName: 'phonehome probe CA' } });
+    other = await generateCACertificate({ subject: { commonName: 'phonehome other CA' } });
+  });
+
+  const paths = (r: { cas: Array<{ path: string }> }): string[] => r.cas.map((c) => c.path);
+
+  it('a hash.0 that is not a PEM certificate, or holds another subject, does not hide hash.1', () => {
+    const phone = makePhone();
+    const fs = phone.fs;
+    const hash = subjectHashOld(parsePemCertificate(ca.cert)!);
+    assert.notEqual(subjectHashOld(parsePemCertificate(other.cert)!), hash);
+    const dir = '/data/local/tmp/probe';
+    fs.mkdir(dir, { parents: true });
+    fs.writeFile(`${dir}/${hash}.0`, 'junk');
+    fs.writeFile(`${dir}/${hash}.1`, ca.cert);
+    let r = readCaDirectory(fs, dir);
+    assert.deepEqual(paths(r), [`${dir}/${hash}.1`], 'bad PEM at .0');
+    assert.deepEqual(
+      r.skipped.map((x) => x.reason),
+      ['not a PEM certificate'],
+    );
+
+    fs.writeFile(`${dir}/${hash}.0`, other.cert);
+    r = readCaDirectory(fs, dir);
+    assert.deepEqual(paths(r), [`${dir}/${hash}.1`], 'another subject at .0');
+    assert.match(r.skipped[0]?.reason ?? '', /subject hash is/);
+
+    // A missing index still ends the probe; a directory is no file either.
+    fs.unlink(`${dir}/${hash}.0`);
+    r = readCaDirectory(fs, dir);
+    assert.deepEqual(paths(r), []);
+    assert.deepEqual(r.skipped, [{ path: `${dir}/${hash}.1`, reason: 'index after a gap' }]);
+    fs.mkdir(`${dir}/${hash}.0`);
+    assert.deepEqual(paths(readCaDirectory(fs, dir)), []);
+  });
+
+  it('an unreadable or mislabelled system hash.0 does not hide hash.1', () => {
+    const phone = makePhone('redmi-note-8-leaky-rooted');
+    const hash = subjectHashOld(parsePemCertificate(ca.cert)!);
+    const sys = phone.profile.systemCaDir;
+    const trusted = (): string[] => phone.http.trustStore(BROWSER).cas.map((c) => c.path);
+    phone.fs.provision(() => {
+      phone.fs.writeFile(`${sys}/${hash}.0`, other.cert, { mode: 0o600 });
+      phone.fs.writeFile(`${sys}/${hash}.1`, ca.cert);
+    });
+    assert.deepEqual(trusted(), [`${sys}/${hash}.1`], 'unreadable .0');
+    phone.fs.provision(() => {
+      phone.fs.chmod(`${sys}/${hash}.0`, 0o644);
+      phone.fs.setLabel(`${sys}/${hash}.0`, 'u:object_r:tmpfs:s0');
+    });
+    assert.ok(deviceState(phone).selinuxEnforcing, 'the profile enforces SELinux');
+    assert.deepEqual(trusted(), [`${sys}/${hash}.1`], 'mislabelled .0');
+    const skipped = phone.http.trustStore(BROWSER).skipped.find((x) => x.path === `${sys}/${hash}.0`);
+    assert.match(skipped?.reason ?? '', /SELinux label/);
   });
 });
 

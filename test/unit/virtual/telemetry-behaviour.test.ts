@@ -9,9 +9,10 @@ const BROWSED = [`page_load_event_finish ${URL1}`, `page_load_event_start ${URL1
 
 type SystemName = 'app_open' | 'folder_open' | 'status_bar_pull' | 'settings_page_open';
 const SYSTEM: Record<SystemName, { event: AppEvent; pkg: string }> = {
+  // The launcher reports an app start (as MIUI's does); the app that opened is the property.
   app_open: {
     event: { source: 'system', name: 'app_open', properties: { package: 'com.android.settings' } },
-    pkg: 'com.android.settings',
+    pkg: 'com.miui.home',
   },
   settings_page_open: {
     event: { source: 'system', name: 'settings_page_open', properties: { page: 'privacy' } },
@@ -72,7 +73,7 @@ const LEAKY: Case[] = [
     title: 'UEP on: an app start sends a tracking event and the ad request',
     uep: '1',
     run: ['app_open'],
-    expect: { ...SYSTEM_BASE, tracking: ['com.android.settings app_open'], adId: true },
+    expect: { ...SYSTEM_BASE, tracking: ['com.miui.home app_open'], adId: true },
   },
   {
     row: 3,
@@ -155,7 +156,7 @@ const HYPER: Case[] = [
     uep: '1',
     ads: '0',
     run: ['app_open'],
-    expect: { ...SYSTEM_BASE, tracking: ['com.android.settings app_open'], adId: false },
+    expect: { ...SYSTEM_BASE, tracking: ['com.miui.home app_open'], adId: false },
   },
   {
     row: 5,
@@ -163,7 +164,7 @@ const HYPER: Case[] = [
     uep: '1',
     ads: '1',
     run: ['app_open'],
-    expect: { ...SYSTEM_BASE, tracking: ['com.android.settings app_open'], adId: true },
+    expect: { ...SYSTEM_BASE, tracking: ['com.miui.home app_open'], adId: true },
   },
   {
     row: 6,
@@ -209,8 +210,8 @@ const CHINA: Case[] = [
       ...SYSTEM_BASE,
       ads: [],
       tracking: [
-        'com.android.settings app_open',
         'com.android.settings settings_page_open',
+        'com.miui.home app_open',
         'com.miui.home folder_open',
       ],
       trackingUrls: ['https://tracking.miui.com/track/v4', 'https://tracking.miui.com/track/v4'],
@@ -281,6 +282,7 @@ describe('telemetry behaviour per profile', () => {
           }
           if (adId !== undefined) {
             assert.equal(seen.ads.length, 1, 'one ad request');
+            assert.deepEqual(seen.adsFor, [['com.android.settings']], 'for the app that opened');
             if (adId) assert.match(seen.ads[0] ?? '', /^[0-9a-f-]{36}$/);
             else assert.equal(seen.ads[0], null);
           }
@@ -313,5 +315,80 @@ describe('telemetry behaviour per profile', () => {
     assert.equal(eb.distinct_id, (eb.properties as Record<string, unknown>).uuid);
     a.hub.stop();
     b.hub.stop();
+  });
+});
+
+describe('telemetry: what the hub reads', () => {
+  it('the splash ad is for the app that opened, with its installed version, whoever reported it', async () => {
+    const versions = new Map([['com.android.settings', { versionName: '99.0-updated' }]]);
+    const { hub, http } = makeHub('redmi-note-8-leaky', { packages: versions });
+    hub.track(
+      { source: 'system', name: 'app_open', properties: { package: 'com.android.settings' } },
+      { package: 'com.miui.home', time: T0 },
+    );
+    await hub.idle();
+    const { decodeSplashAdRequest } = await import('../../../src/virtual/telemetry/index.ts');
+    const ad = decodeSplashAdRequest(http.requests.find((r) => r.url.includes('getSplashScreenAds'))!.body!);
+    assert.deepEqual(ad.appInfo, { packageName: ['com.android.settings'], version: ['99.0-updated'] });
+    hub.stop();
+  });
+
+  it('Sensors $app_version follows the package manager (a pm install of a new browser version)', async () => {
+    const versions = new Map([['com.mi.globalbrowser', { versionName: '12.1.5' }]]);
+    const { hub, http } = makeHub('redmi-note-8-leaky', { packages: versions });
+    browse(hub, 'com.mi.globalbrowser', false, URL1, WORD);
+    await hub.flush();
+    const { decodeSensorsBody } = await import('../../../src/virtual/telemetry/index.ts');
+    const e = decodeSensorsBody(http.requests.find((r) => r.url.includes('sa.api'))!.body!).events[0]!;
+    assert.equal((e.properties as Record<string, unknown>).$app_version, '12.1.5');
+    hub.stop();
+  });
+
+  it('the browser switch counts only where the profile says the browser has it', () => {
+    const incognito = { incognito: true };
+    // 12.1.3: no switch; a stray pref value is ignored and the default applies.
+    const leaky = makeHub('redmi-note-8-leaky');
+    leaky.prefs.values.set(BROWSER_PREF_INCOGNITO_DATA_COLLECTION, false);
+    assert.equal(leaky.hub.toggles(incognito).incognitoDataCollection, true);
+    // 12.1.4: the switch decides; unset → the default.
+    const fixed = makeHub('redmi-note-8-fixed-rooted');
+    assert.equal(fixed.hub.toggles(incognito).incognitoDataCollection, true);
+    fixed.prefs.values.set(BROWSER_PREF_INCOGNITO_DATA_COLLECTION, false);
+    assert.equal(fixed.hub.toggles(incognito).incognitoDataCollection, false);
+    leaky.hub.stop();
+    fixed.hub.stop();
+  });
+
+  it('reads the privacy settings as the Settings screen does: only "1" is on; unset and -1 take the default', () => {
+    const { hub, settings, profile } = makeHub('redmi-note-8-leaky');
+    assert.equal(profile.telemetry?.defaults.uep, false, 'stable build: unset reads as off');
+    const uep = (v: string | null): boolean => {
+      if (v === null) settings.delete('secure', 'upload_log_pref');
+      else settings.put('secure', 'upload_log_pref', v);
+      return hub.toggles().uep;
+    };
+    assert.deepEqual(['1', '0', '2', '-1', '', null, ' 1 '].map(uep), [
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+    ]);
+    settings.put('secure', 'upload_log_pref', '1');
+    settings.delete('secure', 'upload_debug_log_pref');
+    assert.equal(hub.toggles().diagnostics, true, 'diagnostics unset → the UEP value');
+    settings.put('secure', 'upload_debug_log_pref', '-1');
+    assert.equal(hub.toggles().diagnostics, true, 'diagnostics -1 → the UEP value');
+    settings.put('secure', 'upload_debug_log_pref', '2');
+    assert.equal(hub.toggles().diagnostics, false);
+    const ads = (v: string | null): boolean => {
+      if (v === null) settings.delete('global', 'personalized_ad_enabled');
+      else settings.put('global', 'personalized_ad_enabled', v);
+      return hub.toggles().personalizedAds;
+    };
+    assert.deepEqual(['1', '3', '2', '0', null, 'x'].map(ads), [true, true, false, false, true, true]);
+    hub.stop();
   });
 });

@@ -163,6 +163,18 @@ describe('telemetry encoders', () => {
     assert.deepEqual(mine.payload, payload);
   });
 
+  it('tracking header: exactly the fields of the 2017 upload (no invented android_id)', () => {
+    const d = device();
+    const fields = [
+      ...['model', 'android', 'miui', 'bn', 'product', 'device', 'cv', 'lang', 'region', 'mi'],
+      ...['sender', 'userid', 'aaid', 'n', 'mac', 'imei'],
+    ];
+    const h = trackingHeader(d, { sender: 'com.miui.home', analyticsVersion: '3.8.8' });
+    assert.deepEqual(Object.keys(h), fields);
+    assert.ok(!Object.values(h).includes(d.androidId), 'ANDROID_ID is in no field');
+    assert.equal(trackingHeader(d, { sender: 'x.y', analyticsVersion: '1', omitAdId: true }).aaid, '');
+  });
+
   it('tracking gzips a payload over 100 000 characters that compresses well', () => {
     const d = device();
     const header = trackingHeader(d, { sender: 'com.miui.home', analyticsVersion: '3.8.8' });

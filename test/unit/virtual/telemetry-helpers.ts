@@ -1,14 +1,6 @@
 import { PropertyStore } from '../../../src/virtual/android/props.ts';
 import { SettingsStore } from '../../../src/virtual/android/settings.ts';
-import {
-  PhoneHttpError,
-  type AppEvent,
-  type AppEventContext,
-  type HttpClient,
-  type HttpFailure,
-  type HttpRequest,
-  type HttpResponse,
-} from '../../../src/virtual/apps/events.ts';
+import type { AppEvent, AppEventContext, HttpRequest } from '../../../src/virtual/apps/events.ts';
 import { loadProfile, type Profile } from '../../../src/virtual/profiles.ts';
 import {
   decodeSensorsBody,
@@ -18,26 +10,9 @@ import {
   type QueueTimings,
   type QueuedEmitter,
 } from '../../../src/virtual/telemetry/index.ts';
+import { FakeHttp, ManualScheduler, T0 } from './fakes.ts';
 
-/** Records requests; answers 200 unless a failure or status is queued. */
-export class FakeHttp implements HttpClient {
-  readonly requests: HttpRequest[] = [];
-  readonly attempts: HttpRequest[] = [];
-  private readonly script: Array<HttpFailure | number> = [];
-
-  failNext(...outcomes: Array<HttpFailure | number>): void {
-    this.script.push(...outcomes);
-  }
-
-  async request(req: HttpRequest): Promise<HttpResponse> {
-    this.attempts.push(req);
-    const next = this.script.shift();
-    if (typeof next === 'string') throw new PhoneHttpError(next, `${next}: ${req.url}`);
-    const status = next ?? 200;
-    if (status >= 200 && status < 300) this.requests.push(req);
-    return { status, headers: {}, body: Buffer.from('') };
-  }
-}
+export { FakeHttp, ManualScheduler, T0 };
 
 export class MapPrefs {
   readonly values = new Map<string, boolean>();
@@ -52,15 +27,33 @@ export const FAST: Partial<Record<QueuedEmitter, Partial<QueueTimings>>> = {
   mistat: { flushCount: 1000, flushIntervalMs: 60_000, retryBaseMs: 20, retryMaxMs: 100 },
 };
 
+export interface HubRig {
+  hub: TelemetryHub;
+  http: FakeHttp;
+  settings: SettingsStore;
+  prefs: MapPrefs;
+  profile: Profile;
+  /** The queues' timers: they fire only in `scheduler.advance()`. */
+  scheduler: ManualScheduler;
+  /** Moves the queues' time forward, letting every upload a timer starts finish. */
+  advance: (ms: number) => Promise<void>;
+}
+
 export function makeHub(
   name: string,
-  opts: { timings?: Partial<Record<QueuedEmitter, Partial<QueueTimings>>>; account?: string } = {},
-): { hub: TelemetryHub; http: FakeHttp; settings: SettingsStore; prefs: MapPrefs; profile: Profile } {
-  const profile = loadProfile(name);
+  opts: {
+    timings?: Partial<Record<QueuedEmitter, Partial<QueueTimings>>>;
+    account?: string;
+    packages?: { get(name: string): { versionName: string } | undefined };
+    profile?: Profile;
+  } = {},
+): HubRig {
+  const profile = opts.profile ?? loadProfile(name);
   const settings = new SettingsStore(profile);
   const props = new PropertyStore(profile, profile.props['ro.serialno'] ?? 'serial');
   const http = new FakeHttp();
   const prefs = new MapPrefs();
+  const scheduler = new ManualScheduler();
   const hub = new TelemetryHub({
     profile,
     settings,
@@ -68,12 +61,20 @@ export function makeHub(
     http,
     browserPrefs: prefs,
     timings: opts.timings ?? FAST,
+    scheduler,
+    ...(opts.packages ? { packages: opts.packages } : {}),
     ...(opts.account ? { account: () => opts.account } : {}),
   });
-  return { hub, http, settings, prefs, profile };
+  return {
+    hub,
+    http,
+    settings,
+    prefs,
+    profile,
+    scheduler,
+    advance: (ms) => scheduler.advance(ms, () => hub.idle()),
+  };
 }
-
-export const T0 = 1_700_000_000_000;
 
 export function browse(hub: TelemetryHub, pkg: string, incognito: boolean, url: string, word: string): void {
   const ctx: AppEventContext = { package: pkg, incognito, time: T0 };
@@ -97,7 +98,7 @@ export function browse(hub: TelemetryHub, pkg: string, incognito: boolean, url: 
 export function systemUse(hub: TelemetryHub): void {
   hub.track(
     { source: 'system', name: 'app_open', properties: { package: 'com.android.settings' } },
-    { package: 'com.android.settings', time: T0 },
+    { package: 'com.miui.home', time: T0 },
   );
   hub.track(
     { source: 'system', name: 'settings_page_open', properties: { page: 'privacy' } },
@@ -123,6 +124,8 @@ export interface Seen {
   mistat: number;
   /** One entry per ad request: the ad id or null. */
   ads: Array<string | null>;
+  /** One entry per ad request: appInfo.packageName (the app the splash ad is for). */
+  adsFor: string[][];
   other: string[];
 }
 
@@ -135,6 +138,7 @@ export function decodeAll(requests: HttpRequest[]): Seen {
     trackingUrls: [],
     mistat: 0,
     ads: [],
+    adsFor: [],
     other: [],
   };
   for (const r of requests) {
@@ -155,6 +159,7 @@ export function decodeAll(requests: HttpRequest[]): Seen {
     } else if (u.pathname === '/getSplashScreenAds') {
       const ad = decodeSplashAdRequest(body);
       seen.ads.push((ad.userInfo.idfa as string | undefined) ?? null);
+      seen.adsFor.push(ad.appInfo.packageName);
     } else {
       seen.other.push(r.url);
     }
@@ -163,5 +168,3 @@ export function decodeAll(requests: HttpRequest[]): Seen {
   seen.tracking.sort();
   return seen;
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadProfile, parseProfile, PROFILE_DIR, ProfileError } from '../../../src/virtual/profiles.ts';
+import {
+  listProfiles,
+  loadProfile,
+  parseProfile,
+  PROFILE_DIR,
+  ProfileError,
+} from '../../../src/virtual/profiles.ts';
+import { uepBuildDefault } from '../../../src/virtual/telemetry/index.ts';
 
-const NAMES = [
-  'redmi-note-11-china',
-  'redmi-note-8-fixed-rooted',
-  'redmi-note-8-leaky',
-  'redmi-note-8-leaky-rooted',
-  'xiaomi-13-hyperos-rooted',
-];
+/** Every profile file shipped in profiles/: a new one is tested without editing this list. */
+const NAMES = listProfiles().map((p) => p.name);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- mutated freely to break it
 type Json = any;
@@ -39,6 +41,14 @@ describe('telemetry profile sections', () => {
       assert.ok(t, 'telemetry section');
       assert.ok(t.rules.length >= 2);
       assert.ok(t.sources.some((s) => /xiaomi-telemetry\.md/.test(s.source)));
+    });
+
+    it(`${name}: defaults.uep is the firmware's documented default for its build, with a source`, () => {
+      const p = loadProfile(name);
+      const t = p.telemetry!;
+      assert.equal(t.defaults.uep, uepBuildDefault(p.props['ro.build.version.incremental'] ?? ''));
+      assert.ok(t.sources.some((s) => /^defaults\.uep/.test(s.what) && /§4\.3/.test(s.source)));
+      assert.ok(t.sources.some((s) => /incognitoDataCollectionSwitch/.test(s.what)));
     });
   }
 
@@ -78,6 +88,11 @@ describe('telemetry profile sections', () => {
       /"telemetry\.emitters\.tracking\.app" must be a package name/,
     );
     rejects((t) => delete t.defaults.uep, /"telemetry\.defaults\.uep" is required/);
+    rejects(
+      (t) => (t.browser = { incognitoDataCollectionSwitch: 'yes' }),
+      /"telemetry\.browser\.incognitoDataCollectionSwitch" must be true or false/,
+    );
+    rejects((t) => (t.browser = { since: '12.1.4' }), /"telemetry\.browser\.since" is not a known field/);
     rejects((t) => (t.sources = []), /"telemetry\.sources" must be a non-empty array/);
     rejects((t) => (t.rules = {}), /"telemetry\.rules" must be a non-empty array/);
   });
