@@ -1,0 +1,81 @@
+/** The decoded tree of one request: layers with provenance, findings, and limits. */
+
+export interface DecodeInput {
+  body: Buffer;
+  contentType?: string;
+  url?: string;
+  headers?: Record<string, string>;
+}
+
+export type LayerKind =
+  | 'body'
+  | 'query'
+  | 'form'
+  | 'cookie'
+  | 'json'
+  | 'multipart'
+  | 'base64'
+  | 'base64url'
+  | 'gzip'
+  | 'deflate'
+  | 'zlib'
+  | 'sensors'
+  | 'miui-envelope'
+  | 'mistat'
+  | 'text'
+  | 'opaque';
+
+/** A node of the decoded tree. */
+export interface Layer {
+  /** Provenance, e.g. `body › form.data_list › base64 › gzip › json[2].properties.url`. */
+  path: string;
+  kind: LayerKind;
+  /** Leaves: the string/number value; json: the parsed value; sensors/mistat: a summary object. */
+  value?: unknown;
+  /** The field, cookie, part or JSON key this layer is the value of (absent for array items and transforms). */
+  key?: string;
+  children: Layer[];
+}
+
+export interface DecodeFinding {
+  kind: 'opaque' | 'limit' | 'error';
+  path: string;
+  detail: string;
+}
+
+export interface DecodeResult {
+  root: Layer;
+  findings: DecodeFinding[];
+  /** Every layer carrying a string, number or boolean value, in tree order (outer layers first). */
+  leaves(): Array<{ path: string; key: string; value: string }>;
+}
+
+export interface DecodeLimits {
+  /** Nested transforms (base64, gzip, JSON-in-string…) below one field. */
+  maxDepth: number;
+  /** Nesting of one JSON document that gets walked. */
+  maxJsonDepth: number;
+  /** Output of one gzip/zlib/deflate stream. */
+  maxInflateBytes: number;
+  /** Output/input ratio of one stream, once past `inflateAllowance`. */
+  maxRatio: number;
+  /** Output any stream may reach whatever its ratio. */
+  inflateAllowance: number;
+  /** Bytes produced by all decoders of one input together. */
+  maxTotalBytes: number;
+  /** Layers in the tree. */
+  maxNodes: number;
+  /** Bodies longer than this are not decoded (reported as a limit). */
+  maxInputBytes: number;
+}
+
+export const DEFAULT_LIMITS: DecodeLimits = {
+  maxDepth: 6,
+  maxJsonDepth: 64,
+  maxInflateBytes: 16 * 1024 * 1024,
+  maxRatio: 200,
+  inflateAllowance: 1024 * 1024,
+  maxTotalBytes: 64 * 1024 * 1024,
+  maxNodes: 100_000,
+  maxInputBytes: 64 * 1024 * 1024,
+};
