@@ -9,6 +9,7 @@
  *
  *   npm run bench:adb-latency [-- --calls 1500 --spawn-every 5]
  */
+import { buffer } from 'node:stream/consumers';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,15 +38,6 @@ function median(xs: number[]): number {
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
-function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    stream.on('data', (c: Buffer) => parts.push(c));
-    stream.on('end', () => resolve(Buffer.concat(parts)));
-    stream.on('error', reject);
-  });
 }
 
 function spawnEcho(adbPort: number, serial: string): Promise<string> {
@@ -104,7 +96,7 @@ try {
   const device = new Device(client, serial, { timeoutMs: 10000 });
   const raw = client.getDevice(serial);
   const layer = async () => (await device.shell('echo hi')).stdout;
-  const adbkit = async () => (await readAll(await raw.shell('echo hi'))).toString();
+  const adbkit = async () => (await buffer(await raw.shell('echo hi'))).toString();
   const cli = () => spawnEcho(adb.port, serial);
 
   // Warm-up: feature cache, JIT, the adb server's transport.

@@ -2,6 +2,7 @@
  * The virtual phones through the real Debian adb server and client (and raw adbkit), on a private
  * adb server port. These are the acceptance checks of the virtual lab's ADB side.
  */
+import { buffer } from 'node:stream/consumers';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,15 +14,6 @@ import { createAdbClient } from '../../src/device/adb-client.ts';
 import { adbRun, startLab, type TestLab } from '../support/lab.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const parts: Buffer[] = [];
-    stream.on('data', (c: Buffer) => parts.push(c));
-    stream.on('end', () => resolve(Buffer.concat(parts)));
-    stream.on('error', reject);
-  });
-}
 
 describe('virtual phones through the real adb server', function () {
   this.timeout(120000);
@@ -107,7 +99,7 @@ describe('virtual phones through the real adb server', function () {
     const v2 = await adb(s, ['exec-out', 'cat /data/local/tmp/one-mb.bin']);
     assert.equal(sha(v2.stdout), sha(data));
     const client = createAdbClient({ port: t.adb.port });
-    const legacy = await readAll(await client.getDevice(s).shell('cat /data/local/tmp/one-mb.bin'));
+    const legacy = await buffer(await client.getDevice(s).shell('cat /data/local/tmp/one-mb.bin'));
     assert.equal(sha(legacy), sha(data));
   });
 
@@ -144,7 +136,7 @@ describe('virtual phones through the real adb server', function () {
     });
     const stat = await device.stat('/sdcard/Download/adbkit.bin');
     assert.equal(stat.size, data.length);
-    const pulled = await readAll(await device.pull('/sdcard/Download/adbkit.bin'));
+    const pulled = await buffer(await device.pull('/sdcard/Download/adbkit.bin'));
     assert.equal(sha(pulled), sha(data));
     const names = (await device.readdir('/sdcard/Download')).map((e: { name: string }) => e.name);
     assert.ok(names.includes('adbkit.bin'), names.join(','));
@@ -212,7 +204,7 @@ describe('virtual phones through the real adb server', function () {
         // What an app on the phone does: connect to 127.0.0.1:9200.
         const sock = p.phone.net.connect('tcp:9200');
         const upload = randomBytes(MB);
-        const back = readAll(sock);
+        const back = buffer(sock);
         sock.write(upload);
         assert.equal(sha(await back), sha(reply));
         assert.equal(sha(host.received[0]!), sha(upload));

@@ -11,6 +11,7 @@ import type { UiNode } from '../../../src/virtual/ui/node.ts';
 import { centre, findAll, hitTest, walk } from '../../../src/virtual/ui/node.ts';
 
 import { FakeHttp, T0 } from './fakes.ts';
+import { sh as runSh } from './android-helpers.ts';
 
 export { FakeHttp, T0 };
 
@@ -54,17 +55,9 @@ export function rig(profile = 'redmi-note-8-leaky'): Rig {
 
 /** Runs a shell command on the phone; fails the test on a non-zero exit. */
 export async function sh(phone: VirtualPhone, script: string, uid?: number): Promise<string> {
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const status = await phone.exec(script, {
-    stdin: { read: async () => null },
-    stdout: { write: async (c) => void out.push(Buffer.from(c)) },
-    stderr: { write: async (c) => void err.push(Buffer.from(c)) },
-    signal: new AbortController().signal,
-    ...(uid !== undefined ? { uid } : {}),
-  });
-  assert.equal(status, 0, `${script}: ${Buffer.concat(err).toString()}`);
-  return Buffer.concat(out).toString();
+  const r = await runSh(phone, script, uid);
+  assert.equal(r.status, 0, `${script}: ${r.stderr}`);
+  return r.stdout;
 }
 
 export function nodes(phone: VirtualPhone, pred: (n: UiNode) => boolean): UiNode[] {
