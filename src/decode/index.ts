@@ -4,12 +4,17 @@
  * Formats: sensorsdata-format.md §3–5 (Sensors), xiaomi-telemetry.md §2.2 (MIUI H/B envelope) and
  * §2.4 (MiStat, opaque).
  */
+import { isUtf8 } from 'node:buffer';
+import { createDecipheriv } from 'node:crypto';
 import {
   asText,
   base64Alphabet,
   base64Bytes,
+  base64HeadRejects,
   inflateCapped,
+  isControlFree,
   isGzip,
+  isHex,
   isZlib,
   javaHashCode,
   looksLikeForm,
@@ -42,13 +47,26 @@ interface Ctx {
   /** Limit notes already made: tag → index in findings. */
   noted: Map<string, number>;
   url: string;
+  /** Decryption keys by name (`mistat`: the AES-128 session key). */
+  keys: Record<string, Buffer>;
 }
 
 const join = (path: string, seg: string): string => (path ? `${path}${SEP}${seg}` : seg);
 
+const PLAIN_KEY = /^[A-Za-z0-9_$@:-]+$/;
+/** Segments of keys seen before: payloads repeat the same keys in every event. */
+const segments = new Map<string, string>();
+
 /** `.key` for plain keys, `["k e y"]` otherwise. */
 export function keySegment(key: string): string {
-  return /^[A-Za-z0-9_$@:-]+$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+  let seg = segments.get(key);
+  if (seg !== undefined) return seg;
+  seg = PLAIN_KEY.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+  if (key.length <= 64) {
+    if (segments.size >= 4096) segments.clear();
+    segments.set(key, seg);
+  }
+  return seg;
 }
 
 function finding(ctx: Ctx, kind: DecodeFinding['kind'], path: string, detail: string): void {
@@ -130,8 +148,13 @@ const BYTES_DECODERS: Array<[string, BytesDecoder]> = [
   [
     'text',
     (b, path, ctx, depth) => {
-      const text = asText(b);
-      return text === null ? null : textLayer(text, path, ctx, depth);
+      // asText(), but a JSON document is parsed first: JSON.parse already rejects the control
+      // characters asText looks for, but for U+007F and U+FFFD, which `includes` finds natively.
+      if (!isUtf8(b)) return null;
+      const text = b.toString('utf8');
+      const pre = preParse(text);
+      if (pre ? text.includes('\x7f') || text.includes('\ufffd') : !isControlFree(text)) return null;
+      return textLayer(text, path, ctx, depth, pre);
     },
   ],
   // Raw deflate has no magic: accept only when it inflates to text.
@@ -155,34 +178,72 @@ function bytesLayer(b: Buffer, path: string, ctx: Ctx, depth: number): Layer {
 // ---------------------------------------------------------------------------------------------
 // Text → layer
 
+/** A JSON document already parsed: the text it came from has no surrounding whitespace. */
+interface Parsed {
+  value: unknown;
+}
+
+/** Parses a text that is a JSON object or array with no whitespace around it; otherwise undefined. */
+function preParse(text: string): Parsed | undefined {
+  const c0 = text.charCodeAt(0);
+  const cn = text.charCodeAt(text.length - 1);
+  if (!((c0 === 0x7b && cn === 0x7d) || (c0 === 0x5b && cn === 0x5d))) return undefined;
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    return undefined;
+  }
+}
+
 /** A whole text (a body, a decoded payload): JSON, base64, a form, or plain text. */
-function textLayer(text: string, path: string, ctx: Ctx, depth: number): Layer {
-  const inner = stringLayer(text, path, ctx, depth, true);
+function textLayer(text: string, path: string, ctx: Ctx, depth: number, pre?: Parsed): Layer {
+  const inner = stringLayer(text, path, ctx, depth, true, pre);
   if (inner) return inner;
   if (looksLikeForm(text)) return paramsLayer('form', parsePairs(text), join(path, 'form'), ctx, depth);
   return layer(ctx, 'text', join(path, 'text'), text);
 }
 
-type StringDecoder = (s: string, path: string, ctx: Ctx, depth: number) => Layer | null;
-
-function jsonDecoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
-  const t = s.trim();
-  const c = t.charCodeAt(0);
-  if (c !== 0x7b && c !== 0x5b) return null;
+function jsonDecoder(s: string, path: string, ctx: Ctx, depth: number, pre?: Parsed): Layer | null {
+  const c0 = s.charCodeAt(0);
+  // Printable ASCII other than `{` `[` cannot start a JSON document, even after trim().
+  if (c0 > 0x20 && c0 < 0x7f && c0 !== 0x7b && c0 !== 0x5b) return null;
   let v: unknown;
-  try {
-    v = JSON.parse(t);
-  } catch {
-    return null;
+  if (pre) v = pre.value;
+  else {
+    const t = s.trim();
+    const c = t.charCodeAt(0);
+    if (c !== 0x7b && c !== 0x5b) return null;
+    try {
+      v = JSON.parse(t);
+    } catch {
+      return null;
+    }
   }
   if (typeof v !== 'object' || v === null) return null;
   return jsonLayer(v, join(path, 'json'), 'json', ctx, depth);
 }
 
 function base64Decoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
-  if (s.length < 8 || /^[0-9]+$/.test(s) || /^[0-9a-fA-F]+$/.test(s)) return null;
+  if (s.length < 8 || isHex(s)) return null; // digits or hex: ids and hashes, not base64
   const alphabet = base64Alphabet(s);
   if (!alphabet) return null;
+  if (!s.includes('\n') && !s.includes('\r')) {
+    // Most ids that fit the alphabet (uuids, words) show in their first bytes that they are not
+    // text: skip the decoding, but count the bytes it would have produced, as the limits do.
+    let n = s.length;
+    while (s.charCodeAt(n - 1) === 0x3d) n--;
+    if (base64HeadRejects(s)) {
+      ctx.bytes += Math.floor((n * 3) / 4);
+      if (ctx.bytes > ctx.limits.maxTotalBytes)
+        noteOnce(
+          ctx,
+          'total',
+          path,
+          `decoders produced more than ${ctx.limits.maxTotalBytes} bytes; the rest is not decoded`,
+        );
+      return null;
+    }
+  }
   const b = base64Bytes(s);
   ctx.bytes += b.length;
   if (ctx.bytes > ctx.limits.maxTotalBytes) {
@@ -217,6 +278,7 @@ function base64Decoder(s: string, path: string, ctx: Ctx, depth: number): Layer 
 }
 
 function urlQueryDecoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
+  if (s.indexOf('://') <= 0 || !s.includes('?')) return null;
   const m = /^[a-z][a-z0-9+.-]*:\/\/[^\s?#]*\?([^\s#]+)/i.exec(s);
   if (!m?.[1] || !m[1].includes('=')) return null;
   return paramsLayer('query', parsePairs(m[1]), join(path, 'query'), ctx, depth);
@@ -227,26 +289,25 @@ function nestedFormDecoder(s: string, path: string, ctx: Ctx, depth: number): La
   return paramsLayer('form', parsePairs(s), join(path, 'form'), ctx, depth);
 }
 
-/** Discovery inside string values, tried in order. */
-const STRING_DECODERS: Array<[string, StringDecoder]> = [
-  ['json', jsonDecoder],
-  ['base64', base64Decoder],
-  ['url-query', urlQueryDecoder],
-  ['form', nestedFormDecoder],
-];
-
-function stringLayer(s: string, path: string, ctx: Ctx, depth: number, whole = false): Layer | null {
+function stringLayer(
+  s: string,
+  path: string,
+  ctx: Ctx,
+  depth: number,
+  whole = false,
+  pre?: Parsed,
+): Layer | null {
   if (ctx.full || s.length < 4) return null;
   if (depth > ctx.limits.maxDepth) {
     noteOnce(ctx, 'depth', path, `nesting deeper than ${ctx.limits.maxDepth} layers is not decoded`);
     return null;
   }
-  for (const [name, dec] of STRING_DECODERS) {
-    if (whole && name === 'form') continue; // textLayer handles whole forms itself
-    const l = dec(s, path, ctx, depth);
-    if (l) return l;
-  }
-  return null;
+  return (
+    jsonDecoder(s, path, ctx, depth, pre) ??
+    base64Decoder(s, path, ctx, depth) ??
+    urlQueryDecoder(s, path, ctx, depth) ??
+    (whole ? null : nestedFormDecoder(s, path, ctx, depth)) // textLayer handles whole forms itself
+  );
 }
 
 /** Children for a string value: what discovery finds inside it. */
@@ -277,23 +338,45 @@ function walkJsonChildren(
     noteOnce(ctx, 'json-depth', path, `JSON nested deeper than ${ctx.limits.maxJsonDepth} is not walked`);
     return;
   }
-  const entries: Array<[string | undefined, string, unknown]> = Array.isArray(v)
-    ? v.map((x, i) => [undefined, `[${i}]`, x])
-    : Object.entries(v).map(([k, x]) => [k, keySegment(k), x]);
-  for (const [key, seg, x] of entries) {
-    if (ctx.full) return;
-    const p = path + seg;
-    if (typeof x === 'object' && x !== null) {
-      const child = layer(ctx, 'json', p, x, key);
-      parent.children.push(child);
-      walkJsonChildren(child, x, p, ctx, depth, jd + 1);
-    } else if (typeof x === 'string') {
-      const child = layer(ctx, 'json', p, x, key);
-      child.children = discover(x, p, ctx, depth + 1);
-      parent.children.push(child);
-    } else {
-      parent.children.push(layer(ctx, 'json', p, x, key));
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      if (ctx.full) return;
+      jsonChild(parent, undefined, path + `[${i}]`, v[i], ctx, depth, jd);
     }
+    return;
+  }
+  const o = v as Record<string, unknown>;
+  const keys = Object.keys(o);
+  for (let i = 0; i < keys.length; i++) {
+    if (ctx.full) return;
+    const k = keys[i]!;
+    jsonChild(parent, k, path + keySegment(k), o[k], ctx, depth, jd);
+  }
+}
+
+function jsonChild(
+  parent: Layer,
+  key: string | undefined,
+  p: string,
+  x: unknown,
+  ctx: Ctx,
+  depth: number,
+  jd: number,
+): void {
+  if (typeof x === 'object' && x !== null) {
+    const child = layer(ctx, 'json', p, x, key);
+    parent.children.push(child);
+    walkJsonChildren(child, x, p, ctx, depth, jd + 1);
+  } else if (typeof x === 'string') {
+    const child = layer(ctx, 'json', p, x, key);
+    // Strings shorter than 4 characters hold nothing to discover (stringLayer's own test).
+    if (x.length >= 4) {
+      const inner = stringLayer(x, p, ctx, depth + 1);
+      if (inner) child.children.push(inner);
+    }
+    parent.children.push(child);
+  } else {
+    parent.children.push(layer(ctx, 'json', p, x, key));
   }
 }
 
@@ -308,21 +391,26 @@ function paramsLayer(
   depth: number,
 ): Layer {
   const container = layer(ctx, kind, path);
-  const fields = new Map<string, string>();
-  for (const [k, v] of pairs) if (!fields.has(k)) fields.set(k, v);
+  let fields: Map<string, string> | undefined;
   for (const [k, v] of pairs) {
     if (ctx.full) break;
     const p = path + keySegment(k);
     const field = layer(ctx, kind, p, v, k);
     container.children.push(field);
-    if (kind !== 'cookie') {
-      const special = FIELD_DECODERS.find((d) => d.applies(k, fields, ctx));
+    if (kind !== 'cookie' && FIELD_KEYS.has(k)) {
+      if (!fields) {
+        fields = new Map<string, string>();
+        for (const [k2, v2] of pairs) if (!fields.has(k2)) fields.set(k2, v2);
+      }
+      const all = fields;
+      const special = FIELD_DECODERS.find((d) => d.applies(k, all, ctx));
       if (special) {
         field.children = special.decode(v, p, fields, ctx, depth);
         continue;
       }
     }
-    field.children = discover(v, p, ctx, depth + 1);
+    const inner = stringLayer(v, p, ctx, depth + 1);
+    if (inner) field.children.push(inner);
   }
   return container;
 }
@@ -331,6 +419,13 @@ interface FieldDecoder {
   name: string;
   applies(key: string, fields: Map<string, string>, ctx: Ctx): boolean;
   decode(value: string, path: string, fields: Map<string, string>, ctx: Ctx, depth: number): Layer[];
+}
+
+/** Form decoding turned `+` into spaces; every SDK encodes `+`, so a space was a `+`. Line breaks go. */
+function plusAndOneLine(v: string): string {
+  let t = v.includes(' ') ? v.replace(/ /g, '+') : v;
+  if (t.includes('\n') || t.includes('\r')) t = t.replace(/[\r\n]/g, '');
+  return t;
 }
 
 /** Sensors Analytics `data` / `data_list` (sensorsdata-format.md §5). */
@@ -350,7 +445,7 @@ const sensorsField: FieldDecoder = {
     if (fields.has('gzip') || fields.has('crc') || fields.has('ext')) return true;
     const v = fields.get('data') ?? '';
     if (isJsonish(v)) return true;
-    const t = v.replace(/ /g, '+');
+    const t = v.includes(' ') ? v.replace(/ /g, '+') : v;
     if (base64Alphabet(t) === null) return false;
     const head = base64Bytes(t.slice(0, 8));
     return isGzip(head) || head[0] === 0x7b || head[0] === 0x5b; // gzip, `{` or `[`
@@ -365,7 +460,7 @@ const sensorsField: FieldDecoder = {
     const encryptedFlag = gzip === '9' || gzip === '13';
     const json = encryptedFlag || isJsonish(value);
     // Form decoding turned `+` into spaces; every SDK encodes `+`, so a space was a `+`.
-    const text = json ? value : value.replace(/ /g, '+').replace(/[\r\n]/g, '');
+    const text = json ? value : plusAndOneLine(value);
     // The crc is over the base64 (or, for the AES plugin, the envelope JSON) before URL-encoding.
     if (crcText !== undefined) {
       const expected = Number(crcText);
@@ -416,7 +511,7 @@ const miuiField: FieldDecoder = {
   applies: (key, fields) =>
     key === 'value' && (fields.has('gzip') || fields.has('sign') || fields.has('nonce')),
   decode(value, path, fields, ctx, depth) {
-    const s = value.replace(/ /g, '+').replace(/[\r\n]/g, '');
+    const s = plusAndOneLine(value);
     if (!base64Alphabet(s)) return discover(value, path, ctx, depth + 1);
     // Android Base64 URL_SAFE; a value without `-`/`_` fits both alphabets.
     const alphabet = /[+/]/.test(s) ? 'base64' : 'base64url';
@@ -449,14 +544,17 @@ const miuiField: FieldDecoder = {
   },
 };
 
-/** MiStat v3 upload: `p` is gzip+AES with a session key (xiaomi-telemetry.md §2.4): opaque. */
+/**
+ * MiStat v3 upload: `p` is base64(IV(16) ‖ AES-128-CBC(gzip(JSON))) with a session key
+ * (xiaomi-telemetry.md §2.4). Opaque unless `keys.mistat` is given.
+ */
 const mistatField: FieldDecoder = {
   name: 'mistat',
   applies: (key, fields, ctx) =>
     key === 'p' && (fields.has('sv') || fields.has('pv') || /\/mistats\//.test(ctx.url)),
-  decode(value, path, fields, ctx) {
+  decode(value, path, fields, ctx, depth) {
     const p = join(path, 'mistat');
-    const summary = {
+    const summary: Record<string, unknown> = {
       ai: fields.get('ai'),
       sv: fields.get('sv'),
       pv: fields.get('pv'),
@@ -465,12 +563,74 @@ const mistatField: FieldDecoder = {
       sid: fields.get('sid'),
       payloadChars: value.length,
     };
-    finding(ctx, 'opaque', p, `MiStat payload (${value.length} chars): AES with a session key`);
-    return [layer(ctx, 'mistat', p, summary)];
+    const key = Object.hasOwn(ctx.keys, 'mistat') ? ctx.keys.mistat : undefined;
+    if (key === undefined) {
+      finding(ctx, 'opaque', p, `MiStat payload (${value.length} chars): AES with a session key`);
+      return [layer(ctx, 'mistat', p, summary)];
+    }
+    const l = layer(ctx, 'mistat', p, summary);
+    summary.decrypted = false;
+    const aesPath = join(p, 'aes');
+    const plain = mistatDecrypt(value, key, aesPath, ctx);
+    if (!plain) return [l];
+    // The SDK's order is JSON → gzip → AES: a right key gives gzip (1 in 256 wrong keys pass the padding check).
+    if (!isGzip(plain)) {
+      finding(ctx, 'error', aesPath, 'MiStat: wrong key (the plaintext is not gzip)');
+      return [l];
+    }
+    summary.decrypted = true;
+    const aes = layer(ctx, 'aes', aesPath);
+    l.children.push(aes);
+    aes.children.push(bytesLayer(plain, aesPath, ctx, depth + 1));
+    return [l];
   },
 };
 
+/** IV(16) ‖ AES-128-CBC with PKCS#7 padding; a finding (never a throw) for a wrong key or bad input. */
+function mistatDecrypt(value: string, key: Buffer, path: string, ctx: Ctx): Buffer | null {
+  if (!Buffer.isBuffer(key) || key.length !== 16) {
+    finding(
+      ctx,
+      'error',
+      path,
+      `MiStat key must be 16 bytes (AES-128), got ${Buffer.isBuffer(key) ? key.length : typeof key}`,
+    );
+    return null;
+  }
+  const s = plusAndOneLine(value);
+  if (!base64Alphabet(s)) {
+    finding(ctx, 'error', path, 'MiStat payload is not base64');
+    return null;
+  }
+  const sealed = base64Bytes(s);
+  if (sealed.length < 32 || sealed.length % 16 !== 0) {
+    finding(ctx, 'error', path, `MiStat payload of ${sealed.length} bytes is not IV + AES-CBC blocks`);
+    return null;
+  }
+  if (ctx.bytes + sealed.length > ctx.limits.maxTotalBytes) {
+    noteOnce(
+      ctx,
+      'total',
+      path,
+      `decoders produced more than ${ctx.limits.maxTotalBytes} bytes; the rest is not decoded`,
+    );
+    return null;
+  }
+  try {
+    const d = createDecipheriv('aes-128-cbc', key, sealed.subarray(0, 16));
+    const plain = Buffer.concat([d.update(sealed.subarray(16)), d.final()]);
+    ctx.bytes += plain.length;
+    return plain;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    finding(ctx, 'error', path, `MiStat: wrong key (AES-CBC padding check failed: ${why})`);
+    return null;
+  }
+}
+
 const FIELD_DECODERS: FieldDecoder[] = [sensorsField, miuiField, mistatField];
+/** The only keys FIELD_DECODERS apply to (each `applies` tests the key first). */
+const FIELD_KEYS = new Set(['data', 'data_list', 'value', 'p']);
 
 function findFirst(l: Layer, kind: LayerKind): Layer | undefined {
   const stack = [l];
@@ -575,6 +735,7 @@ export function decode(input: DecodeInput, limits?: Partial<DecodeLimits>): Deco
     full: false,
     noted: new Map(),
     url: typeof input?.url === 'string' ? input.url : '',
+    keys: input?.keys && typeof input.keys === 'object' ? input.keys : {},
   };
   const root = layer(ctx, 'body', 'body');
   const extra: Layer[] = [];

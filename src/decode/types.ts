@@ -5,6 +5,11 @@ export interface DecodeInput {
   contentType?: string;
   url?: string;
   headers?: Record<string, string>;
+  /**
+   * Decryption keys by name, e.g. from `phonehome inspect --key NAME=VALUE`. `mistat`: the 16-byte
+   * AES-128 session key of a MiStat v3 upload (the `p` field).
+   */
+  keys?: Record<string, Buffer>;
 }
 
 export type LayerKind =
@@ -22,6 +27,7 @@ export type LayerKind =
   | 'sensors'
   | 'miui-envelope'
   | 'mistat'
+  | 'aes'
   | 'text'
   | 'opaque';
 

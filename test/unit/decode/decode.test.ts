@@ -4,6 +4,7 @@ import { decode, javaHashCode, type DecodeResult } from '../../../src/decode/ind
 import {
   base64UrlPadded,
   buildSensorsEvent,
+  decodeMistatBody,
   encodeMistatBody,
   encodeSensorsBatch,
   encodeTrackingBody,
@@ -185,6 +186,62 @@ describe('decode: MiStat', () => {
     assert.equal(mistat?.path, 'body › form.p › mistat');
     assert.ok(r.findings.some((f) => f.kind === 'opaque' && f.path === 'body › form.p › mistat'));
     assert.equal(leafMap(r).get('body › form.sid'), s.sid);
+  });
+
+  describe('with keys.mistat', () => {
+    const key = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+    const s = { key, sid: '0123456789abcdef', fallback: true };
+    const payload = mistatPayload(DEVICE, {
+      appId: '2882303761517',
+      appVersion: '1',
+      pkg: 'com.miui.x',
+      events: [{ e: 'open_app', t: T, p: { screen: 'home', query: 'canary-otter-7' } }],
+      now: T,
+    });
+    const body = encodeMistatBody(payload, s, { appId: '2882303761517', region: 'GB' });
+    const url = 'https://data.mistat.intl.xiaomi.com/mistats/v3';
+
+    it('decrypts p: IV + AES-128-CBC, then gzip, then JSON, as child layers', () => {
+      assert.deepEqual(decodeMistatBody(body, key).payload, payload); // the virtual phone's own reading
+      const r = decode({ body: Buffer.from(body), url, keys: { mistat: key } });
+      assert.deepEqual(r.findings, []);
+      const m = leafMap(r);
+      const base = 'body › form.p › mistat › aes › gzip › json';
+      assert.equal(m.get(`${base}.es[0].e`), 'open_app');
+      assert.equal(m.get(`${base}.es[0].p.query`), 'canary-otter-7');
+      assert.equal(m.get(`${base}.id`), DEVICE.androidId);
+      assert.equal(m.get(`${base}.aii`), DEVICE.imeiHash);
+      const mistat = allLayers(r.root).find((l) => l.kind === 'mistat');
+      assert.equal((mistat?.value as { decrypted: boolean }).decrypted, true);
+      assert.equal(mistat?.children[0]?.kind, 'aes');
+      assert.equal(mistat?.children[0]?.path, 'body › form.p › mistat › aes');
+    });
+
+    it('a wrong key gives an error finding that says so, never a throw or an opaque finding', () => {
+      for (let i = 0; i < 16; i++) {
+        const wrong = Buffer.from(key);
+        wrong[i] = wrong[i]! ^ 0x5a;
+        const r = decode({ body: Buffer.from(body), url, keys: { mistat: wrong } });
+        const f = r.findings.find((x) => x.kind === 'error');
+        assert.ok(f && /wrong key/.test(f.detail), JSON.stringify(r.findings));
+        assert.equal(f.path, 'body › form.p › mistat › aes');
+        assert.ok(!r.findings.some((x) => x.kind === 'opaque'));
+        assert.ok(!allLayers(r.root).some((l) => l.kind === 'aes'));
+      }
+    });
+
+    it('a key of the wrong length or a truncated payload is a finding too', () => {
+      const short = decode({ body: Buffer.from(body), url, keys: { mistat: Buffer.alloc(5) } });
+      assert.ok(short.findings.some((x) => x.kind === 'error' && /16 bytes/.test(x.detail)));
+      const cut = body.replace(/&p=([^&]*)/, (_, v: string) => `&p=${v.slice(0, 30)}`);
+      const r = decode({ body: Buffer.from(cut), url, keys: { mistat: key } });
+      assert.ok(r.findings.some((x) => x.kind === 'error'));
+    });
+
+    it('keys for other names leave MiStat opaque', () => {
+      const r = decode({ body: Buffer.from(body), url, keys: { other: key } });
+      assert.ok(r.findings.some((x) => x.kind === 'opaque' && x.path === 'body › form.p › mistat'));
+    });
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createGzip, gzipSync } from 'node:zlib';
+import { constants, crc32, createGzip, deflateRawSync, gzipSync } from 'node:zlib';
 import { decode, DEFAULT_LIMITS, type DecodeInput } from '../../../src/decode/index.ts';
 import {
   buildSensorsEvent,
@@ -16,7 +16,38 @@ function gigabyteBomb(): Buffer {
   return Buffer.concat(Array.from({ length: 64 }, () => member));
 }
 
+/**
+ * 1 GiB of zeros as ONE gzip member, without ever holding it: one MiB of zeros deflated with a full
+ * flush is a byte-aligned block that repeats exactly, so the stream is that block 1024 times, a
+ * final empty block, and the trailer (CRC-32 computed over the zeros MiB by MiB; ISIZE = 2^30).
+ */
+function singleMemberGigabyteBomb(): Buffer {
+  const MiB = Buffer.alloc(1024 * 1024);
+  const block = deflateRawSync(MiB, { level: 9, finishFlush: constants.Z_FULL_FLUSH });
+  let crc = 0;
+  for (let i = 0; i < 1024; i++) crc = crc32(MiB, crc);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(2 ** 30, 4);
+  const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
+  return Buffer.concat([header, ...Array<Buffer>(1024).fill(block), Buffer.from([3, 0]), trailer]);
+}
+
 describe('decode: limits', () => {
+  it('a single-member 1 GiB gzip stream (~1 MB on the wire) stops at maxInflateBytes', () => {
+    const bomb = singleMemberGigabyteBomb();
+    assert.ok(bomb.length < 2 * 1024 * 1024);
+    assert.equal(bomb.readUInt32LE(bomb.length - 4), 2 ** 30); // what it claims
+    const before = process.memoryUsage().arrayBuffers;
+    const r = decode({ body: bomb, headers: { 'content-encoding': 'gzip' } });
+    const f = r.findings.find((x) => x.kind === 'limit');
+    assert.ok(f, JSON.stringify(r.findings));
+    assert.equal(f.path, 'body › gzip');
+    assert.match(f.detail, new RegExp(`exceeds ${DEFAULT_LIMITS.maxInflateBytes} bytes`));
+    // Nothing near 1 GiB is kept (what was inflated up to the cap is garbage by now).
+    assert.ok(process.memoryUsage().arrayBuffers - before < 256 * 1024 * 1024);
+  });
+
   it('a 1 GiB gzip bomb in a Sensors data_list becomes a limit finding', () => {
     const bomb = gigabyteBomb();
     const r = decode({
