@@ -3,7 +3,12 @@ import { Command, CommanderError } from 'commander';
 import { registerLabCommand } from './commands/lab.ts';
 import { registerDevicesCommand } from './commands/devices.ts';
 import { registerDemoCommand } from './commands/demo.ts';
+import { registerInspectCommand } from './commands/inspect.ts';
+import { registerCaptureCommand } from './commands/capture.ts';
 import { formatError, isUserFacing } from './errors.ts';
+import { stateDir } from './state.ts';
+import { Journal } from '../capture/journal.ts';
+import { recoverStaleWirings } from '../capture/recover.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -19,12 +24,29 @@ export function buildProgram(): Command {
   registerLabCommand(program);
   registerDevicesCommand(program);
   registerDemoCommand(program);
+  registerCaptureCommand(program);
+  registerInspectCommand(program);
   return program;
+}
+
+/**
+ * Before any command: restore phones that a dead phonehome process left wired (issue 4 §2). Quiet
+ * when the journal is empty; never fails the command.
+ */
+async function recoverFirst(): Promise<void> {
+  try {
+    await recoverStaleWirings(new Journal(stateDir()), { log: (l) => process.stderr.write(`${l}\n`) });
+  } catch (err) {
+    process.stderr.write(
+      `phonehome: could not check the wiring journal: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    await recoverFirst();
     await program.parseAsync(argv);
     return 0;
   } catch (err) {

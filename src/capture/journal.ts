@@ -1,0 +1,94 @@
+/**
+ * The wiring journal: the plan of what the harness changes on a phone, written to disk BEFORE the
+ * first change and removed once everything is restored (restoring is idempotent, so the plan is
+ * enough whatever part of it was done). If the process dies (SIGKILL, power cut), the next phonehome
+ * command finds the entry, sees that its owner is gone, and restores the phone from it.
+ * One file per (phone, device port) under `<state dir>/journal/`, replaced atomically.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inspectProcess } from '../util/process.ts';
+
+export type CaMethod = 'system-remount' | 'system-tmpfs' | 'user' | 'preinstalled' | 'none';
+
+export interface JournalEntry {
+  version: 1;
+  serial: string;
+  /** The adb server the phone was reached through. */
+  adb: { host: string; port: number };
+  owner: { pid: number; startTime?: string };
+  startedAt: string;
+  devicePort: number;
+  hostPort: number;
+  /** `settings get global http_proxy` before we touched it; null = unset. */
+  previousProxy: string | null;
+  /** The value we put, so restore never clobbers someone else's later change. */
+  proxyValue: string;
+  ca: {
+    method: CaMethod;
+    /** `<subject_hash_old>.0` */
+    file: string;
+  } | null;
+}
+
+export class Journal {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = join(stateDir, 'journal');
+  }
+
+  private path(serial: string, devicePort: number): string {
+    return join(this.dir, `${serial.replace(/[^A-Za-z0-9._-]/g, '_')}-${devicePort}.json`);
+  }
+
+  write(entry: JournalEntry): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const path = this.path(entry.serial, entry.devicePort);
+    writeFileSync(`${path}.tmp`, `${JSON.stringify(entry, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+  }
+
+  remove(entry: Pick<JournalEntry, 'serial' | 'devicePort'>): void {
+    rmSync(this.path(entry.serial, entry.devicePort), { force: true });
+  }
+
+  /** Every readable entry; unreadable files are reported through `onBad` and left for a person. */
+  list(onBad: (file: string, why: string) => void = () => undefined): JournalEntry[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir).filter((n) => n.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const out: JournalEntry[] = [];
+    for (const name of names.sort()) {
+      const file = join(this.dir, name);
+      try {
+        const e = JSON.parse(readFileSync(file, 'utf8')) as JournalEntry;
+        if (e?.version !== 1 || typeof e.serial !== 'string' || typeof e.devicePort !== 'number') {
+          throw new Error('not a phonehome journal entry (version 1)');
+        }
+        out.push(e);
+      } catch (err) {
+        onBad(file, err instanceof Error ? err.message : String(err));
+      }
+    }
+    return out;
+  }
+
+  /** True while the process that wrote `e` is still running (same pid and start time). */
+  static ownerAlive(e: JournalEntry): boolean {
+    if (e.owner.pid === process.pid) return true;
+    const info = inspectProcess(e.owner.pid);
+    if (!info) return false;
+    return (
+      e.owner.startTime === undefined || info.startTime === undefined || info.startTime === e.owner.startTime
+    );
+  }
+}
+
+export function currentOwner(): JournalEntry['owner'] {
+  const startTime = inspectProcess(process.pid)?.startTime;
+  return { pid: process.pid, ...(startTime ? { startTime } : {}) };
+}

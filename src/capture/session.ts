@@ -1,0 +1,222 @@
+/**
+ * A capture session: one mockttp HTTP+HTTPS proxy per phone, on 127.0.0.1 and a free port, signed
+ * by the lab CA. Every exchange and every failed TLS handshake becomes a `CaptureRecord`, streamed
+ * to disk (writers.ts) and emitted as `record`. mockttp's own traffic recording is off, so memory
+ * stays flat however long the session runs.
+ *
+ * Modes: `block` (default) answers every request locally the way its collector would, so nothing
+ * leaves the lab; `passthrough` forwards upstream; host rules choose per host (`*.suffix` allowed).
+ * A capture session knows nothing about scenarios, decoding or phones.
+ */
+import { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { getLocal, type CompletedRequest, type CompletedResponse, type Mockttp } from 'mockttp';
+import type { LabCa } from './ca.ts';
+import type { CaptureRecord, Exchange, Headers } from './exchange.ts';
+import { assertLoopback, onLoopback } from './loopback.ts';
+import { CaptureWriter } from './writers.ts';
+import { collectorAnswer } from './collectors.ts';
+
+export type CaptureMode = 'block' | 'passthrough';
+
+export interface HostRule {
+  /** `host`, or `*.suffix` for the suffix and every subdomain of it. */
+  host: string;
+  mode: CaptureMode;
+}
+
+export interface SessionOptions {
+  /** Where exchanges.ndjson, bodies.bin and capture.har go. */
+  dir: string;
+  ca: LabCa;
+  mode?: CaptureMode;
+  rules?: readonly HostRule[];
+  /** Request bodies larger than this are not kept (recorded as truncated, size only). Default 16 MiB. */
+  bodyCap?: number;
+  /** A fixed port (default: any free one). */
+  port?: number;
+}
+
+export const DEFAULT_BODY_CAP = 16 * 1024 * 1024;
+
+export function hostMatches(pattern: string, host: string): boolean {
+  const h = host.toLowerCase();
+  const p = pattern.toLowerCase();
+  if (p.startsWith('*.')) {
+    const suffix = p.slice(2);
+    return h === suffix || h.endsWith(`.${suffix}`);
+  }
+  return h === p;
+}
+
+export function modeFor(
+  host: string,
+  opts: { mode?: CaptureMode; rules?: readonly HostRule[] },
+): CaptureMode {
+  for (const r of opts.rules ?? []) if (hostMatches(r.host, host)) return r.mode;
+  return opts.mode ?? 'block';
+}
+
+function flatHeaders(h: Record<string, string | string[] | undefined>): Headers {
+  const out: Headers = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+function hostOf(req: CompletedRequest): string {
+  try {
+    return new URL(req.url).hostname;
+  } catch {
+    return req.destination?.hostname ?? '';
+  }
+}
+
+interface Pending {
+  req: CompletedRequest;
+}
+
+interface SessionEvents {
+  record: [CaptureRecord];
+  error: [Error];
+}
+
+export class CaptureSession extends EventEmitter<SessionEvents> {
+  readonly dir: string;
+  readonly port: number;
+  readonly mode: CaptureMode;
+  private readonly server: Mockttp;
+  private readonly writer: CaptureWriter;
+  private readonly pending = new Map<string, Pending>();
+  private readonly bodyCap: number;
+  private readonly routing: { mode: CaptureMode; rules: readonly HostRule[] };
+  private next = 0;
+  private tlsFailures = 0;
+  private stopped = false;
+  /** Set once the files are closing: later events are dropped. */
+  private closed = false;
+
+  private constructor(server: Mockttp, port: number, writer: CaptureWriter, opts: SessionOptions) {
+    super();
+    this.server = server;
+    this.port = port;
+    this.writer = writer;
+    this.dir = opts.dir;
+    this.mode = opts.mode ?? 'block';
+    this.bodyCap = opts.bodyCap ?? DEFAULT_BODY_CAP;
+    this.routing = { mode: this.mode, rules: [...(opts.rules ?? [])] };
+  }
+
+  static async start(opts: SessionOptions): Promise<CaptureSession> {
+    const bodyCap = opts.bodyCap ?? DEFAULT_BODY_CAP;
+    const server = getLocal({
+      https: { key: opts.ca.keyPem, cert: opts.ca.certPem },
+      recordTraffic: false,
+      cors: false,
+      suggestChanges: false,
+      maxBodySize: bodyCap,
+      http2: false,
+    });
+    await onLoopback(() => (opts.port ? server.start(opts.port) : server.start()));
+    let port: number;
+    try {
+      port = assertLoopback((server as unknown as { address: AddressInfo }).address, 'the capture proxy');
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+    const writer = new CaptureWriter(opts.dir, { name: 'phonehome', version: '0.1.0' });
+    const session = new CaptureSession(server, port, writer, opts);
+    await session.install(opts);
+    return session;
+  }
+
+  private async install(opts: SessionOptions): Promise<void> {
+    const s = this.server;
+    const passthrough = (req: { url: string }): boolean => {
+      try {
+        return modeFor(new URL(req.url).hostname, opts) === 'passthrough';
+      } catch {
+        return false;
+      }
+    };
+    if ((opts.rules ?? []).some((r) => r.mode === 'passthrough') || this.mode === 'passthrough') {
+      await s.forAnyRequest().matching(passthrough).thenPassThrough();
+    }
+    await s.forAnyRequest().thenCallback((req) => collectorAnswer(req));
+    await s.on('request', (req) => {
+      this.pending.set(req.id, { req });
+    });
+    await s.on('response', (res) => this.complete(res.id, res));
+    await s.on('abort', (req) => this.complete(req.id, null, 'aborted by the client or upstream'));
+    await s.on('tls-client-error', (f) => {
+      if (this.closed) return;
+      this.tlsFailures++;
+      this.record({
+        type: 'tls-failure',
+        index: this.next++,
+        startedAt: new Date(f.timingEvents.startTime).toISOString(),
+        host: f.tlsMetadata?.sniHostname ?? f.destination?.hostname ?? f.remoteIpAddress ?? 'unknown',
+        cause: f.failureCause,
+        ...(f.remoteIpAddress ? { remoteAddress: f.remoteIpAddress } : {}),
+      });
+    });
+  }
+
+  private complete(id: string, res: CompletedResponse | null, error?: string): void {
+    const p = this.pending.get(id);
+    if (!p || this.closed) return;
+    this.pending.delete(id);
+    const req = p.req;
+    const headers = flatHeaders(req.headers);
+    const body = Buffer.from(req.body.buffer);
+    const declared = Number(headers['content-length'] ?? NaN);
+    const truncated = body.length === 0 && Number.isFinite(declared) && declared > this.bodyCap;
+    const exchange: Exchange = {
+      index: this.next++,
+      startedAt: new Date(req.timingEvents.startTime).toISOString(),
+      method: req.method,
+      url: req.url,
+      host: hostOf(req),
+      httpVersion: req.httpVersion,
+      request: { headers, body, bodySize: truncated ? declared : body.length, truncated },
+      response: res
+        ? {
+            status: res.statusCode,
+            headers: flatHeaders(res.headers),
+            bodySize: res.body.buffer.length,
+            source: modeFor(hostOf(req), this.routing) === 'passthrough' ? 'upstream' : 'local',
+          }
+        : null,
+      ...(error ? { error } : {}),
+      ...(req.url.startsWith('https:') ? { tls: { sni: hostOf(req) } } : {}),
+    };
+    this.record({ type: 'exchange', ...exchange });
+  }
+
+  private record(r: CaptureRecord): void {
+    this.writer.write(r);
+    const err = this.writer.error;
+    if (err) this.emit('error', new Error(`writing the capture in ${this.dir} failed: ${err.message}`));
+    this.emit('record', r);
+  }
+
+  get counts(): { exchanges: number; tlsFailures: number } {
+    return { exchanges: this.next - this.tlsFailures, tlsFailures: this.tlsFailures };
+  }
+
+  /** Stops the proxy (open connections are cut) and closes the files. Safe to call twice. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    try {
+      await this.server.stop();
+      // mockttp emits its events on setImmediate: let the last ones land.
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      for (const id of [...this.pending.keys()])
+        this.complete(id, null, 'the session stopped before a response');
+      this.closed = true;
+      await this.writer.close();
+    }
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * `phonehome capture`: wires phones to a capture session each (mockttp on 127.0.0.1, `adb reverse`,
+ * `http_proxy`, the lab CA by the best method the phone allows) and records everything they send
+ * until Ctrl-C, SIGTERM or `--duration`. The phones are restored in `finally`, on the signals, and
+ * (if this process is killed) by the next phonehome command from the on-disk journal.
+ */
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { createAdbClient, Device, listPhones } from '../../device/index.ts';
+import { LabCa } from '../../capture/ca.ts';
+import { Journal } from '../../capture/journal.ts';
+import { CaptureSession, type CaptureMode, type HostRule } from '../../capture/session.ts';
+import {
+  CA_METHODS,
+  wirePhone,
+  type CaMethod,
+  type RestoreReport,
+  type Wiring,
+} from '../../capture/wiring.ts';
+import { matchTracker } from '../../detect/index.ts';
+import { UserError } from '../errors.ts';
+import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { stateDir } from '../state.ts';
+
+const DEFAULT_TIMEOUT_MS = 20_000;
+
+export function caDir(option?: string): string {
+  return resolve(option ?? process.env.PHONEHOME_CA_DIR ?? join(stateDir(), 'ca'));
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function parseMode(v: string): CaptureMode {
+  if (v !== 'block' && v !== 'passthrough') {
+    throw new UserError(`--mode must be block or passthrough, not ${JSON.stringify(v)}`, undefined, 2);
+  }
+  return v;
+}
+
+function parseCaMethod(v: string): CaMethod | 'auto' {
+  if (v === 'auto' || (CA_METHODS as readonly string[]).includes(v)) return v as CaMethod | 'auto';
+  throw new UserError(
+    `--ca-method must be one of auto, ${CA_METHODS.join(', ')}; not ${JSON.stringify(v)}`,
+    undefined,
+    2,
+  );
+}
+
+function parseDuration(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new UserError(
+      `--duration must be a positive number of milliseconds, not ${JSON.stringify(v)}`,
+      undefined,
+      2,
+    );
+  }
+  return n;
+}
+
+interface CaptureOpts {
+  device?: string[];
+  all?: boolean;
+  out?: string;
+  mode: string;
+  passthrough?: string[];
+  block?: string[];
+  caMethod: string;
+  caDir?: string;
+  duration?: number;
+  adbPort?: string;
+  timeout: number;
+  json?: boolean;
+}
+
+interface PhoneCapture {
+  serial: string;
+  session: CaptureSession;
+  wiring: Wiring | null;
+}
+
+/** Resolves when the first of SIGINT, SIGTERM or the duration arrives. */
+function untilStopped(durationMs: number | undefined, onSecond: () => void): Promise<string> {
+  return new Promise((resolveStop) => {
+    let stopping = false;
+    const handler = (sig: NodeJS.Signals): void => {
+      if (stopping) return onSecond();
+      stopping = true;
+      resolveStop(sig);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    if (durationMs !== undefined) setTimeout(() => handler('SIGALRM'), durationMs).unref();
+  });
+}
+
+export function registerCaptureCommand(program: Command): void {
+  program
+    .command('capture')
+    .description(
+      'record everything phones upload: a capture proxy per phone (127.0.0.1), wired over adb reverse and ' +
+        'http_proxy with the lab CA; Ctrl-C stops and restores the phones',
+    )
+    .option('--device <serial>', 'phone to capture (repeatable; default: the only phone connected)', collect)
+    .option('--all', 'capture every available phone')
+    .option('--out <dir>', 'where captures go, one folder per phone (default: captures/<time>)')
+    .option(
+      '--mode <mode>',
+      'block: answer uploads locally as collectors do (nothing leaves); passthrough: forward upstream',
+      'block',
+    )
+    .option(
+      '--passthrough <host>',
+      'forward this host upstream even in block mode (repeatable; *.suffix allowed)',
+      collect,
+    )
+    .option(
+      '--block <host>',
+      'answer this host locally even in passthrough mode (repeatable; *.suffix allowed)',
+      collect,
+    )
+    .option(
+      '--ca-method <method>',
+      `how to make phones trust the lab CA: auto, ${CA_METHODS.join(', ')}`,
+      'auto',
+    )
+    .option(
+      '--ca-dir <dir>',
+      'where the lab CA lives, outside the repo (default: $PHONEHOME_CA_DIR or $PHONEHOME_HOME/ca)',
+    )
+    .option('--duration <ms>', 'stop by itself after this long', parseDuration)
+    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .option(
+      '--timeout <ms>',
+      'adb timeout per phone call, in ms',
+      timeoutMsParser('--timeout'),
+      DEFAULT_TIMEOUT_MS,
+    )
+    .option('--json', 'print a JSON summary at the end (progress lines go to stderr)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  phonehome capture --duration 60000\n  phonehome capture --device 127.0.0.1:41001 --out captures/leaky\n' +
+        '  phonehome inspect captures/leaky/127.0.0.1_41001 --canary my-search-term\n\n' +
+        'Captures hold personal data (identifiers, visited URLs, searches): keep them private.',
+    )
+    .action(async (o: CaptureOpts) => {
+      const mode = parseMode(o.mode);
+      const caMethod = parseCaMethod(o.caMethod);
+      const rules: HostRule[] = [
+        ...(o.passthrough ?? []).map((host) => ({ host, mode: 'passthrough' as const })),
+        ...(o.block ?? []).map((host) => ({ host, mode: 'block' as const })),
+      ];
+      const adbPort = adbPortOption(o.adbPort);
+      const client = createAdbClient({ port: adbPort });
+      const say = (line: string): void => void (o.json ? process.stderr : process.stdout).write(`${line}\n`);
+
+      const phones = (await listPhones(client, { timeoutMs: o.timeout })).filter((p) => p.available);
+      let serials: string[];
+      if (o.device?.length) {
+        const known = new Set(phones.map((p) => p.serial));
+        const missing = o.device.filter((s) => !known.has(s));
+        if (missing.length) {
+          throw new UserError(
+            `no available phone ${missing.join(', ')} on the adb server on port ${adbPort}`,
+            `run phonehome devices to see the phones${phones.length ? ` (available: ${[...known].join(', ')})` : ''}`,
+          );
+        }
+        serials = o.device;
+      } else if (o.all || phones.length === 1) {
+        serials = phones.map((p) => p.serial);
+      } else {
+        throw new UserError(
+          phones.length === 0
+            ? `no available phone on the adb server on port ${adbPort}`
+            : `${phones.length} phones are connected; say which with --device SERIAL (repeatable) or --all`,
+          'run phonehome devices to see the phones',
+        );
+      }
+      if (serials.length === 0)
+        throw new UserError(`no available phone on the adb server on port ${adbPort}`);
+
+      const ca = await LabCa.load(caDir(o.caDir));
+      const journal = new Journal(stateDir());
+      const out = resolve(o.out ?? join('captures', new Date().toISOString().replace(/[:.]/g, '-')));
+      const captures: PhoneCapture[] = [];
+      let abandon = false;
+      const stopped = untilStopped(o.duration, () => {
+        abandon = true;
+        say(
+          'phonehome: second signal: exiting now; the next phonehome command restores the phones from the journal',
+        );
+        process.exit(130);
+      });
+      const reports: RestoreReport[] = [];
+      try {
+        for (const serial of serials) {
+          const dir = join(out, serial.replace(/[^A-Za-z0-9._-]/g, '_'));
+          const session = await CaptureSession.start({ dir, ca, mode, rules });
+          const pc: PhoneCapture = { serial, session, wiring: null };
+          captures.push(pc);
+          session.on('record', (r) => {
+            if (r.type === 'tls-failure') {
+              say(`${serial}  TLS ${r.cause.padEnd(13)} ${r.host}`);
+              return;
+            }
+            let path = '/';
+            try {
+              path = new URL(r.url).pathname;
+            } catch {
+              /* keep / */
+            }
+            const t = matchTracker(r.host, path);
+            say(`${serial}  ${r.method.padEnd(6)} ${r.url.slice(0, 100)}${t ? `  [${t.vendor}]` : ''}`);
+          });
+          session.on('error', (e) => say(`phonehome: ${serial}: ${e.message}`));
+          const device = new Device(client, serial, { timeoutMs: o.timeout });
+          pc.wiring = await wirePhone(device, {
+            ca,
+            hostPort: session.port,
+            caMethod,
+            journal,
+            adb: { host: client.host, port: client.port },
+            log: (l) => say(`phonehome: ${l}`),
+          });
+          say(
+            `phonehome: capturing ${serial} on 127.0.0.1:${session.port} into ${dir}\n` +
+              `  CA: ${pc.wiring.caMethod}: ${pc.wiring.coverage}`,
+          );
+        }
+        say(
+          o.duration
+            ? `phonehome: capturing for ${o.duration} ms (Ctrl-C stops sooner)`
+            : 'phonehome: capturing; press Ctrl-C to stop and restore the phones',
+        );
+        const why = await stopped;
+        say(`phonehome: stopping (${why === 'SIGALRM' ? 'duration reached' : why})`);
+      } finally {
+        for (const pc of captures.reverse()) {
+          if (abandon) break;
+          if (pc.wiring) {
+            const report = await pc.wiring.restore();
+            reports.push(report);
+            say(
+              report.ok
+                ? `phonehome: ${pc.serial} restored: ${report.steps.join(', ') || 'nothing to undo'}`
+                : `phonehome: ${pc.serial}: restore incomplete: ${report.problems.join('; ')}`,
+            );
+          }
+          await pc.session.stop();
+        }
+        process.removeAllListeners('SIGINT');
+        process.removeAllListeners('SIGTERM');
+      }
+      const summary = captures.reverse().map((pc) => ({
+        serial: pc.serial,
+        dir: pc.session.dir,
+        caMethod: pc.wiring?.caMethod ?? null,
+        coverage: pc.wiring?.coverage ?? null,
+        ...pc.session.counts,
+        restored: reports.find((r) => r.serial === pc.serial)?.ok ?? false,
+      }));
+      if (o.json) process.stdout.write(`${JSON.stringify({ captures: summary }, null, 2)}\n`);
+      else {
+        for (const s of summary) {
+          say(`phonehome: ${s.serial}: ${s.exchanges} exchanges, ${s.tlsFailures} TLS failures → ${s.dir}`);
+        }
+        say(`phonehome: read them with: phonehome inspect <dir> [--canary X]; captures hold personal data`);
+      }
+      if (reports.some((r) => !r.ok)) process.exitCode = 3;
+    });
+}
