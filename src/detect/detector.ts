@@ -10,11 +10,12 @@
  * - `tracker`: the catalogue entry (path `url` for a host+path rule, `host` for a host-only rule, the
  *   layer's path for a layer rule such as generic Sensors Analytics on an unknown host);
  * - `canary` / `identifier`: in the URL (path `url`), the host (`host`), then decoded layers in tree
- *   order; one finding per needle, path and encoding; detail `in a key` when only a key matched;
+ *   order; one finding per needle, path and encoding; detail `in a key` when only a key matched; a
+ *   base64/urlencoded match is left out when the decoded layer below it has the same needle;
  * - `opaque` / `limit`: the decoder's own findings (its `error`s become `limit`s), value = its detail.
  * `tls` findings are not made here: a failed handshake has no decoded request (src/inspect makes them).
  */
-import type { DecodeResult, Layer } from '../decode/index.ts';
+import { SEP, type DecodeResult, type Layer } from '../decode/index.ts';
 import { loadCatalogue, type Catalogue, type TrackerInfo } from './catalogue.ts';
 import { encodingIn, NeedleMatcher } from './needles.ts';
 
@@ -108,6 +109,25 @@ function decoderFinding(f: DecodeResult['findings'][number]): Finding {
 
 const CLEAN_KEYS_MAX = 10_000;
 
+/** Encodings the decoder itself unwraps: a match in such a form is repeated, plain, below it. */
+const UNWRAPPED = new Set(['base64', 'base64url', 'urlencoded']);
+
+/**
+ * Drops a base64/urlencoded match in a layer when the same needle is also found in a layer decoded
+ * from it (a path below it): the deeper finding says more (`… › base64 › json.url` rather than the
+ * raw field), and one upload should not read as two leaks.
+ */
+function withoutOuterCopies(found: Finding[]): Finding[] {
+  if (found.length < 2) return found;
+  return found.filter(
+    (f) =>
+      !UNWRAPPED.has(f.encoding) ||
+      !found.some(
+        (g) => g !== f && g.kind === f.kind && g.value === f.value && g.path.startsWith(`${f.path}${SEP}`),
+      ),
+  );
+}
+
 export function createDetector(opts: DetectorOptions = {}): Detector {
   const catalogue = opts.catalogue ?? loadCatalogue();
   const needles: Needle[] = [];
@@ -194,7 +214,7 @@ export function createDetector(opts: DetectorOptions = {}): Detector {
         tracker = catalogue.matchLayer(layerHit.kind);
         if (tracker) findings.push(trackerFinding(tracker, layerHit.path, layerHit.kind));
       }
-      findings.push(...found);
+      findings.push(...withoutOuterCopies(found));
       for (const f of decoded.findings) findings.push(decoderFinding(f));
       return { tracker, findings };
     },

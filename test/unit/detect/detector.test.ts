@@ -190,9 +190,8 @@ describe('detect: detector over decoded requests', () => {
     assert.equal(tracker?.id, 'miui-analytics');
     assert.equal(findings[0]?.path, 'url');
     const env = 'body › form.value › base64url › miui-envelope';
-    // A base64 value without - or _ fits both alphabets: reported as base64 unless it is URL-safe.
-    const alphabet = /[-_]/.test(new URLSearchParams(body).get('value')!) ? 'base64url' : 'base64';
-    assert.deepEqual(where(findings, DEVICE.adId), [`body › form.value|${alphabet}`, `${env}.H.aaid|plain`]);
+    // The raw field also holds the ad id in base64, but the decoded layer below it says more: one finding.
+    assert.deepEqual(where(findings, DEVICE.adId), [`${env}.H.aaid|plain`]);
     assert.deepEqual(where(findings, IMEI), [`${env}.H.imei|md5`]);
     assert.ok(where(findings, CANARY).includes(`${env}.B[0].B.note|plain`));
 
@@ -315,6 +314,21 @@ describe('detect: detector over decoded requests', () => {
     assert.deepEqual(where(findings, CANARY), ['url|plain']);
     assert.deepEqual(where(findings, SPACED), ['url|urlencoded', 'query.q|plain']);
     assert.deepEqual(where(findings, 'phc-host-7f3a9e'), ['url|plain', 'host|plain']);
+  });
+
+  it('keeps a base64 match when nothing below it decoded the same value, drops it when something did', () => {
+    const b64 = Buffer.from(CANARY).toString('base64');
+    // Prefixed, the field is not base64 as a whole, so the decoder leaves it a string: the base64 form is the evidence.
+    const kept = detect({ url: 'https://example.test/u', body: `t=tok.${b64}` }, [CANARY], []);
+    assert.deepEqual(where(kept.findings, CANARY), ['body › form.t|base64']);
+    // The whole field is base64: the decoded text layer holds the canary, so the raw-field match goes.
+    const decoded = detect(
+      { url: 'https://example.test/u', body: `t=${encodeURIComponent(b64)}` },
+      [CANARY],
+      [],
+    );
+    const paths = where(decoded.findings, CANARY);
+    assert.ok(paths.length >= 1 && paths.every((p) => p.startsWith('body › form.t › ')), paths.join(', '));
   });
 
   it('deduplicates: one finding per needle, path and encoding', () => {
