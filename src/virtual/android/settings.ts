@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Profile } from '../profiles.ts';
+import { stableUuid } from '../telemetry/device.ts';
 
 export const NAMESPACES = ['global', 'secure', 'system'] as const;
 export type Namespace = (typeof NAMESPACES)[number];
@@ -44,6 +45,11 @@ export class SettingsStore {
     if (!this.tables.secure.has('android_id')) {
       const serial = opts.serialno ?? profile.props['ro.serialno'] ?? profile.name;
       this.tables.secure.set('android_id', deriveAndroidId(serial));
+    }
+    // MIUI's ad services keep the advertising id in `global ad_aaid` (xiaomi-telemetry.md §4.3).
+    if (!this.tables.global.has('ad_aaid')) {
+      const serial = opts.serialno ?? profile.props['ro.serialno'] ?? profile.name;
+      this.tables.global.set('ad_aaid', stableUuid('ad_aaid', serial, this.tables.secure.get('android_id')!));
     }
     this.proxy = parseProxy(this.tables.global.get('http_proxy'));
   }
