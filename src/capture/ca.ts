@@ -7,7 +7,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateCACertificate } from 'mockttp';
 
@@ -59,7 +59,8 @@ export class LabCa {
   static async load(dir: string): Promise<LabCa> {
     const abs = resolve(dir);
     const rel = relative(REPO_ROOT, abs);
-    if (rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && !/^[A-Za-z]:/.test(rel))) {
+    const outside = isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`);
+    if (!outside) {
       throw new CaError(
         `the lab CA directory ${abs} is inside the phonehome checkout; its private key must live outside ` +
           'the repository. Set PHONEHOME_CA_DIR (or --ca-dir) to a directory elsewhere, e.g. ~/.phonehome/ca',

@@ -37,8 +37,8 @@ function cors(req: CompletedRequest): Record<string, string> {
 
 function hasSensorsParams(url: URL, body: Buffer): boolean {
   if (url.searchParams.has('data') || url.searchParams.has('data_list')) return true;
-  const head = body.subarray(0, 16).toString('latin1');
-  return head.startsWith('data=') || head.startsWith('data_list=') || /(^|&)data(_list)?=/.test(head);
+  // The Android SDK puts crc and gzip first (`crc=…&gzip=1&data_list=…`): look past them.
+  return /(^|&)data(_list)?=/.test(body.subarray(0, 512).toString('latin1'));
 }
 
 export function collectorAnswer(req: CompletedRequest): Answer {

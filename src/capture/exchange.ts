@@ -11,7 +11,7 @@ export interface ExchangeRequest {
   headers: Headers;
   /** The body as received, up to the session's cap (`truncated` says whether it was cut). */
   body: Buffer;
-  /** The body's full length on the wire (after the phone's own content encoding, before decoding). */
+  /** The body's full length on the wire (before decoding); -1 when it was dropped at the cap and its size is unknown (chunked). */
   bodySize: number;
   truncated: boolean;
 }

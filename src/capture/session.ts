@@ -169,8 +169,13 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
     const req = p.req;
     const headers = flatHeaders(req.headers);
     const body = Buffer.from(req.body.buffer);
+    // mockttp drops a body over maxBodySize (it arrives empty): with a Content-Length we know its
+    // size; a chunked one of unknown size is recorded as size -1 (as HAR writes "unknown").
     const declared = Number(headers['content-length'] ?? NaN);
-    const truncated = body.length === 0 && Number.isFinite(declared) && declared > this.bodyCap;
+    const chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
+    const truncated =
+      body.length === 0 &&
+      ((Number.isFinite(declared) && declared > this.bodyCap) || (chunked && !Number.isFinite(declared)));
     const exchange: Exchange = {
       index: this.next++,
       startedAt: new Date(req.timingEvents.startTime).toISOString(),
@@ -178,7 +183,12 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
       url: req.url,
       host: hostOf(req),
       httpVersion: req.httpVersion,
-      request: { headers, body, bodySize: truncated ? declared : body.length, truncated },
+      request: {
+        headers,
+        body,
+        bodySize: truncated ? (Number.isFinite(declared) ? declared : -1) : body.length,
+        truncated,
+      },
       response: res
         ? {
             status: res.statusCode,

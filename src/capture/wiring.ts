@@ -257,6 +257,25 @@ function removeScript(method: CaMethod, file: string): string | null {
   }
 }
 
+/**
+ * Whether anything of the CA install is on the phone. The system stores are world-readable, so this
+ * needs no root: a rollback on a phone whose root went away still clears its journal entry when the
+ * CA never got there. The user store is not readable without root: assume present.
+ */
+async function caPresent(device: Device, method: CaMethod, file: string): Promise<boolean> {
+  if (method !== 'system-remount' && method !== 'system-tmpfs') return method === 'user';
+  const [sys, apex, mounts] = await Promise.all([
+    device.shell(['ls', `${SYSTEM_CACERTS}/${file}`]),
+    device.shell(['ls', `${APEX_CACERTS}/${file}`]),
+    device.shell(['cat', '/proc/mounts']),
+  ]);
+  return (
+    sys.exitCode === 0 ||
+    apex.exitCode === 0 ||
+    (method === 'system-tmpfs' && mounts.stdout.split('\n').some((l) => l.split(' ')[1] === SYSTEM_CACERTS))
+  );
+}
+
 export interface WireOptions {
   ca: LabCa;
   /** The capture session's port on this host. */
@@ -383,22 +402,24 @@ export async function restorePhone(
     report.problems.push(`${what}: ${err instanceof Error ? err.message : String(err)} (${fix})`);
   };
   if (entry.ca) {
-    const script = removeScript(entry.ca.method, entry.ca.file);
-    if (script) {
-      try {
+    const { method, file } = entry.ca;
+    try {
+      const script = (await caPresent(device, method, file)) ? removeScript(method, file) : null;
+      if (script === null) report.steps.push('no lab CA to remove');
+      else {
         const root = knownRoot === undefined ? await rootStyle(device) : knownRoot;
-        await asRoot(device, root, script, `removing the lab CA (${entry.ca.method})`);
-        report.steps.push(`lab CA removed (${entry.ca.method})`);
-      } catch (err) {
-        report.rebootAdvised = entry.ca.method === 'system-tmpfs';
-        problem(
-          'the lab CA could not be removed',
-          err,
-          entry.ca.method === 'system-tmpfs'
-            ? `reboot the phone: adb -s ${entry.serial} reboot (the mounts do not survive it)`
-            : `remove ${entry.ca.file} from the phone's CA store by hand`,
-        );
+        await asRoot(device, root, script, `removing the lab CA (${method})`);
+        report.steps.push(`lab CA removed (${method})`);
       }
+    } catch (err) {
+      report.rebootAdvised = method === 'system-tmpfs';
+      problem(
+        'the lab CA could not be removed',
+        err,
+        method === 'system-tmpfs'
+          ? `reboot the phone: adb -s ${entry.serial} reboot (the mounts do not survive it)`
+          : `remove ${file} from the phone's CA store by hand`,
+      );
     }
   }
   try {

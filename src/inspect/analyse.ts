@@ -96,7 +96,7 @@ export function analyseRecord(
     const all = [...findings];
     if (record.request.truncated) {
       const note =
-        `the capture kept ${record.request.body.length} of ${record.request.bodySize} body bytes; ` +
+        `the capture kept ${record.request.body.length} of ${record.request.bodySize < 0 ? 'an unknown number of' : record.request.bodySize} body bytes; ` +
         'the rest was not decoded';
       all.push({ kind: 'limit', value: note, path: 'body', encoding: 'n/a', detail: note });
     }

@@ -1,0 +1,239 @@
+/**
+ * The capture files (src/capture/writers.ts) read back by src/capture/read.ts, which was written
+ * separately against the format: NDJSON with bodies in bodies.bin, HAR 1.2 with non-UTF-8 bodies as
+ * base64, TLS failures in both.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { CaptureRecord } from '../../../src/capture/exchange.ts';
+import { readCaptureFile } from '../../../src/capture/read.ts';
+import { BODIES_FILE, CaptureWriter, HAR_FILE, NDJSON_FILE } from '../../../src/capture/writers.ts';
+
+// HAR and NDJSON as parsed JSON: walked field by field, checked at run time.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
+
+const binary = gzipSync(Buffer.from('{"event":"search","search_word":"canary-äöü"}'));
+
+const RECORDS: CaptureRecord[] = [
+  {
+    type: 'exchange',
+    index: 0,
+    startedAt: '2026-01-02T03:04:05.006Z',
+    method: 'POST',
+    url: 'https://sa.api.intl.miui.com/sa?project=global_browser&r=GB',
+    host: 'sa.api.intl.miui.com',
+    httpVersion: '1.1',
+    request: {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', host: 'sa.api.intl.miui.com' },
+      body: Buffer.from('crc=1&gzip=1&data_list=H4sIAAAAAAAAA4uOBQApu0wNAgAAAA%3D%3D'),
+      bodySize: 59,
+      truncated: false,
+    },
+    response: { status: 200, headers: { 'content-type': 'text/plain' }, bodySize: 0, source: 'local' },
+    tls: { sni: 'sa.api.intl.miui.com' },
+  },
+  {
+    type: 'tls-failure',
+    index: 1,
+    startedAt: '2026-01-02T03:04:05.100Z',
+    host: 'data.mistat.intl.xiaomi.com',
+    cause: 'cert-rejected',
+    remoteAddress: '127.0.0.1',
+  },
+  {
+    type: 'exchange',
+    index: 2,
+    startedAt: '2026-01-02T03:04:05.200Z',
+    method: 'POST',
+    url: 'http://api.ad.intl.xiaomi.com/getSplashScreenAds',
+    host: 'api.ad.intl.xiaomi.com',
+    httpVersion: '1.1',
+    request: {
+      headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' },
+      body: binary,
+      bodySize: binary.length,
+      truncated: false,
+    },
+    response: { status: 201, headers: { 'x-up': '1' }, bodySize: 12, source: 'upstream' },
+  },
+  {
+    type: 'exchange',
+    index: 3,
+    startedAt: '2026-01-02T03:04:05.300Z',
+    method: 'GET',
+    url: 'https://tracking.intl.miui.com/track/spock?a=1&b',
+    host: 'tracking.intl.miui.com',
+    httpVersion: '1.1',
+    request: { headers: {}, body: Buffer.alloc(0), bodySize: 0, truncated: false },
+    response: null,
+    error: 'aborted by the client or upstream',
+    tls: { sni: 'tracking.intl.miui.com' },
+  },
+  {
+    type: 'exchange',
+    index: 4,
+    startedAt: '2026-01-02T03:04:05.400Z',
+    method: 'POST',
+    url: 'http://sa.api.intl.miui.com/sa',
+    host: 'sa.api.intl.miui.com',
+    httpVersion: '1.1',
+    request: {
+      headers: { 'content-length': '99999999' },
+      body: Buffer.alloc(0),
+      bodySize: 99999999,
+      truncated: true,
+    },
+    response: { status: 200, headers: {}, bodySize: 0, source: 'local' },
+  },
+];
+
+async function readAll(path: string): Promise<{ records: CaptureRecord[]; warnings: string[] }> {
+  const records: CaptureRecord[] = [];
+  const warnings: string[] = [];
+  for await (const r of readCaptureFile(path, { onWarning: (w) => warnings.push(w) })) records.push(r);
+  return { records, warnings };
+}
+
+describe('capture writers → read.ts', () => {
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'phonehome-writers-'));
+    const w = new CaptureWriter(dir, { name: 'phonehome', version: '0.1.0' });
+    for (const r of RECORDS) w.write(r);
+    await w.close();
+    assert.equal(w.error, null);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('NDJSON (the capture directory) reads back every record exactly, bodies from bodies.bin', async () => {
+    const { records, warnings } = await readAll(dir);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(records, RECORDS);
+  });
+
+  it('NDJSON holds body references, not bodies; bodies.bin is the bodies back to back', () => {
+    const lines = readFileSync(join(dir, NDJSON_FILE), 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, RECORDS.length);
+    const parsed = lines.map((l) => JSON.parse(l) as Json);
+    const first = (RECORDS[0] as Extract<CaptureRecord, { type: 'exchange' }>).request.body;
+    assert.deepEqual(parsed[0]!.request.body, { file: BODIES_FILE, offset: 0, length: first.length });
+    assert.deepEqual(parsed[2]!.request.body, {
+      file: BODIES_FILE,
+      offset: first.length,
+      length: binary.length,
+    });
+    assert.equal(parsed[3]!.request.body, null);
+    assert.equal(parsed[4]!.request.body, null, 'a truncated body keeps its size only');
+    assert.equal(parsed[4]!.request.bodySize, 99999999);
+    assert.equal(parsed[1]!.type, 'tls-failure');
+    const bodies = readFileSync(join(dir, BODIES_FILE));
+    assert.ok(bodies.equals(Buffer.concat([first, binary])));
+  });
+
+  it('the HAR parses as JSON, is HAR 1.2 with every required field on every entry', () => {
+    const har = JSON.parse(readFileSync(join(dir, HAR_FILE), 'utf8')) as { log: Json };
+    const log = har.log;
+    assert.equal(log.version, '1.2');
+    assert.equal(typeof log.creator.name, 'string');
+    assert.equal(typeof log.creator.version, 'string');
+    assert.ok(Array.isArray(log.entries));
+    assert.equal(log.entries.length, RECORDS.length);
+    const nameValues = (v: unknown): void => {
+      assert.ok(Array.isArray(v));
+      for (const x of v as Array<Record<string, unknown>>) {
+        assert.equal(typeof x.name, 'string');
+        assert.equal(typeof x.value, 'string');
+      }
+    };
+    for (const e of log.entries as Array<Json>) {
+      assert.ok(!Number.isNaN(Date.parse(e.startedDateTime)), e.startedDateTime);
+      assert.equal(typeof e.time, 'number');
+      const q = e.request;
+      for (const k of ['method', 'url', 'httpVersion']) assert.equal(typeof q[k], 'string', `request.${k}`);
+      assert.ok(Array.isArray(q.cookies));
+      nameValues(q.headers);
+      nameValues(q.queryString);
+      assert.equal(typeof q.headersSize, 'number');
+      assert.equal(typeof q.bodySize, 'number');
+      if (q.postData) {
+        assert.equal(typeof q.postData.mimeType, 'string');
+        assert.equal(typeof q.postData.text, 'string');
+      }
+      const s = e.response;
+      assert.equal(typeof s.status, 'number');
+      for (const k of ['statusText', 'httpVersion', 'redirectURL'])
+        assert.equal(typeof s[k], 'string', `response.${k}`);
+      assert.ok(Array.isArray(s.cookies));
+      nameValues(s.headers);
+      assert.equal(typeof s.content.size, 'number');
+      assert.equal(typeof s.content.mimeType, 'string');
+      assert.equal(typeof s.headersSize, 'number');
+      assert.equal(typeof s.bodySize, 'number');
+      assert.equal(typeof e.cache, 'object');
+      for (const k of ['send', 'wait', 'receive']) {
+        assert.equal(typeof e.timings[k], 'number');
+        assert.ok(e.timings[k] >= 0, `timings.${k} >= 0`);
+      }
+    }
+    const [sensors, tls, ads, tracking] = log.entries as Array<Json>;
+    assert.deepEqual(sensors!.request.queryString, [
+      { name: 'project', value: 'global_browser' },
+      { name: 'r', value: 'GB' },
+    ]);
+    assert.equal(
+      sensors!.request.postData.text,
+      'crc=1&gzip=1&data_list=H4sIAAAAAAAAA4uOBQApu0wNAgAAAA%3D%3D',
+    );
+    assert.equal(sensors!.request.postData._encoding, undefined, 'UTF-8 text as is');
+    assert.equal(tls!.request.method, 'CONNECT');
+    assert.equal(tls!.request.url, 'https://data.mistat.intl.xiaomi.com/');
+    assert.equal(tls!._tlsFailure.cause, 'cert-rejected');
+    assert.equal(tls!.response.status, 0);
+    assert.equal(ads!.request.postData._encoding, 'base64', 'a binary body is base64');
+    assert.ok(Buffer.from(ads!.request.postData.text, 'base64').equals(binary));
+    assert.equal(tracking!.response.status, 0);
+    assert.equal(tracking!._error, 'aborted by the client or upstream');
+  });
+
+  it('the HAR reads back the same records (without the SNI, which HAR has no place for)', async () => {
+    const { records, warnings } = await readAll(join(dir, HAR_FILE));
+    assert.deepEqual(warnings, []);
+    const expected = RECORDS.map((r) => {
+      if (r.type !== 'exchange') {
+        const { remoteAddress: _drop, ...rest } = r;
+        return rest;
+      }
+      const { tls: _tls, ...rest } = r;
+      return rest;
+    });
+    assert.deepEqual(records, expected);
+  });
+
+  it('a HAR left open by a writer that was never closed is repaired by the reader', async () => {
+    const open = mkdtempSync(join(tmpdir(), 'phonehome-writers-open-'));
+    try {
+      const w = new CaptureWriter(open, { name: 'phonehome', version: '0.1.0' });
+      w.write(RECORDS[0]!);
+      w.write(RECORDS[1]!);
+      // Not closed: wait (bounded) until the stream has flushed what was written.
+      const written = (): boolean => {
+        try {
+          return readFileSync(join(open, HAR_FILE), 'utf8').includes('cert-rejected');
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 200 && !written(); i++) await new Promise((r) => setTimeout(r, 10));
+      const { records, warnings } = await readAll(join(open, HAR_FILE));
+      assert.equal(records.length, 2);
+      assert.match(warnings.join('\n'), /unterminated/);
+      await w.close();
+    } finally {
+      rmSync(open, { recursive: true, force: true });
+    }
+  });
+});
