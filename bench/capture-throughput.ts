@@ -1,0 +1,671 @@
+/**
+ * bench/capture-throughput: exchanges/s and MB/s of request body through phonehome's capture path
+ * (CaptureSession in block mode, streaming exchanges.ndjson + bodies.bin + capture.har, and
+ * `analyseRecord()` = decode + detect on every record), against mitmdump (Debian mitmproxy) answering
+ * every request from a script and saving the flows with `io.FlowWriter`, under the same load in the
+ * same run; then an RSS run through phonehome alone (100k exchanges by default). A third, context
+ * row runs the same session with the `record` handler only counting (capture without decode/detect).
+ *
+ * Load: a seeded, fixed mix of phone uploads built with the virtual phone's encoders: Sensors
+ * `data_list` batches (gzip=1, 10–50 browser events), MIUI tracking H/B envelopes (1–20 entries) and
+ * small GETs (Sensors web `sa.gif?data=`, ad/A-B config), sent as plain-HTTP proxy requests
+ * (absolute-form) over N keep-alive connections by a generator in a child process (node:http, one
+ * request in flight per connection), so it does not share an event loop with the proxy under test.
+ * Rounds alternate between the two proxies (both idle-listening all along) so drift hits both alike.
+ * MB/s counts request body bytes (1 MB = 10^6 B).
+ *
+ *   npm run bench:capture [-- --exchanges 20000 --connections 16 --rounds 4 --rss-exchanges 100000 --quick]
+ */
+import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { createServer, connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { CaptureSession as Session } from '../src/capture/session.ts';
+
+/** One request of the mix, as sent over IPC (body base64). */
+interface WireReq {
+  kind: string;
+  method: 'GET' | 'POST';
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+type ToGenerator =
+  | { type: 'init'; pool: WireReq[] }
+  | { type: 'run'; port: number; from: number; count: number; connections: number };
+
+interface RunResult {
+  type: 'done';
+  count: number;
+  bytes: number;
+  ms: number;
+  cpuUs: number;
+  p50: number;
+  p99: number;
+  errors: string[];
+}
+
+type FromGenerator = { type: 'ready' } | RunResult;
+
+// ------------------------------------------------------------------------------ generator (child)
+
+async function generatorMain(): Promise<void> {
+  let pool: Array<{ method: string; url: string; headers: Record<string, string>; body: Buffer }> = [];
+  const send = (m: FromGenerator): void => void process.send!(m);
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', (m: ToGenerator) => {
+    if (m.type === 'init') {
+      pool = m.pool.map((r) => ({ ...r, body: Buffer.from(r.body, 'base64') }));
+      send({ type: 'ready' });
+      return;
+    }
+    void run(m).then(send, (err: unknown) =>
+      send({
+        type: 'done',
+        count: 0,
+        bytes: 0,
+        ms: 0,
+        cpuUs: 0,
+        p50: 0,
+        p99: 0,
+        errors: [String(err)],
+      }),
+    );
+  });
+
+  async function run(m: Extract<ToGenerator, { type: 'run' }>): Promise<RunResult> {
+    const agent = new Agent({ keepAlive: true, maxSockets: m.connections });
+    const lat = new Float64Array(m.count);
+    const errors: string[] = [];
+    let next = 0;
+    let done = 0;
+    let bytes = 0;
+    const one = (i: number): Promise<void> =>
+      new Promise((resolve) => {
+        const r = pool[(m.from + i) % pool.length]!;
+        const t0 = performance.now();
+        const req = request(
+          { host: '127.0.0.1', port: m.port, method: r.method, path: r.url, headers: r.headers, agent },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode! >= 200 && res.statusCode! < 300) {
+                done++;
+                bytes += r.body.length;
+                lat[i] = performance.now() - t0;
+              } else if (errors.length < 5) errors.push(`${r.method} ${r.url}: HTTP ${res.statusCode}`);
+              resolve();
+            });
+          },
+        );
+        req.on('error', (e) => {
+          if (errors.length < 5) errors.push(`${r.method} ${r.url}: ${e.message}`);
+          resolve();
+        });
+        req.end(r.body.length ? r.body : undefined);
+      });
+    const worker = async (): Promise<void> => {
+      while (next < m.count) await one(next++);
+    };
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: m.connections }, worker));
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    agent.destroy();
+    const sorted = lat.slice(0, m.count).sort();
+    return {
+      type: 'done',
+      count: done,
+      bytes,
+      ms,
+      cpuUs: cpu.user + cpu.system,
+      p50: sorted[Math.floor(sorted.length * 0.5)] ?? 0,
+      p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+      errors,
+    };
+  }
+}
+
+// ------------------------------------------------------------------------------ the load
+
+async function buildPool(seed: number, size: number): Promise<WireReq[]> {
+  const { prng, sensorsBodies } = await import('../test/unit/decode/corpus.ts');
+  const { DEVICE } = await import('../test/unit/decode/helpers.ts');
+  const { encodeTrackingBody, trackingHeader } = await import('../src/virtual/telemetry/index.ts');
+  const rnd = prng(seed);
+  const ua = `Dalvik/2.1.0 (Linux; U; Android ${DEVICE.osVersion}; ${DEVICE.model} Build/TKQ1.221114.001)`;
+  const form = 'application/x-www-form-urlencoded';
+  const post = (kind: string, url: string, body: string): WireReq => ({
+    kind,
+    method: 'POST',
+    url,
+    headers: {
+      host: new URL(url).host,
+      'user-agent': ua,
+      'content-type': form,
+      'content-length': String(Buffer.byteLength(body)),
+    },
+    body: Buffer.from(body).toString('base64'),
+  });
+  const get = (kind: string, url: string): WireReq => ({
+    kind,
+    method: 'GET',
+    url,
+    headers: { host: new URL(url).host, 'user-agent': ua, accept: '*/*' },
+    body: '',
+  });
+  const senders = [
+    'com.miui.securitycenter',
+    'com.miui.home',
+    'com.android.settings',
+    'com.miui.cleanmaster',
+  ];
+  const pool: WireReq[] = [];
+  for (let i = 0; i < size; i++) {
+    const x = rnd();
+    const s = seed * 1000 + i;
+    if (x < 0.5) {
+      // Mint Browser's Sensors batch, as the Android SDK posts it.
+      const n = 10 + Math.floor(rnd() * 41);
+      pool.push(
+        post(
+          'sensors data_list gzip=1',
+          'http://sa.api.intl.miui.com/sa?project=global_browser_mini&r=GB',
+          sensorsBodies(s, n).gzip,
+        ),
+      );
+    } else if (x < 0.7) {
+      const sender = senders[Math.floor(rnd() * senders.length)]!;
+      const header = trackingHeader(DEVICE, { sender, analyticsVersion: '3.8.8', account: '6120004521' });
+      const n = 1 + Math.floor(rnd() * 20);
+      const t = 1_700_000_000_000 + i * 60_000;
+      const entries = Array.from({ length: n }, (_, k) => ({
+        H: { sid: `s${i}`, pk: sender, key: 'open', eventTime: String(t + k), sn: k + 1, retryCnt: 0 },
+        B: {
+          _event_id_: k % 3 ? 'page_show' : 'click',
+          netstate: 'WIFI',
+          package: sender,
+          ...(k === 0 && i % 4 === 0 ? { note: CANARIES[0] } : {}),
+        },
+      }));
+      const { body } = encodeTrackingBody(header, entries, { ts: t, nonce: `n${i.toString(16)}` });
+      pool.push(post('miui tracking H/B', 'http://tracking.intl.miui.com/track/spock', body));
+    } else if (x < 0.85) {
+      // The web SDK's image GET: one event in the query.
+      const web = sensorsBodies(s, 1).web[0]!;
+      pool.push(
+        get('GET sa.gif?data=', `http://sa.api.intl.miui.com/sa.gif?project=global_browser_mini&${web}`),
+      );
+    } else {
+      const cfg =
+        rnd() < 0.5
+          ? `http://sdkconfig.ad.intl.xiaomi.com/api/v3/config?pkg=com.miui.msa.global&v=2.1.${i}&aaid=${DEVICE.adId}&r=${DEVICE.region}`
+          : `http://abtest.mistat.intl.xiaomi.com/experiments?app_id=2882303761517${i}&sv=3.0.16&m=${encodeURIComponent(DEVICE.model)}`;
+      pool.push(get('GET config', cfg));
+    }
+  }
+  return pool;
+}
+
+const CANARIES = ['PHC-7f3a9c21-canary', 'bench-canary-0001'];
+
+// ------------------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      exchanges: { type: 'string' },
+      connections: { type: 'string', default: '16' },
+      rounds: { type: 'string', default: '4' },
+      warmup: { type: 'string' },
+      'rss-exchanges': { type: 'string' },
+      'rss-every': { type: 'string' },
+      pool: { type: 'string', default: '240' },
+      seed: { type: 'string', default: '1' },
+      quick: { type: 'boolean', default: false },
+    },
+  });
+  const quick = values.quick;
+  const exchanges = Number(values.exchanges ?? (quick ? 3000 : 20000));
+  const connections = Number(values.connections);
+  const rounds = Number(values.rounds);
+  const warmup = Number(values.warmup ?? (quick ? 300 : 1000));
+  const rssExchanges = Number(values['rss-exchanges'] ?? (quick ? 20000 : 100000));
+  const rssEvery = Number(values['rss-every'] ?? rssExchanges / 10);
+  const perRound = Math.ceil(exchanges / rounds);
+  const GOAL = 2;
+  const FLAT = 1.2;
+
+  const { LabCa } = await import('../src/capture/ca.ts');
+  const { CaptureSession } = await import('../src/capture/session.ts');
+  const { createDetector } = await import('../src/detect/index.ts');
+  const { analyseRecord } = await import('../src/inspect/analyse.ts');
+  const { DEVICE } = await import('../test/unit/decode/helpers.ts');
+
+  const pool = await buildPool(Number(values.seed), Number(values.pool));
+  const base = mkdtempSync(join(tmpdir(), 'phonehome-bench-capture-'));
+  let gen: ChildProcess | undefined;
+  let mitm: ChildProcess | undefined;
+  let session: Session | undefined;
+  const cleanup = (): void => {
+    gen?.kill('SIGKILL');
+    mitm?.kill('SIGKILL');
+    rmSync(base, { recursive: true, force: true });
+  };
+  const onSignal = (): void => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    // ---- generator
+    gen = fork(fileURLToPath(import.meta.url), ['--generator'], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const g = gen;
+    const fromGen = (): Promise<FromGenerator> =>
+      new Promise((resolve, reject) => {
+        const onExit = (code: number | null): void =>
+          reject(new Error(`the load generator exited (${code})`));
+        g.once('exit', onExit);
+        g.once('message', (m: FromGenerator) => {
+          g.off('exit', onExit);
+          resolve(m);
+        });
+      });
+    g.send({ type: 'init', pool } satisfies ToGenerator);
+    await fromGen();
+    const load = async (port: number, from: number, count: number): Promise<RunResult> => {
+      g.send({ type: 'run', port, from, count, connections } satisfies ToGenerator);
+      const r = (await fromGen()) as RunResult;
+      if (r.errors.length || r.count !== count)
+        throw new Error(`load: ${r.count}/${count} exchanges completed; ${r.errors.join('; ')}`);
+      return r;
+    };
+
+    // ---- phonehome
+    const ca = await LabCa.load(join(base, 'ca'));
+    const detector = createDetector({
+      canaries: CANARIES,
+      identifiers: [
+        { name: 'android_id', value: DEVICE.androidId },
+        { name: 'ad_id', value: DEVICE.adId },
+        { name: 'imei_md5', value: DEVICE.imeiHash },
+      ],
+    });
+    const findings = new Map<string, number>();
+    /** Records seen, and those run through analyseRecord (all but the capture-only rounds'). */
+    let handled = 0;
+    let analysed = 0;
+    let analyseOn = true;
+    let onAnalysed: (() => void) | undefined;
+    let writeError: Error | undefined;
+    const startSession = async (dir: string): Promise<Session> => {
+      const s = await CaptureSession.start({ dir, ca, mode: 'block' });
+      s.on('record', (rec) => {
+        if (analyseOn) {
+          const out = analyseRecord(rec, detector, {});
+          for (const f of out.findings) findings.set(f.kind, (findings.get(f.kind) ?? 0) + 1);
+          analysed++;
+        }
+        handled++;
+        onAnalysed?.();
+      });
+      s.on('error', (e) => (writeError ??= e));
+      return s;
+    };
+    /** Resolves once `n` records have been handled (records are emitted just after the response). */
+    const handledReach = (n: number): Promise<void> =>
+      handled >= n
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`only ${handled}/${n} records handled`)), 30000);
+            onAnalysed = () => {
+              if (handled < n) return;
+              clearTimeout(timer);
+              onAnalysed = undefined;
+              resolve();
+            };
+          });
+    session = await startSession(join(base, 'capture'));
+
+    // ---- mitmdump
+    const flowFile = join(base, 'mitm.flows');
+    const script = join(base, 'save_flows.py');
+    writeFileSync(script, mitmScript(flowFile));
+    const mitmPort = await freePort();
+    const mitmErr: Buffer[] = [];
+    mitm = spawn(
+      'mitmdump',
+      [
+        '--listen-host',
+        '127.0.0.1',
+        '--listen-port',
+        String(mitmPort),
+        '-q',
+        '-s',
+        script,
+        '--set',
+        `confdir=${join(base, 'mitm-conf')}`,
+        '--set',
+        'connection_strategy=lazy',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    mitm.stderr!.on('data', (c: Buffer) => mitmErr.push(c));
+    const mitmProc = mitm;
+    await waitListening(mitmPort, mitmProc, () => Buffer.concat(mitmErr).toString());
+    const mitmVersion = execFileSync('mitmdump', ['--version']).toString().split('\n')[0]!.trim();
+    const clkTck = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+    const mitmCpuUs = (): number => {
+      const f = readFileSync(`/proc/${mitmProc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(f[11]) + Number(f[12])) / clkTck) * 1e6;
+    };
+    const mitmRss = (): number =>
+      Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${mitmProc.pid}/status`, 'utf8'))![1]) * 1024;
+    let mitmExpected = 0;
+    let phExpected = 0;
+    let analyseExpected = 0;
+
+    interface Side {
+      name: string;
+      port: number;
+      /** After `count` more exchanges: waits until the proxy is done with them (phonehome: analysed). */
+      settle(count: number): Promise<void>;
+      cpuUs(): number;
+      before?(): void;
+      acc: {
+        count: number;
+        bytes: number;
+        ms: number;
+        cpuUs: number;
+        genCpuUs: number;
+        p50: number[];
+        p99: number[];
+      };
+    }
+    const acc = (): Side['acc'] => ({ count: 0, bytes: 0, ms: 0, cpuUs: 0, genCpuUs: 0, p50: [], p99: [] });
+    const ph: Side = {
+      name: 'phonehome capture+decode+detect',
+      port: session.port,
+      settle: (count) => {
+        analyseExpected += count;
+        return handledReach((phExpected += count));
+      },
+      cpuUs: () => {
+        const c = process.cpuUsage();
+        return c.user + c.system;
+      },
+      before: () => void (analyseOn = true),
+      acc: acc(),
+    };
+    // Context: the same session with the 'record' handler only counting (no decode, no detect).
+    const cap: Side = {
+      ...ph,
+      name: 'phonehome capture only (context)',
+      settle: (count) => handledReach((phExpected += count)),
+      before: () => void (analyseOn = false),
+      acc: acc(),
+    };
+    const mi: Side = {
+      name: 'mitmdump script + FlowWriter',
+      port: mitmPort,
+      // The script saves in its `response` hook, before the response goes out.
+      settle: async (count) => void (mitmExpected += count),
+      cpuUs: mitmCpuUs,
+      acc: acc(),
+    };
+
+    const runOn = async (side: Side, from: number, count: number, measure: boolean): Promise<void> => {
+      side.before?.();
+      const c0 = side.cpuUs();
+      const t0 = performance.now();
+      const r = await load(side.port, from, count);
+      await side.settle(count);
+      const ms = performance.now() - t0;
+      if (!measure) return;
+      const a = side.acc;
+      a.count += r.count;
+      a.bytes += r.bytes;
+      a.ms += ms;
+      a.cpuUs += side.cpuUs() - c0;
+      a.genCpuUs += r.cpuUs;
+      a.p50.push(r.p50);
+      a.p99.push(r.p99);
+    };
+
+    // Warm-up (JIT, mitmproxy's imports, the CA's first certificates), then alternating rounds.
+    const sides = [ph, mi, cap];
+    for (const side of sides) await runOn(side, 0, warmup, false);
+    for (let r = 0; r < rounds; r++) {
+      const order = [...sides.slice(r % 3), ...sides.slice(0, r % 3)];
+      for (const side of order) await runOn(side, warmup + r * perRound, perRound, true);
+    }
+    const saved = Number(await controlGet(mitmPort, 'http://bench.control/count'));
+    const phRssAfter = process.memoryUsage().rss;
+    const mitmRssAfter = mitmRss();
+    await session.stop();
+    const counts = session.counts;
+    const capBytes = ['exchanges.ndjson', 'bodies.bin', 'capture.har']
+      .map((f) => statSync(join(base, 'capture', f)).size)
+      .reduce((a, b) => a + b, 0);
+    const flowBytes = statSync(flowFile).size;
+
+    const kinds = new Map<string, number>();
+    for (let i = 0; i < exchanges; i++) {
+      const k = pool[(warmup + i) % pool.length]!.kind;
+      kinds.set(k, (kinds.get(k) ?? 0) + 1);
+    }
+    const avgBody = ph.acc.bytes / ph.acc.count;
+    console.log(
+      `capture-throughput: ${perRound * rounds} exchanges per proxy in ${rounds} alternating rounds (after ${warmup} warm-up each), ` +
+        `${connections} keep-alive connections, plain HTTP proxy requests; node ${process.version}; ${mitmVersion}`,
+    );
+    console.log(
+      `load (seed ${values.seed}, ${pool.length} distinct requests cycled): ` +
+        [...kinds].map(([k, n]) => `${k} ${((n / exchanges) * 100).toFixed(0)}%`).join(', ') +
+        `; mean request body ${avgBody.toFixed(0)} B`,
+    );
+    console.log(
+      'MB/s = request body bytes per second (1 MB = 10^6 B); cpu = the proxy process, ms per 1k exchanges',
+    );
+    console.log(
+      `${'proxy'.padEnd(34)} ${'exch/s'.padStart(8)} ${'MB/s'.padStart(7)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'cpu'.padStart(7)} ${'gen cpu'.padStart(8)}`,
+    );
+    const rate = (s: Side): number => (s.acc.count / s.acc.ms) * 1e3;
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    for (const s of sides) {
+      const a = s.acc;
+      console.log(
+        `${s.name.padEnd(34)} ${rate(s).toFixed(0).padStart(8)} ${(((a.bytes / a.ms) * 1e3) / 1e6).toFixed(2).padStart(7)} ` +
+          `${med(a.p50).toFixed(2).padStart(7)} ${med(a.p99).toFixed(2).padStart(7)} ` +
+          `${(a.cpuUs / a.count).toFixed(0).padStart(7)} ${`${((a.genCpuUs / 1e3 / a.ms) * 100).toFixed(0)}%`.padStart(8)}`,
+      );
+    }
+    console.log(
+      `checks: phonehome: generator ${phExpected} = records ${handled} = session exchanges ${counts.exchanges}` +
+        ` (tls failures ${counts.tlsFailures}), analysed ${analysed} of ${analyseExpected}; ` +
+        `mitmdump: flows saved ${saved} of ${mitmExpected}; ` +
+        `findings ${[...findings].map(([k, n]) => `${k} ${n}`).join(', ')}`,
+    );
+    console.log(
+      `on disk: phonehome ${(capBytes / 1e6).toFixed(1)} MB for ${counts.exchanges} exchanges (ndjson+bodies+har), ` +
+        `mitmdump ${(flowBytes / 1e6).toFixed(1)} MB for ${saved} flows; ` +
+        `RSS after: phonehome ${(phRssAfter / 2 ** 20).toFixed(0)} MiB, mitmdump ${(mitmRssAfter / 2 ** 20).toFixed(0)} MiB`,
+    );
+    if (
+      handled !== phExpected ||
+      counts.exchanges !== phExpected ||
+      analysed !== analyseExpected ||
+      saved !== mitmExpected
+    )
+      throw new Error('the counts do not match');
+    if (writeError) throw writeError;
+    const ratio = rate(ph) / rate(mi);
+    const cpuRatio = mi.acc.cpuUs / mi.acc.count / (ph.acc.cpuUs / ph.acc.count);
+    console.log(
+      `phonehome / mitmdump = ${ratio.toFixed(2)}× exchanges/s (same load, so the same in MB/s); ` +
+        `${cpuRatio.toFixed(2)}× in proxy cpu per exchange  (goal ≥ ${GOAL}×: ${ratio >= GOAL ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `context: phonehome capture only / mitmdump = ${(rate(cap) / rate(mi)).toFixed(2)}×; ` +
+        `decode+detect cost ${((ph.acc.cpuUs / ph.acc.count - cap.acc.cpuUs / cap.acc.count) / 1e3).toFixed(2)} ms cpu per exchange`,
+    );
+    mitm.kill('SIGTERM');
+    rmSync(join(base, 'capture'), { recursive: true, force: true });
+    rmSync(flowFile, { force: true });
+
+    // ---- RSS over a long run, phonehome only
+    analysed = 0;
+    handled = 0;
+    phExpected = 0;
+    analyseExpected = 0;
+    session = await startSession(join(base, 'capture-rss'));
+    const samples: Array<{ n: number; rss: number; heap: number; ms: number }> = [];
+    const t0 = performance.now();
+    const sample = (): void => {
+      const m = process.memoryUsage();
+      samples.push({ n: handled, rss: m.rss, heap: m.heapUsed, ms: performance.now() - t0 });
+    };
+    sample();
+    const rssSide: Side = { ...ph, port: session.port, acc: acc() };
+    const chunk = rssEvery;
+    for (let done = 0; done < rssExchanges; done += chunk) {
+      await runOn(rssSide, done, Math.min(chunk, rssExchanges - done), true);
+      sample();
+    }
+    await session.stop();
+    if (analysed !== rssExchanges || session.counts.exchanges !== rssExchanges)
+      throw new Error(
+        `RSS run: ${analysed} analysed, ${session.counts.exchanges} recorded, ${rssExchanges} sent`,
+      );
+    const mib = (b: number): string => `${(b / 2 ** 20).toFixed(0)}`;
+    console.log('');
+    console.log(
+      `RSS run: ${rssExchanges} exchanges through phonehome only (same mix, ${connections} connections), sampled every ${chunk}; ` +
+        `${rate(rssSide).toFixed(0)} exchanges/s overall`,
+    );
+    console.log(
+      `exchanges: ${samples.map((s) => String(s.n).padStart(6)).join(' ')}\nRSS MiB:   ${samples
+        .map((s) => mib(s.rss).padStart(6))
+        .join(' ')}\nheap MiB:  ${samples.map((s) => mib(s.heap).padStart(6)).join(' ')}`,
+    );
+    // Flat: after the first 20% (JIT, heap sizing, the writers' buffers), RSS at the end is within 1.2×
+    // of RSS at 20%; the least-squares slope over that stretch is printed for context.
+    const warmIdx = samples.findIndex((s) => s.n >= rssExchanges * 0.2);
+    const warm = samples[warmIdx]!;
+    const tail = samples.slice(warmIdx);
+    const mx = tail.reduce((a, s) => a + s.n, 0) / tail.length;
+    const my = tail.reduce((a, s) => a + s.rss, 0) / tail.length;
+    const slope =
+      tail.reduce((a, s) => a + (s.n - mx) * (s.rss - my), 0) / tail.reduce((a, s) => a + (s.n - mx) ** 2, 0);
+    const start = samples[1]!;
+    const middle = samples[Math.floor(samples.length / 2)]!;
+    const end = samples[samples.length - 1]!;
+    const flat = end.rss <= warm.rss * FLAT;
+    console.log(
+      `RSS at ${start.n} / ${middle.n} / ${end.n}: ${mib(start.rss)} / ${mib(middle.rss)} / ${mib(end.rss)} MiB ` +
+        `(before load ${mib(samples[0]!.rss)}); slope from ${warm.n}: ${((slope * 10000) / 2 ** 20).toFixed(2)} MiB per 10k exchanges`,
+    );
+    console.log(
+      `flat (RSS at ${end.n} ≤ ${FLAT}× RSS at ${warm.n}: ${mib(end.rss)} ≤ ${mib(warm.rss * FLAT)} MiB): ${flat ? 'met' : 'NOT met'}`,
+    );
+    console.log(
+      '2-core machine shared with other jobs: absolute rates vary between runs; the ratio is from the same run.',
+    );
+  } finally {
+    await session?.stop().catch(() => undefined);
+    if (gen?.connected) gen.disconnect();
+    cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function mitmScript(flowFile: string): string {
+  return `# Written by bench/capture-throughput.ts: answer every request locally and save the flow.
+from mitmproxy import http, io
+
+
+class SaveFlows:
+    def __init__(self):
+        self.f = open(${JSON.stringify(flowFile)}, "wb")
+        self.w = io.FlowWriter(self.f)
+        self.saved = 0
+
+    def request(self, flow):
+        if flow.request.pretty_host == "bench.control":
+            self.f.flush()
+            flow.metadata["bench_control"] = True
+            flow.response = http.Response.make(200, str(self.saved), {"content-type": "text/plain"})
+            return
+        flow.response = http.Response.make(200, b"", {"content-type": "text/plain"})
+
+    def response(self, flow):
+        if flow.metadata.get("bench_control"):
+            return
+        self.w.add(flow)
+        self.saved += 1
+
+    def done(self):
+        self.f.close()
+
+
+addons = [SaveFlows()]
+`;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitListening(port: number, proc: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`mitmdump exited (${proc.exitCode}): ${stderr()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`mitmdump did not listen on ${port}: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function controlGet(port: number, url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: url, headers: { host: new URL(url).host } },
+      (res) => {
+        const out: Buffer[] = [];
+        res.on('data', (c: Buffer) => out.push(c));
+        res.on('end', () => resolve(Buffer.concat(out).toString()));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+if (process.argv.includes('--generator')) await generatorMain();
+else await main();
