@@ -10,15 +10,14 @@ import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, wri
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateCACertificate } from 'mockttp';
+import { UserFacingError } from '../util/user-facing.ts';
 
 export const CA_COMMON_NAME = 'phonehome lab CA (captures personal data; do not trust outside the lab)';
 const KEY_FILE = 'ca.key';
 const CERT_FILE = 'ca.pem';
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export class CaError extends Error {
-  readonly userFacing = true;
-}
+export class CaError extends UserFacingError {}
 
 export class LabCa {
   readonly certPem: string;

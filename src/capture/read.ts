@@ -10,6 +10,7 @@ import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { CaptureRecord, Exchange, ExchangeResponse, Headers } from './exchange.ts';
+import { UserFacingError } from '../util/user-facing.ts';
 
 export type CaptureFormat = 'ndjson' | 'har' | 'http';
 
@@ -19,15 +20,9 @@ export interface ReadOptions {
 }
 
 /** A capture file that cannot be read: the CLI prints the message and the fix, and exits 2. */
-export class CaptureFileError extends Error {
-  readonly userFacing = true;
-  readonly exitCode = 2;
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'CaptureFileError';
+export class CaptureFileError extends UserFacingError {
+  constructor(message: string, hint?: string) {
+    super(message, hint, 2);
   }
 }
 

@@ -19,6 +19,7 @@ import { X509Certificate } from 'node:crypto';
 import type { Device } from '../device/index.ts';
 import type { LabCa } from './ca.ts';
 import { currentOwner, Journal, type CaMethod, type JournalEntry } from './journal.ts';
+import { UserFacingError } from '../util/user-facing.ts';
 
 export type { CaMethod } from './journal.ts';
 export const CA_METHODS: readonly CaMethod[] = [
@@ -34,16 +35,7 @@ export const APEX_CACERTS = '/apex/com.android.conscrypt/cacerts';
 export const USER_CACERTS = '/data/misc/user/0/cacerts-added';
 const TMP = '/data/local/tmp';
 
-export class WiringError extends Error {
-  readonly userFacing = true;
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'WiringError';
-  }
-}
+export class WiringError extends UserFacingError {}
 
 /** What each method decrypts, as the evidence states it. */
 export function coverageOf(method: CaMethod): string {

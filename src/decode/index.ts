@@ -79,6 +79,19 @@ function noteOnce(ctx: Ctx, tag: string, path: string, detail: string): void {
   finding(ctx, 'limit', path, detail);
 }
 
+/** Counts `n` more decoded bytes; false (and a note) once all decoders together passed the budget. */
+function spend(ctx: Ctx, n: number, path: string): boolean {
+  ctx.bytes += n;
+  if (ctx.bytes <= ctx.limits.maxTotalBytes) return true;
+  noteOnce(
+    ctx,
+    'total',
+    path,
+    `decoders produced more than ${ctx.limits.maxTotalBytes} bytes; the rest is not decoded`,
+  );
+  return false;
+}
+
 function layer(ctx: Ctx, kind: LayerKind, path: string, value?: unknown, key?: string): Layer {
   ctx.nodes++;
   if (ctx.nodes >= ctx.limits.maxNodes && !ctx.full) {
@@ -233,28 +246,12 @@ function base64Decoder(s: string, path: string, ctx: Ctx, depth: number): Layer 
     let n = s.length;
     while (s.charCodeAt(n - 1) === 0x3d) n--;
     if (base64HeadRejects(s)) {
-      ctx.bytes += Math.floor((n * 3) / 4);
-      if (ctx.bytes > ctx.limits.maxTotalBytes)
-        noteOnce(
-          ctx,
-          'total',
-          path,
-          `decoders produced more than ${ctx.limits.maxTotalBytes} bytes; the rest is not decoded`,
-        );
+      spend(ctx, Math.floor((n * 3) / 4), path);
       return null;
     }
   }
   const b = base64Bytes(s);
-  ctx.bytes += b.length;
-  if (ctx.bytes > ctx.limits.maxTotalBytes) {
-    noteOnce(
-      ctx,
-      'total',
-      path,
-      `decoders produced more than ${ctx.limits.maxTotalBytes} bytes; the rest is not decoded`,
-    );
-    return null;
-  }
+  if (!spend(ctx, b.length, path)) return null;
   // Only when it decodes to something meaningful: compressed data or text.
   const compressedMagic = isGzip(b) || isZlib(b);
   if (!compressedMagic) {

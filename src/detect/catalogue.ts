@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UserFacingError } from '../util/user-facing.ts';
 
 export const TRACKER_CATEGORIES = [
   'analytics',
@@ -58,15 +59,7 @@ export interface TrackerInfo {
   source: string;
 }
 
-export class CatalogueError extends Error {
-  /** The message is meant for people (the CLI prints it without a stack trace). */
-  readonly userFacing = true;
-
-  constructor(message: string) {
-    super(message);
-    this.name = 'CatalogueError';
-  }
-}
+export class CatalogueError extends UserFacingError {}
 
 interface Rule {
   info: TrackerInfo;

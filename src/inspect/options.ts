@@ -3,16 +3,11 @@
  * values throw InspectArgumentError (user-facing, exit 2) naming the option, the value and the form
  * expected.
  */
+import { UserFacingError } from '../util/user-facing.ts';
 
-export class InspectArgumentError extends Error {
-  readonly userFacing = true;
-  readonly exitCode = 2;
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-    this.name = 'InspectArgumentError';
+export class InspectArgumentError extends UserFacingError {
+  constructor(message: string, hint?: string) {
+    super(message, hint, 2);
   }
 }
 
