@@ -604,20 +604,11 @@ function mistatDecrypt(value: string, key: Buffer, path: string, ctx: Ctx): Buff
     finding(ctx, 'error', path, `MiStat payload of ${sealed.length} bytes is not IV + AES-CBC blocks`);
     return null;
   }
-  if (ctx.bytes + sealed.length > ctx.limits.maxTotalBytes) {
-    noteOnce(
-      ctx,
-      'total',
-      path,
-      `decoders produced more than ${ctx.limits.maxTotalBytes} bytes; the rest is not decoded`,
-    );
-    return null;
-  }
+  // The plaintext is at most the ciphertext less the IV: count that before decrypting.
+  if (!spend(ctx, sealed.length - 16, path)) return null;
   try {
     const d = createDecipheriv('aes-128-cbc', key, sealed.subarray(0, 16));
-    const plain = Buffer.concat([d.update(sealed.subarray(16)), d.final()]);
-    ctx.bytes += plain.length;
-    return plain;
+    return Buffer.concat([d.update(sealed.subarray(16)), d.final()]);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     finding(ctx, 'error', path, `MiStat: wrong key (AES-CBC padding check failed: ${why})`);
