@@ -5,6 +5,7 @@ import { registerDevicesCommand } from './commands/devices.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerInspectCommand } from './commands/inspect.ts';
 import { registerCaptureCommand } from './commands/capture.ts';
+import { registerDoctorCommand } from './commands/doctor.ts';
 import { formatError, isUserFacing } from './errors.ts';
 import { stateDir } from './state.ts';
 import { Journal } from '../capture/journal.ts';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerCaptureCommand(program);
   registerInspectCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 
@@ -48,7 +50,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await recoverFirst();
     await program.parseAsync(argv);
-    return 0;
+    // A command that finished but failed some checks (doctor, capture) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander already printed the message (or the help/version text).

@@ -10,6 +10,16 @@ export function adbPortOption(value: string | undefined): number {
   return resolveAdbPort(value, { option: '--adb-port' });
 }
 
+/** A commander argParser for a port option (`--appium-port` …): 1–65535. */
+export function portParser(option: string): (value: string) => number {
+  return (value) => {
+    const port = parsePort(value);
+    if (port === undefined)
+      throw new UserError(`${option} must be a port number from 1 to 65535 (got '${value}')`);
+    return port;
+  };
+}
+
 /** setTimeout's limit: a longer delay fires at once. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 

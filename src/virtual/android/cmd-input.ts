@@ -1,11 +1,13 @@
 /**
  * `input` (tap, swipe, text, keyevent … with an optional source word) and `wm` (size, density).
  * Input goes to the screen; the power keys also switch the display state `dumpsys power` reports.
- * The shell user holds INJECT_EVENTS on stock Android, so no permission check is made.
+ * The shell user holds INJECT_EVENTS on stock Android; MIUI takes it away while "USB debugging
+ * (Security settings)" is off (miui-security.ts).
  */
 import type { CommandContext } from '../userland/types.ts';
 import { KEYCODE, parseKeycode } from '../ui/keys.ts';
 import { deviceState, err, out, sdkOf, systemLog } from './util.ts';
+import { denyInput } from './miui-security.ts';
 
 const SOURCES = new Set([
   'keyboard',
@@ -62,6 +64,13 @@ export async function input(ctx: CommandContext): Promise<number> {
     const v = rest.map(Number);
     return v.every((x) => Number.isFinite(x)) ? v : undefined;
   };
+  if (
+    cmd &&
+    ['tap', 'swipe', 'text', 'keyevent', 'draganddrop', 'press', 'roll', 'motionevent'].includes(cmd)
+  ) {
+    const denied = await denyInput(ctx, cmd);
+    if (denied !== null) return denied;
+  }
   const screen = phone.screen;
   const state = deviceState(phone);
   const focusPid = (): number => {

@@ -22,6 +22,7 @@ import {
   resolvePath,
   systemLog,
 } from './util.ts';
+import { installRestricted } from './miui-security.ts';
 
 const HELP = `Package manager (package) commands:
   help
@@ -277,6 +278,11 @@ async function installBytes(
   opts: { allowDowngrade: boolean; installer?: string | undefined },
 ): Promise<number> {
   const phone = ctx.phone;
+  const restricted = installRestricted(ctx);
+  if (restricted) {
+    await out(ctx, restricted);
+    return 1;
+  }
   let info: PackageInfo;
   try {
     info = phone.packages.install(label, bytes, {

@@ -5,6 +5,7 @@
 import type { CommandContext } from '../userland/types.ts';
 import { isNamespace, type Namespace } from './settings.ts';
 import { err, lines, out, systemLog } from './util.ts';
+import { denySecureWrite } from './miui-security.ts';
 
 const HELP = `Settings provider (settings) commands:
   help
@@ -95,6 +96,10 @@ export async function settingsCommand(ctx: CommandContext, args: string[]): Prom
   }
   if (user !== undefined && user !== 0) return fail(`Invalid user: ${user}`);
 
+  if (verb === 'put' || verb === 'delete' || verb === 'reset') {
+    const denied = await denySecureWrite(ctx, table);
+    if (denied !== null) return denied;
+  }
   const store = ctx.phone.settings;
   switch (verb) {
     case 'get':
