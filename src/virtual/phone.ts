@@ -8,6 +8,7 @@
  * - android/          props, settings, packages, processes, logcat, Android commands
  * - ui/               the screen: UI node tree, `uiautomator dump` XML, `screencap` PNG
  * - net.ts            the phone's loopback network: listeners and `adb reverse` targets
+ * - uia2/             the UiAutomator2 server `am instrument` runs (Appium), on tcp:6790
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
@@ -26,6 +27,7 @@ import { Screen } from './ui/screen.ts';
 import { PhoneHttp } from './netstack/http.ts';
 import { TelemetryHub, type TelemetryHubOptions } from './telemetry/index.ts';
 import { installApps, type InstalledApps } from './apps/index.ts';
+import { installUia2, type Uia2Server } from './uia2/index.ts';
 import type { Profile } from './profiles.ts';
 import type { CommandFn, InStream, OutStream } from './userland/types.ts';
 
@@ -45,6 +47,8 @@ export interface PhoneOptions {
   serialno?: string;
   /** Telemetry queue timings per emitter (tests use milliseconds; defaults are the SDKs'). */
   telemetryTimings?: TelemetryHubOptions['timings'];
+  /** Appium's UiAutomator2 server and test packages are installed from the start (default: not). */
+  uia2Preinstalled?: boolean;
 }
 
 export class VirtualPhone extends EventEmitter {
@@ -65,6 +69,8 @@ export class VirtualPhone extends EventEmitter {
   readonly telemetry: TelemetryHub;
   /** Mi Browser, MIUI Settings, the launcher and the status bar (src/virtual/apps). */
   readonly apps: InstalledApps;
+  /** The UiAutomator2 server `am instrument` runs for Appium (src/virtual/uia2). */
+  readonly uia2: Uia2Server;
   /** True after `adb root` on a rooted profile: new shells run as uid 0. */
   adbdRoot = false;
   /** Milliseconds since the epoch of the last boot. */
@@ -102,6 +108,7 @@ export class VirtualPhone extends EventEmitter {
       log: (line) => this.emit('log', `telemetry: ${line}`),
     });
     this.apps = installed.apps = installApps(this, { telemetry: this.telemetry, http: this.http });
+    this.uia2 = installUia2(this, { preinstalled: opts.uia2Preinstalled ?? false });
     recordBoot(this.logcat, profile, this.processes, this.bootedAt);
   }
 

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Profile } from '../profiles.ts';
 import type { CommandContext } from '../userland/types.ts';
 import { expandComponent, flattenComponent, unflattenComponent } from '../component.ts';
+import { readApkManifest } from './apk-manifest.ts';
 
 export interface PackageInfo {
   name: string;
@@ -88,7 +89,8 @@ const FIRST_SIDELOAD_UID = 10200;
  * `phonehome-versionName:V`, `phonehome-versionCode:N`, `phonehome-launcher:pkg/cls`,
  * `phonehome-activity:pkg/cls`, `phonehome-service:pkg/cls`,
  * `phonehome-instrumentation:pkg/runner=targetPackage`, and in a text manifest `package="NAME"`,
- * `android:versionName="V"`, `android:versionCode="N"`. Without a name the package becomes
+ * `android:versionName="V"`, `android:versionCode="N"`; else a real APK's binary AndroidManifest.xml
+ * (apk-manifest.ts). Without a name the package becomes
  * `com.phonehome.sideload.<first 8 hex of sha256>`.
  */
 export function readApkMeta(bytes: Uint8Array): ApkMeta {
@@ -97,6 +99,22 @@ export function readApkMeta(bytes: Uint8Array): ApkMeta {
   );
   const one = (re: RegExp): string | undefined => re.exec(head)?.[1];
   const all = (re: RegExp): string[] => [...head.matchAll(re)].map((m) => m[1] ?? '');
+  if (!/phonehome-package:|\bpackage="/.test(head)) {
+    // A real APK: its binary AndroidManifest.xml (Appium's server, test and settings APKs).
+    const real = readApkManifest(bytes);
+    if (real) {
+      const meta: ApkMeta = {
+        name: real.package,
+        versionName: real.versionName ?? '1.0',
+        versionCode: real.versionCode ?? 1,
+        activities: real.activities.length ? real.activities : null,
+        services: real.services,
+      };
+      if (real.launcher) meta.launcher = real.launcher;
+      if (real.instrumentation) meta.instrumentation = real.instrumentation;
+      return meta;
+    }
+  }
   const name =
     one(new RegExp(`phonehome-package:(${PKG})`)) ??
     one(new RegExp(`\\bpackage="(${PKG})"`)) ??
