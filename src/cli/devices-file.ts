@@ -10,7 +10,19 @@ export interface DevicesFilePhone {
   label?: string;
   /** Present on phones started by `phonehome lab up`. */
   lab?: { profile: string; port: number; adbPort: number };
+  /** How the harness drives this phone's UI (src/ui/): "appium" (default) or "adb" (ADB-only). */
+  ui?: UiKind;
   [key: string]: unknown;
+}
+
+/** The UI drivers a phone may use (devices.json `ui`). */
+export const UI_KINDS = ['appium', 'adb'] as const;
+export type UiKind = (typeof UI_KINDS)[number];
+export const DEFAULT_UI_KIND: UiKind = 'appium';
+
+/** The phone's UI driver: its `ui` field, else the default (appium). */
+export function uiKindOf(phone: DevicesFilePhone): UiKind {
+  return phone.ui ?? DEFAULT_UI_KIND;
 }
 
 export interface DevicesFile {
@@ -33,6 +45,12 @@ export function readDevicesFile(path: string): DevicesFile {
   phones.forEach((p, i) => {
     if (typeof p !== 'object' || p === null || typeof p.serial !== 'string' || p.serial === '') {
       throw new UserError(`${path}: field "phones[${i}].serial" must be a non-empty string`);
+    }
+    if (p.ui !== undefined && !UI_KINDS.includes(p.ui)) {
+      throw new UserError(
+        `${path}: field "phones[${i}].ui" (${p.serial}) must be ${UI_KINDS.map((k) => `"${k}"`).join(' or ')}, got ${JSON.stringify(p.ui)}`,
+        `write "ui": "appium" (UiAutomator2 through Appium, the default) or "ui": "adb" (uiautomator dump + input), or leave the field out`,
+      );
     }
   });
   return data as DevicesFile;
