@@ -6,6 +6,7 @@ import { registerDemoCommand } from './commands/demo.ts';
 import { registerInspectCommand } from './commands/inspect.ts';
 import { registerCaptureCommand } from './commands/capture.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
+import { registerAppiumCommand } from './commands/appium.ts';
 import { formatError, isUserFacing } from './errors.ts';
 import { stateDir } from './state.ts';
 import { Journal } from '../capture/journal.ts';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerCaptureCommand(program);
   registerInspectCommand(program);
   registerDoctorCommand(program);
+  registerAppiumCommand(program);
   return program;
 }
 

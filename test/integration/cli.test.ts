@@ -173,7 +173,20 @@ describe('phonehome CLI (real adb server on a private port)', function () {
 
   describe('--help', () => {
     const cases: Array<{ cmd: string[]; lists: string[] }> = [
-      { cmd: [], lists: ['lab', 'devices', 'demo', '-h, --help', '-V, --version'] },
+      {
+        cmd: [],
+        lists: [
+          'lab',
+          'devices',
+          'demo',
+          'capture',
+          'inspect',
+          'doctor',
+          'appium',
+          '-h, --help',
+          '-V, --version',
+        ],
+      },
       { cmd: ['lab'], lists: ['up', 'status', 'down', 'profiles'] },
       {
         cmd: ['lab', 'up'],
@@ -356,7 +369,7 @@ describe('phonehome CLI (real adb server on a private port)', function () {
       const listed = await adbDevices(P);
       for (const p of up.phones) assert.ok(!listed.has(p.serial), `${p.serial} still listed: ${[...listed]}`);
       const s = await labStatus();
-      assert.deepEqual(s, { running: false, adbPort: P, pid: null, phones: [] });
+      assert.deepEqual(s, { running: false, adbPort: P, pid: null, appium: null, phones: [] });
     });
   });
 

@@ -24,6 +24,8 @@ import {
   timeoutMsParser,
 } from '../options.ts';
 import { inspectProcess, type ProcessInfo } from '../../util/process.ts';
+import { allocateSystemPort, appiumCapabilities } from '../../ui/appium/capabilities.ts';
+import { runningAppiumUrl } from './appium.ts';
 export { parseProcStat, inspectProcess, type ProcessInfo } from '../../util/process.ts';
 
 export interface LabState {
@@ -268,9 +270,31 @@ export function registerLabCommand(program: Command): void {
         ? state.phones.map((p) => ({ ...p, state: states.get(p.serial) ?? 'absent' }))
         : [];
       if (opts.json) {
+        // For each phone, the W3C capabilities a plain webdriverio remote() needs to open a session on
+        // it through phonehome's Appium server (`phonehome appium up`), each with its own free systemPort;
+        // the driver installs its server APKs on a phone that lacks them (installServer).
+        const withCaps = [];
+        for (const p of phones) {
+          const systemPort = await allocateSystemPort();
+          withCaps.push({
+            ...p,
+            capabilities: appiumCapabilities(
+              { serial: p.serial, adbPort, systemPort },
+              { installServer: true },
+            ),
+          });
+        }
+        const url = await runningAppiumUrl();
         process.stdout.write(
           `${JSON.stringify(
-            { running, adbPort, pid: running ? state.pid : null, phones, ...(stale ? { stale: true } : {}) },
+            {
+              running,
+              adbPort,
+              pid: running ? state.pid : null,
+              appium: url ? { url } : null,
+              phones: withCaps,
+              ...(stale ? { stale: true } : {}),
+            },
             null,
             2,
           )}\n`,

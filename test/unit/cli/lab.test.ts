@@ -239,6 +239,7 @@ describe('lab status / lab down with a lab record', () => {
         running: false,
         adbPort: P,
         pid: null,
+        appium: null,
         phones: [],
         stale: true,
       });
