@@ -1,0 +1,204 @@
+/**
+ * devices.json as a zod schema (issue 6 §2): the phones the harness may use, plus the multi-host
+ * fields the runner uses. The same schema gives the JSON Schema (`phonehome schema`, devices.schema.json)
+ * and `validateDevicesFile`, which reports every problem with file:line:col (ScenarioError's format,
+ * exit code 2). src/cli/devices-file.ts still reads and writes the file for `lab` and `devices`.
+ *
+ *   {
+ *     "adbServers": [{"host": "127.0.0.1", "port": 5037}, {"host": "lab-2.local", "port": 5037}],
+ *     "phones": [
+ *       {"serial": "emulator-5554", "label": "Redmi Note 8", "ui": "adb", "adbServer": "lab-2.local:5037"}
+ *     ]
+ *   }
+ *
+ * A phone without `adbServer` is on the first of `adbServers`, or on the default adb server (the
+ * ADB_SERVER_SOCKET / --adb-port the CLI is given) when there is no list. With a list, a phone's
+ * `adbServer` must be one of it. Unknown keys are kept (other tools may add their own).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { UI_KINDS, type DevicesFile, type DevicesFilePhone } from '../cli/devices-file.ts';
+import { UserFacingError } from '../util/user-facing.ts';
+import { joinPath, nodeAt } from './yaml-nodes.ts';
+
+const HOST_PORT_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+const port = z
+  .number({ error: 'expected a port number' })
+  .int('expected a whole port number')
+  .min(1, 'a port is 1 to 65535')
+  .max(65535, 'a port is 1 to 65535');
+
+export const adbServerSchema = z
+  .strictObject({
+    host: z.string({ error: 'expected a host name or address' }).min(1, 'host is empty').describe('Lab host'),
+    port: port.describe("Its adb server's port (adb's default: 5037)"),
+  })
+  .describe('An adb server the runner drives (each lab host runs its own)');
+
+export const devicesPhoneSchema = z
+  .looseObject({
+    serial: z
+      .string({ error: 'expected the serial as a string' })
+      .min(1, 'serial is empty')
+      .describe('adb serial'),
+    label: z.string({ error: 'expected a string' }).optional().describe('Shown in reports'),
+    lab: z
+      .looseObject({
+        profile: z.string({ error: 'expected a profile name' }),
+        port: port,
+        adbPort: port,
+      })
+      .optional()
+      .describe('Set on phones started by `phonehome lab up`'),
+    ui: z.enum(UI_KINDS).optional().describe('UI driver: appium (default) or adb'),
+    adbServer: z
+      .string({ error: 'expected "host:port"' })
+      .regex(HOST_PORT_RE, 'expected "host:port", e.g. "127.0.0.1:5037"')
+      .optional()
+      .describe('The adb server this phone is on, "host:port" (default: the first of adbServers)'),
+  })
+  .describe('A phone');
+
+export const devicesFileSchema = z
+  .looseObject({
+    adbServers: z.array(adbServerSchema).optional().describe("The lab hosts' adb servers (multi-host labs)"),
+    phones: z.array(devicesPhoneSchema, { error: 'expected a list of phones' }).describe('The phones'),
+  })
+  .superRefine((file, ctx) => {
+    const servers = file.adbServers?.map((s) => `${s.host}:${s.port}`);
+    const seen = new Map<string, number>();
+    file.phones.forEach((p, i) => {
+      if (servers && p.adbServer !== undefined && !servers.includes(p.adbServer)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phones', i, 'adbServer'],
+          message: `"${p.adbServer}" is not one of adbServers (${servers.join(', ')})`,
+        });
+      }
+      const key = `${p.adbServer ?? servers?.[0] ?? ''} ${p.serial}`;
+      const first = seen.get(key);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phones', i, 'serial'],
+          message: `serial "${p.serial}" is listed twice for the same adb server (also phones[${first}])`,
+        });
+      } else seen.set(key, i);
+    });
+  })
+  .describe('phonehome devices.json: the phones the harness may use');
+
+export interface AdbServerEntry {
+  host: string;
+  port: number;
+}
+
+export type ValidatedDevicesFile = DevicesFile & {
+  adbServers?: AdbServerEntry[];
+  phones: Array<DevicesFilePhone & { adbServer?: string }>;
+};
+
+export interface DevicesProblem {
+  file: string;
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+  fix?: string;
+}
+
+/** A bad devices.json (exit code 2), every problem with file:line:col. */
+export class DevicesFileError extends UserFacingError {
+  constructor(readonly problems: DevicesProblem[]) {
+    super(
+      (problems.length > 1 ? `${problems.length} problems in ${problems[0]!.file}:\n` : '') +
+        problems
+          .map((p) => {
+            const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : `${p.file}:`;
+            return `${where} ${p.path ? `${p.path}: ` : ''}${p.message}${p.fix ? `\n  fix: ${p.fix}` : ''}`;
+          })
+          .join('\n'),
+      undefined,
+      2,
+    );
+  }
+}
+
+/** Line and column (1-based) of a character offset. */
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, col: lines[lines.length - 1]!.length + 1 };
+}
+
+/** Where JSON.parse stopped: Node 20 says "at position N", newer ones "(line L column C)". */
+function jsonErrorPos(text: string, message: string): { line: number; col: number } {
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (lc) return { line: Number(lc[1]), col: Number(lc[2]) };
+  const pos = /position (\d+)/.exec(message);
+  if (pos) return lineCol(text, Number(pos[1]));
+  return lineCol(text, text.length); // "Unexpected end of JSON input"
+}
+
+/**
+ * Reads and validates devices.json: JSON syntax errors with line:col, schema errors with the field
+ * path and line:col (the JSON is read again as YAML, which it is, for node positions). Throws
+ * DevicesFileError (exit code 2) listing every problem.
+ */
+export function validateDevicesFile(path: string): ValidatedDevicesFile {
+  if (!existsSync(path)) {
+    throw new DevicesFileError([
+      {
+        file: path,
+        line: 0,
+        col: 0,
+        path: '',
+        message: 'no such file',
+        fix: 'start the virtual lab (`phonehome lab up`) or write {"phones": [{"serial": "…"}]}',
+      },
+    ]);
+  }
+  const text = readFileSync(path, 'utf8');
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const { line, col } = jsonErrorPos(text, message);
+    throw new DevicesFileError([
+      {
+        file: path,
+        line,
+        col,
+        path: '',
+        message: `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '')}`,
+        fix: 'fix the JSON (no trailing commas, no comments, keys in double quotes)',
+      },
+    ]);
+  }
+  const r = devicesFileSchema.safeParse(data, { reportInput: true });
+  if (r.success) return r.data;
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  const problems: DevicesProblem[] = r.error.issues.map((issue) => {
+    const node = nodeAt(doc.contents, issue.path);
+    const offset = node?.range?.[0] ?? 0;
+    const { line, col } = lc.linePos(offset);
+    const input = (issue as { input?: unknown }).input;
+    let message = issue.message;
+    if (issue.code === 'invalid_type') {
+      if (input === undefined)
+        message = `missing required field "${String(issue.path[issue.path.length - 1])}"`;
+      else
+        message = `${message.replace(/^Invalid input: expected (\w+), received \w+$/, 'expected $1')}, got ${JSON.stringify(input)}`;
+    } else if (issue.code === 'invalid_value') {
+      message = `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${JSON.stringify(input)}`;
+    } else if (issue.code === 'unrecognized_keys') {
+      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    }
+    return { file: path, line, col, path: joinPath('', issue.path), message };
+  });
+  throw new DevicesFileError(problems);
+}
