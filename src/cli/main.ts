@@ -7,6 +7,10 @@ import { registerInspectCommand } from './commands/inspect.ts';
 import { registerCaptureCommand } from './commands/capture.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerAppiumCommand } from './commands/appium.ts';
+import { registerDiffCommand } from './commands/diff.ts';
+import { registerReportCommand } from './commands/report.ts';
+import { registerSchemaCommand } from './commands/schema.ts';
+import { registerRunCommand } from './commands/run.ts';
 import { formatError, isUserFacing } from './errors.ts';
 import { stateDir } from './state.ts';
 import { Journal } from '../capture/journal.ts';
@@ -30,6 +34,10 @@ export function buildProgram(): Command {
   registerInspectCommand(program);
   registerDoctorCommand(program);
   registerAppiumCommand(program);
+  registerReportCommand(program);
+  registerDiffCommand(program);
+  registerSchemaCommand(program);
+  registerRunCommand(program);
   return program;
 }
 

@@ -1,0 +1,121 @@
+/**
+ * `phonehome run`: runs scenario suites on the lab's phones (issue 6 §2). Each phone runs its jobs
+ * in a worker process with mocha + allure-mocha; the parent schedules (scenario × phone) jobs with
+ * p-queue, one job per phone at a time. Exit codes: 0 all passed (skipped ok), 1 a scenario failed,
+ * 2 usage or config error, 3 infrastructure (a job broke, a phone is leased or there is none), 130
+ * interrupted.
+ */
+import { Command } from 'commander';
+import { caDir } from './capture.ts';
+import { UserError } from '../errors.ts';
+import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { stateDir } from '../state.ts';
+import { runSuites } from '../../runner/run.ts';
+import { DEFAULT_QUARANTINE_AFTER } from '../../runner/scheduler.ts';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+const collectList = (v: string, prev: string[] = []): string[] => [
+  ...prev,
+  ...v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
+
+function countParser(option: string, min: number): (v: string) => number {
+  return (v) => {
+    const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) {
+      throw new UserError(`${option} must be a whole number ≥ ${min} (got '${v}')`, undefined, 2);
+    }
+    return n;
+  };
+}
+
+interface RunCliOptions {
+  devices?: string;
+  device?: string[];
+  tags?: string[];
+  retries: number;
+  bail?: boolean;
+  json?: boolean;
+  out: string;
+  adbPort?: string;
+  concurrency?: number;
+  quarantineAfter: number;
+  stepTimeout?: number;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'run scenario suites on the phones: one worker per phone (mocha + Allure), one job per phone at a time; ' +
+        'writes reports/<run-id>/ (summary.json, results.json, junit.xml, allure-results/, html/)',
+    )
+    .argument('[paths...]', 'scenario files or folders', ['scenarios/'])
+    .option(
+      '--devices <file>',
+      'devices file (default: devices.json if present, else every phone on the adb server)',
+    )
+    .option('--device <serial>', 'run only on this phone (repeatable)', collect)
+    .option(
+      '--tags <tags>',
+      'run scenarios with one of these tags (comma-separated, repeatable)',
+      collectList,
+    )
+    .option(
+      '--retries <n>',
+      'run failed or broken jobs again, up to N more times',
+      countParser('--retries', 0),
+      0,
+    )
+    .option('--bail', 'start no new job after the first failed or broken one')
+    .option('--json', 'print the run summary as JSON on stdout (progress goes to stderr)')
+    .option('--out <dir>', 'where run folders go', 'reports')
+    .option('--adb-port <port>', 'default adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .option(
+      '--concurrency <n>',
+      'jobs at once over all phones (default: one per phone)',
+      countParser('--concurrency', 1),
+    )
+    .option(
+      '--quarantine-after <n>',
+      'infrastructure failures in a row before a phone is quarantined',
+      countParser('--quarantine-after', 1),
+      DEFAULT_QUARANTINE_AFTER,
+    )
+    .option('--step-timeout <ms>', 'timeout of one scenario step', timeoutMsParser('--step-timeout'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  phonehome run\n  phonehome run scenarios/incognito-browsing.yaml --device 127.0.0.1:41001\n' +
+        '  phonehome run --tags incognito --retries 1 --json > summary.json\n\n' +
+        'Exit codes: 0 all passed, 1 a scenario failed, 2 usage or config error, 3 infrastructure ' +
+        '(a phone was lost, leased by another run, or missing), 130 interrupted.',
+    )
+    .action(async (paths: string[], o: RunCliOptions) => {
+      let port: number;
+      try {
+        port = adbPortOption(o.adbPort);
+      } catch (err) {
+        throw new UserError((err as Error).message, undefined, 2);
+      }
+      const outcome = await runSuites({
+        paths,
+        ...(o.devices ? { devicesFile: o.devices } : {}),
+        ...(o.device?.length ? { serials: o.device } : {}),
+        ...(o.tags?.length ? { tags: o.tags } : {}),
+        retries: o.retries,
+        bail: Boolean(o.bail),
+        json: Boolean(o.json),
+        out: o.out,
+        defaultServer: { host: process.env.ANDROID_ADB_SERVER_ADDRESS?.trim() || '127.0.0.1', port },
+        ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+        quarantineAfter: o.quarantineAfter,
+        ...(o.stepTimeout ? { stepTimeoutMs: o.stepTimeout } : {}),
+        stateDir: stateDir(),
+        caDir: caDir(),
+      });
+      process.exitCode = outcome.exitCode;
+    });
+}

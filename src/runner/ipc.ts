@@ -1,0 +1,77 @@
+/**
+ * What the runner's parent and its phone workers say to each other over the fork() IPC channel.
+ * Scenarios travel as parsed data (Scenario is plain JSON), so a worker never re-reads the files.
+ */
+import type { Scenario } from '../scenario/types.ts';
+import type { JobResult } from './types.ts';
+
+/** One phone as the runner drives it. */
+export interface PhoneSpec {
+  serial: string;
+  /** The adb server this phone is attached to (multi-host labs: one per lab host). */
+  adb: { host: string; port: number };
+  /** devices.json `ui` (default appium). */
+  ui: 'appium' | 'adb';
+  /** Profile (virtual phones) or model (real ones): JobResult.profile. */
+  profile: string;
+  /** Jobs may move between phones with the same key (model + OS version + build + profile). */
+  fingerprintKey: string;
+  /** For Allure's environment and the JobResults. */
+  fingerprint: Record<string, string>;
+}
+
+/** One (scenario × phone) job. */
+export interface JobSpec {
+  /** Stable across retries and moves: `<scenario index>:<original phone serial>`. */
+  id: string;
+  scenario: Scenario;
+  /** The phone it runs on now (changes when a portable job moves). */
+  phone: string;
+  /** 1 for the first run, 2 for the first retry or move, … */
+  attempt: number;
+}
+
+export interface WorkerInit {
+  type: 'init';
+  phone: PhoneSpec;
+  runDir: string;
+  runId: string;
+  caDir: string;
+  stateDir: string;
+  appiumUrl?: string;
+  stepTimeoutMs?: number;
+  adbTimeoutMs?: number;
+}
+
+export type ParentMessage =
+  | WorkerInit
+  | { type: 'job'; job: JobSpec }
+  /** No more jobs: finish, restore the phone and exit. */
+  | { type: 'done' }
+  /** Interrupted: abandon the current job, restore the phone and exit now. */
+  | { type: 'stop' };
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  /** The phone could not be set up (an infrastructure failure); the worker exits after restoring. */
+  | { type: 'setup-failed'; message: string }
+  | { type: 'step'; jobId: string; name: string; status: string }
+  | { type: 'log'; line: string }
+  /** `phoneLost`: the phone stopped answering during the job (the worker exits after this). */
+  | { type: 'result'; jobId: string; result: JobResult; phoneLost: boolean };
+
+/** File-system-safe name for a scenario or phone (evidence folders, lease files). */
+export function slug(s: string): string {
+  return (
+    s
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(0, 80) || '_'
+  );
+}
+
+/** The evidence folder of a job attempt, relative to the run folder. */
+export function evidenceDirOf(job: Pick<JobSpec, 'scenario' | 'phone' | 'attempt'>): string {
+  const base = `evidence/${slug(job.scenario.config.name)}/${slug(job.phone)}`;
+  return job.attempt > 1 ? `${base}/attempt-${job.attempt}` : base;
+}

@@ -1,0 +1,58 @@
+/**
+ * What a run produces (issue 6 §2–3), shared by the runner (parent and workers) and the reports.
+ *
+ * reports/<run-id>/
+ *   summary.json        {"run": id, "results": [{scenario, phone, profile, status}]}  (the contract)
+ *   results.json        JobResult[] in full (for `phonehome diff` and `phonehome report`)
+ *   allure-results/     written by allure-mocha in the workers (steps = scenario steps, attachments)
+ *   html/               allure-commandline's report
+ *   junit.xml
+ *   evidence/<scenario-slug>/<phone-slug>/   capture files (exchanges.ndjson, capture.har, bodies.bin),
+ *                       findings.json, screenshot.png, logcat.txt, fingerprint.json
+ * reports/latest -> <run-id>
+ */
+import type { Verdict } from '../scenario/types.ts';
+
+export interface StepResult {
+  /** The step's report name (label or description). */
+  name: string;
+  /** Where it sits in the file, e.g. `steps[3]`. */
+  path: string;
+  status: Verdict;
+  message?: string;
+  durationMs: number;
+}
+
+export interface JobResult {
+  /** The scenario's name (config.name). */
+  scenario: string;
+  /** The scenario file, relative to the working directory. */
+  file: string;
+  /** The phone's serial. */
+  phone: string;
+  /** The profile (virtual phones) or the model (real ones). */
+  profile: string;
+  status: Verdict;
+  /** Why it failed, broke or was skipped. */
+  message?: string;
+  durationMs: number;
+  steps: StepResult[];
+  /** Hosts the phone talked to during the job (captured exchanges and TLS failures), sorted. */
+  hosts: string[];
+  /** Tracker catalogue ids seen during the job, sorted. */
+  trackers: string[];
+  /** The phone's firmware and app versions, as the Allure environment shows them. */
+  fingerprint: Record<string, string>;
+  /** The evidence folder, relative to the run folder. */
+  evidenceDir: string;
+  /** Attempts made (retries of infrastructure failures and --retries). */
+  attempts: number;
+}
+
+export interface RunSummary {
+  run: string;
+  results: Array<{ scenario: string; phone: string; profile: string; status: Verdict }>;
+}
+
+/** `phonehome run` exit codes. */
+export const EXIT = { passed: 0, failed: 1, usage: 2, infrastructure: 3 } as const;

@@ -1,0 +1,410 @@
+/**
+ * A phone worker: one child process per phone (forked by fork.ts), with ONE mocha instance and the
+ * allure-mocha reporter (two mochas cannot share a process and Allure's runtime is process-global:
+ * ../shared/STYLE.md §A3, §C). Jobs arrive one at a time over IPC; each becomes a mocha suite (the
+ * scenario) with one test (this phone), added while mocha runs: the afterAll hook of a job's suite
+ * reports the result to the parent and waits for the next job, whose suite it appends to the root
+ * (mocha's runner reads `suite.suites` as it goes).
+ *
+ * The phone is set up once per worker: lab CA, stale journal entries of this phone restored, wiring
+ * (adb reverse tcp:P → tcp:P, http_proxy, CA), UI driver, identifiers, fingerprint. Capture is one
+ * CaptureSession per job, on the same host port P, writing into the job's evidence folder: the
+ * evidence of a job is exactly its session's files, with no slicing by time, and the wiring stays.
+ * The phone is always restored (wiring.restore, ui.close, session.stop) when the worker ends, on
+ * 'stop', SIGINT/SIGTERM or the parent going away; a second signal exits at once (the wiring
+ * journal restores the phone at the next phonehome command).
+ */
+import { AssertionError } from 'node:assert';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import Mocha from 'mocha';
+import * as allure from 'allure-js-commons';
+import { createAdbClient, Device, type Fingerprint } from '../device/index.ts';
+import { LabCa } from '../capture/ca.ts';
+import { Journal } from '../capture/journal.ts';
+import { CaptureSession } from '../capture/session.ts';
+import { restorePhone, wirePhone, type Wiring } from '../capture/wiring.ts';
+import { readIdentifiers, type Identifier } from '../detect/index.ts';
+import { openUiDriver, type UiDriver } from '../ui/index.ts';
+import { runScenario, type ScenarioOutcome, type StepReporter } from '../scenario/executor.ts';
+import type { Verdict } from '../scenario/types.ts';
+import {
+  evidenceDirOf,
+  type JobSpec,
+  type ParentMessage,
+  type WorkerInit,
+  type WorkerMessage,
+} from './ipc.ts';
+import type { JobResult } from './types.ts';
+
+/** After an infrastructure failure, how long the worker waits for the phone to come back to restore it. */
+const LOST_WAIT_MS = 15_000;
+/** The whole restore on 'stop' / SIGINT must fit in the run's 5 s bound (the parent kills at 4 s). */
+const STOP_RESTORE_MS = 3500;
+
+const send = (m: WorkerMessage): void => {
+  if (process.connected) process.send?.(m);
+};
+const log = (line: string): void => send({ type: 'log', line });
+const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+interface PhoneState {
+  init: WorkerInit;
+  device: Device;
+  ca: LabCa;
+  hostPort: number;
+  wiring?: Wiring;
+  ui?: UiDriver;
+  fingerprint?: Fingerprint;
+  identifiers: Identifier[];
+  /** The running job's capture session. */
+  session?: CaptureSession;
+}
+
+let phone: PhoneState | undefined;
+let stopping = false;
+let tearingDown: Promise<void> | undefined;
+const inbox: Array<JobSpec | null> = [];
+let waiting: ((j: JobSpec | null) => void) | undefined;
+let currentJob: JobSpec | undefined;
+
+function nextJob(): Promise<JobSpec | null> {
+  const queued = inbox.shift();
+  if (queued !== undefined) return Promise.resolve(queued);
+  return new Promise((resolve) => (waiting = resolve));
+}
+
+function deliver(j: JobSpec | null): void {
+  if (waiting) {
+    const w = waiting;
+    waiting = undefined;
+    w(j);
+  } else inbox.push(j);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** True when the phone answers adb within `timeoutMs`. */
+async function answers(device: Device, timeoutMs = 3000): Promise<boolean> {
+  try {
+    return (await device.getState({ timeoutMs })) === 'device';
+  } catch {
+    return false;
+  }
+}
+
+async function setUp(init: WorkerInit): Promise<void> {
+  const p = init.phone;
+  const client = createAdbClient({ host: p.adb.host, port: p.adb.port });
+  const device = new Device(client, p.serial, init.adbTimeoutMs ? { timeoutMs: init.adbTimeoutMs } : {});
+  const ca = await LabCa.load(init.caDir);
+  const journal = new Journal(init.stateDir);
+  // A previous worker of this phone that died left its wiring: undo it before reading the proxy.
+  for (const e of journal.list().filter((x) => x.serial === p.serial && !Journal.ownerAlive(x))) {
+    const report = await restorePhone(device, e, journal);
+    log(
+      `${p.serial}: restored what process ${e.owner.pid} left wired (${report.ok ? 'ok' : report.problems.join('; ')})`,
+    );
+  }
+  const state: PhoneState = { init, device, ca, hostPort: await freePort(), identifiers: [] };
+  phone = state;
+  state.fingerprint = await device.fingerprint();
+  state.identifiers = await readIdentifiers(device);
+  state.wiring = await wirePhone(device, {
+    ca,
+    hostPort: state.hostPort,
+    journal,
+    adb: p.adb,
+    log,
+  });
+  if (stopping) return;
+  state.ui = await openUiDriver({
+    kind: p.ui,
+    device,
+    adbPort: p.adb.port,
+    ...(init.appiumUrl ? { appiumUrl: init.appiumUrl } : {}),
+  });
+}
+
+/** Undoes everything on the phone. Never throws. */
+function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
+  tearingDown ??= (async () => {
+    const s = phone;
+    if (!s) return;
+    await Promise.allSettled([s.ui?.close(), s.session?.stop()]);
+    if (!s.wiring) return;
+    if (opts.waitForPhoneMs) {
+      const deadline = Date.now() + opts.waitForPhoneMs;
+      while (!(await answers(s.device, 1000)) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    const report = await s.wiring
+      .restore()
+      .catch((err: unknown) => ({ ok: false, steps: [], problems: [errText(err)] }));
+    log(
+      report.ok
+        ? `${s.init.phone.serial}: restored (${report.steps.join(', ') || 'nothing to undo'})`
+        : `${s.init.phone.serial}: restore incomplete (${report.problems.join('; ')}); the next phonehome command retries from the journal`,
+    );
+  })();
+  return tearingDown;
+}
+
+/**
+ * Interrupted: report the job at hand, restore within the bound, exit. A second signal exits at
+ * once (the journal restores the phone at the next start); a repeated 'stop' or the parent going
+ * away while restoring changes nothing.
+ */
+function stopNow(code: number, signal = false): void {
+  if (stopping) {
+    if (signal) process.exit(code);
+    return;
+  }
+  stopping = true;
+  if (currentJob && phone) {
+    const r = baseResult(currentJob, 'broken', 'interrupted', 0);
+    send({ type: 'result', jobId: currentJob.id, result: r, phoneLost: false });
+  }
+  const hard = setTimeout(() => process.exit(code), STOP_RESTORE_MS);
+  hard.unref();
+  void tearDown().finally(() => process.exit(code));
+}
+
+function fingerprintRecord(f: Fingerprint | undefined, p: WorkerInit['phone']): Record<string, string> {
+  if (!f) return p.fingerprint;
+  return {
+    ...p.fingerprint,
+    model: f.model,
+    os: `${f.os.name}${f.os.version ? ` ${f.os.version}` : ''}`,
+    android: f.android.release,
+    build: f.incremental,
+    region: f.region,
+  };
+}
+
+function baseResult(
+  job: JobSpec,
+  status: Verdict,
+  message: string | undefined,
+  durationMs: number,
+): JobResult {
+  const p = phone!.init.phone;
+  return {
+    scenario: job.scenario.config.name,
+    file: job.scenario.file,
+    phone: p.serial,
+    profile: p.profile,
+    status,
+    ...(message ? { message } : {}),
+    durationMs,
+    steps: [],
+    hosts: [],
+    trackers: [],
+    fingerprint: fingerprintRecord(phone?.fingerprint, p),
+    evidenceDir: evidenceDirOf(job),
+    attempts: job.attempt,
+  };
+}
+
+/** Runs one job under the current mocha test; returns its result and whether the phone was lost. */
+async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boolean }> {
+  const s = phone!;
+  const started = Date.now();
+  const rel = evidenceDirOf(job);
+  const dir = join(s.init.runDir, rel);
+  mkdirSync(dir, { recursive: true });
+  const p = s.init.phone;
+  await allure.parentSuite(p.profile);
+  await allure.suite(job.scenario.config.name);
+  await allure.parameter('phone', p.serial);
+  await allure.label('host', `${p.adb.host}:${p.adb.port}`);
+  if (job.scenario.config.tags.length) await allure.tags(...job.scenario.config.tags);
+  if (job.scenario.config.description) await allure.description(job.scenario.config.description);
+
+  let outcome: ScenarioOutcome;
+  try {
+    s.session = await CaptureSession.start({ dir, ca: s.ca, port: s.hostPort });
+    const rep: StepReporter = {
+      step: (name, fn) => allure.step(name, () => fn()),
+      attach: (name, content, contentType) => {
+        void Promise.resolve(allure.attachment(name, content, contentType)).catch(() => undefined);
+      },
+      log: (line) => log(`${p.serial}: ${line}`),
+    };
+    outcome = await runScenario(
+      job.scenario,
+      {
+        serial: p.serial,
+        device: s.device,
+        ui: s.ui!,
+        profile: p.profile,
+        fingerprint: s.fingerprint!,
+        identifiers: s.identifiers,
+        capture: s.session,
+        wiring: s.wiring!,
+      },
+      rep,
+      {
+        env: process.env,
+        runId: s.init.runId,
+        ...(s.init.stepTimeoutMs ? { stepTimeoutMs: s.init.stepTimeoutMs } : {}),
+      },
+    );
+  } catch (err) {
+    outcome = {
+      status: 'broken',
+      message: errText(err),
+      steps: [],
+      canaries: {},
+      hosts: [],
+      trackers: [],
+      findings: [],
+    } as unknown as ScenarioOutcome;
+  } finally {
+    await s.session?.stop().catch(() => undefined);
+    s.session = undefined;
+  }
+  const bad = outcome.status === 'failed' || outcome.status === 'broken';
+  const phoneLost = outcome.status === 'broken' && !stopping && !(await answers(s.device));
+  const fp = fingerprintRecord(s.fingerprint, p);
+  // Evidence, best effort: a failing attachment must not hide the verdict.
+  await evidence(async () => {
+    writeFileSync(join(dir, 'fingerprint.json'), `${JSON.stringify(fp, null, 2)}\n`);
+    await allure.attachment('fingerprint.json', JSON.stringify(fp, null, 2), 'application/json');
+  });
+  await evidence(async () => {
+    const findings = JSON.stringify(outcome.findings ?? [], null, 2);
+    writeFileSync(join(dir, 'findings.json'), `${findings}\n`);
+    await allure.attachment('findings.json', findings, 'application/json');
+  });
+  await evidence(() => allure.attachmentPath('capture.har', join(dir, 'capture.har'), 'application/json'));
+  if (bad && !phoneLost && s.ui) {
+    await evidence(async () => {
+      const png = await s.ui!.screenshot({ timeoutMs: 5000 });
+      writeFileSync(join(dir, 'screenshot.png'), png);
+      await allure.attachment('screenshot.png', png, 'image/png');
+    });
+    await evidence(async () => {
+      const logcat = await s.device.shell('logcat -d -t 300', { timeoutMs: 5000 });
+      writeFileSync(join(dir, 'logcat.txt'), logcat.stdout);
+      await allure.attachment('logcat.txt', logcat.stdout, 'text/plain');
+    });
+  }
+  const result: JobResult = {
+    ...baseResult(job, outcome.status, outcome.message, Date.now() - started),
+    steps: outcome.steps,
+    hosts: [...outcome.hosts].sort(),
+    trackers: [...outcome.trackers].sort(),
+    fingerprint: fp,
+  };
+  if (phoneLost) result.message = `phone ${p.serial} stopped answering: ${outcome.message ?? 'lost'}`;
+  return { result, phoneLost };
+}
+
+async function evidence(fn: () => Promise<unknown> | PromiseLike<unknown>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    log(`evidence: ${errText(err)}`);
+  }
+}
+
+/** A mocha suite (the scenario) with one test (this phone) for `job`. */
+function jobSuite(root: Mocha.Suite, job: JobSpec): Mocha.Suite {
+  const suite = new Mocha.Suite(job.scenario.config.name, root.ctx);
+  suite.timeout(0);
+  let outcome: { result: JobResult; phoneLost: boolean } | undefined;
+  const test = new Mocha.Test(
+    `${job.scenario.config.name} on ${phone!.init.phone.profile} (${job.phone})`,
+    async function (this: Mocha.Context) {
+      currentJob = job;
+      try {
+        outcome = await runJob(job);
+      } finally {
+        currentJob = undefined;
+      }
+      const r = outcome.result;
+      if (r.status === 'skipped') this.skip();
+      if (r.status === 'failed') throw new AssertionError({ message: r.message ?? 'scenario failed' });
+      if (r.status === 'broken') {
+        // Allure reads "assert" in a message as `failed`: a broken verdict must not say it.
+        const err = new Error((r.message ?? 'scenario broken').replace(/assert/gi, 'check'));
+        err.name = 'ScenarioBroken';
+        throw err;
+      }
+    },
+  );
+  test.timeout(0);
+  // allure-mocha names results after the spec file: the scenario file is ours.
+  test.file = resolve(job.scenario.file);
+  suite.file = test.file;
+  suite.addTest(test);
+  suite.afterAll(async function () {
+    this.timeout(0);
+    if (stopping) return;
+    const o = outcome ?? {
+      result: baseResult(job, 'broken', 'the test did not run', 0),
+      phoneLost: false,
+    };
+    send({ type: 'result', jobId: job.id, result: o.result, phoneLost: o.phoneLost });
+    // No next suite: mocha ends after this one, and the worker restores the phone and exits.
+    if (o.phoneLost) return;
+    const next = await nextJob();
+    if (next && !stopping) root.addSuite(jobSuite(root, next));
+  });
+  return suite;
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => stopNow(130, true));
+  process.on('SIGTERM', () => stopNow(143, true));
+  process.on('disconnect', () => stopNow(130));
+  const gotInit = new Promise<WorkerInit>((resolve) => {
+    process.on('message', (m: ParentMessage) => {
+      if (m.type === 'init') resolve(m);
+      else if (m.type === 'job') deliver(m.job);
+      else if (m.type === 'done') deliver(null);
+      else if (m.type === 'stop') stopNow(130);
+    });
+  });
+  const init = await gotInit;
+  try {
+    await setUp(init);
+  } catch (err) {
+    send({ type: 'setup-failed', message: errText(err) });
+    await tearDown({ waitForPhoneMs: LOST_WAIT_MS });
+    process.exit(1);
+  }
+  if (stopping) return;
+  send({ type: 'ready' });
+  const first = await nextJob();
+  if (first && !stopping) {
+    const mocha = new Mocha({
+      reporter: 'allure-mocha',
+      reporterOptions: { resultsDir: join(init.runDir, 'allure-results') },
+      timeout: 0,
+    });
+    const root = mocha.suite;
+    root.timeout(0);
+    await new Promise<void>((resolve) => {
+      root.addSuite(jobSuite(root, first));
+      mocha.run(() => resolve());
+    });
+  }
+  if (stopping) return;
+  await tearDown({ waitForPhoneMs: LOST_WAIT_MS });
+  process.exit(0);
+}
+
+void main();
