@@ -288,3 +288,18 @@ export async function withDeadline<T>(
     clearTimeout(timer);
   }
 }
+
+/** The gestures both drivers build from a plain swipe and the window size. */
+type Swiper = Pick<UiDriver, 'windowSize' | 'swipe'>;
+
+/** A whole-screen swipe in `direction` (UiDriver.swipeScreen for both drivers). */
+export async function swipeScreenVia(ui: Swiper, direction: Direction, opts?: CallOptions): Promise<void> {
+  const { from, to } = directionPoints(direction, await ui.windowSize(opts));
+  await ui.swipe(from, to, opts);
+}
+
+/** A pull from the top edge that opens the notification shade (UiDriver.openNotifications). */
+export async function openNotificationsVia(ui: Swiper, opts?: CallOptions): Promise<void> {
+  const { from, to } = statusBarPullPoints(await ui.windowSize(opts));
+  await ui.swipe(from, to, opts);
+}

@@ -20,9 +20,9 @@ import {
   UiError,
   centreOf,
   describeTarget,
-  directionPoints,
+  openNotificationsVia,
   pollUntil,
-  statusBarPullPoints,
+  swipeScreenVia,
   targetList,
   type CallOptions,
   type Direction,
@@ -299,13 +299,11 @@ export class AdbUiDriver implements UiDriver {
   }
 
   async swipeScreen(direction: Direction, opts?: CallOptions): Promise<void> {
-    const { from, to } = directionPoints(direction, await this.windowSize(opts));
-    await this.swipe(from, to, opts);
+    await swipeScreenVia(this, direction, opts);
   }
 
   async openNotifications(opts?: CallOptions): Promise<void> {
-    const { from, to } = statusBarPullPoints(await this.windowSize(opts));
-    await this.swipe(from, to, opts);
+    await openNotificationsVia(this, opts);
   }
 
   async startActivity(component: string, opts: StartActivityOptions = {}): Promise<void> {

@@ -16,9 +16,9 @@ import {
   UiError,
   describeLocator,
   describeTarget,
-  directionPoints,
+  openNotificationsVia,
   pollUntil,
-  statusBarPullPoints,
+  swipeScreenVia,
   targetList,
   withDeadline,
   type Bounds,
@@ -343,13 +343,11 @@ export class AppiumUiDriver implements UiDriver {
   }
 
   async swipeScreen(direction: Direction, opts?: CallOptions): Promise<void> {
-    const { from, to } = directionPoints(direction, await this.windowSize(opts));
-    await this.swipe(from, to, opts);
+    await swipeScreenVia(this, direction, opts);
   }
 
   async openNotifications(opts?: CallOptions): Promise<void> {
-    const { from, to } = statusBarPullPoints(await this.windowSize(opts));
-    await this.swipe(from, to, opts);
+    await openNotificationsVia(this, opts);
   }
 
   private async startIntent(
