@@ -133,6 +133,8 @@ async function setUp(init: WorkerInit): Promise<void> {
     device,
     adbPort: p.adb.port,
     ...(init.appiumUrl ? { appiumUrl: init.appiumUrl } : {}),
+    // A real phone's first session has no UiAutomator2 server yet: the driver installs it (once).
+    installServer: true,
   });
 }
 

@@ -37,6 +37,8 @@ export interface OpenUiDriverOptions {
   appiumUrl?: string;
   systemPort?: number;
   timeoutMs?: number;
+  /** Appium: let the driver install its server APKs when the phone lacks them (a phone's first session). */
+  installServer?: boolean;
   adb?: AdbUiDriverOptions;
 }
 
@@ -58,5 +60,6 @@ export async function openUiDriver(opts: OpenUiDriverOptions): Promise<UiDriver>
     adbPort: opts.adbPort,
     timeoutMs,
     ...(opts.systemPort !== undefined ? { systemPort: opts.systemPort } : {}),
+    ...(opts.installServer ? { installServer: true } : {}),
   });
 }
