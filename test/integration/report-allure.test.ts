@@ -33,8 +33,8 @@ import {
   writeAllureEnvironment,
 } from '../../src/report/allure.ts';
 import { newRunId } from '../../src/report/summary.ts';
+import { CHROMIUM, headlessChromiumArgs } from '../support/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const require = createRequire(import.meta.url);
 
 const PASSED = 'incognito search on DuckDuckGo stays on the phone';
@@ -146,21 +146,7 @@ class Browser {
     this.profile = mkdtempSync(join(tmpdir(), 'phonehome-chromium-'));
     this.child = spawn(
       CHROMIUM,
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-default-apps',
-        '--disable-extensions',
-        `--user-data-dir=${this.profile}`,
-        '--remote-debugging-pipe',
-        'about:blank',
-      ],
+      [...headlessChromiumArgs(this.profile), '--remote-debugging-pipe', 'about:blank'],
       { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true },
     );
     const stderr = this.child.stdio[2] as Readable;

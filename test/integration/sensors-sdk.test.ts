@@ -22,10 +22,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CHROMIUM } from '../support/chromium.ts';
 import {
   canary,
   chromiumAvailable,
-  CHROMIUM,
   describeMissing,
   HttpProxyAgent,
   startRefusingPort,

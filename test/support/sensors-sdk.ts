@@ -27,12 +27,12 @@ import type { Exchange } from '../../src/capture/exchange.ts';
 import { CaptureSession } from '../../src/capture/session.ts';
 import { decode, type DecodeResult, type Layer } from '../../src/decode/index.ts';
 import { createDetector, type Finding, type TrackerInfo } from '../../src/detect/index.ts';
+import { CHROMIUM, headlessChromiumArgs } from './chromium.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PAGES = join(HERE, 'sensors-sdk');
 const REPO = join(HERE, '..', '..');
 
-export const CHROMIUM = '/usr/bin/chromium';
 /** The browser build of the web SDK as published on npm (package.json `main`). */
 export const WEB_SDK = join(REPO, 'node_modules', 'sa-sdk-javascript', 'dist', 'web', 'sensorsdata.js');
 /** Its plugins; `/plugin/<name>.js` serves `<name>/index.js` (the build that registers by name). */
@@ -281,17 +281,7 @@ export interface ChromiumOptions {
 export function launchChromium(opts: ChromiumOptions): Browser {
   const profile = mkdtempSync(join(tmpdir(), 'phonehome-chromium-'));
   const args = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-default-apps',
-    '--disable-extensions',
-    `--user-data-dir=${profile}`,
+    ...headlessChromiumArgs(profile),
     `--proxy-server=http://127.0.0.1:${opts.proxyPort}`,
     `--proxy-bypass-list=${opts.localHosts.join(';')}`,
     `--host-resolver-rules=${opts.localHosts.map((h) => `MAP ${h} 127.0.0.1`).join(',')}`,
