@@ -5,25 +5,22 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadScenarios } from '../scenario/parse.ts';
-import type { Scenario } from '../scenario/types.ts';
 import { runningAppiumUrl } from '../cli/commands/appium.ts';
 import { AppiumServer } from '../ui/appium/server.ts';
 import { ForkedWorker } from './fork.ts';
 import type { PhoneSpec } from './ipc.ts';
 import { acquireLeases, type Leases } from './lease.ts';
 import { validateDevicesFile } from '../config/devices-schema.ts';
-import { resolvePhones, type AdbServerAddress, type DevicesFileReader } from './phones.ts';
+import { resolvePhones, type AdbServerAddress } from './phones.ts';
 import { Progress } from './progress.ts';
 import {
   fingerprintEntries,
   generateAllureHtml,
-  newRunId,
-  summaryOf,
   writeAllureCategories,
   writeAllureEnvironment,
-  writeJUnit,
-  writeRunFiles,
-} from './reports.ts';
+} from '../report/allure.ts';
+import { writeJUnit } from '../report/junit.ts';
+import { newRunId, runSummary as summaryOf, writeRunFiles } from '../report/summary.ts';
 import { exitCodeFor, schedule, type WorkerFactory } from './scheduler.ts';
 import type { RunSummary } from './types.ts';
 
@@ -46,11 +43,6 @@ export interface RunOptions {
   adbTimeoutMs?: number;
   stateDir: string;
   caDir: string;
-  readDevicesFile?: DevicesFileReader;
-  /** Tests: scenarios given directly instead of read from `paths`. */
-  scenarios?: Scenario[];
-  /** Tests: fake workers. */
-  startWorker?: WorkerFactory;
 }
 
 export interface RunOutcome {
@@ -64,13 +56,13 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
   const say = (line: string): void => void progressOut.write(`${line}\n`);
   const warn = (line: string): void => void process.stderr.write(`${line}\n`);
 
-  const scenarios = o.scenarios ?? loadScenarios(o.paths, { ...(o.tags?.length ? { tags: o.tags } : {}) });
+  const scenarios = loadScenarios(o.paths, { ...(o.tags?.length ? { tags: o.tags } : {}) });
   const devicesFile = o.devicesFile ?? (existsSync('devices.json') ? 'devices.json' : undefined);
   const phones = await resolvePhones({
     ...(devicesFile ? { devicesFile } : {}),
     ...(o.serials ? { serials: o.serials } : {}),
     defaultServer: o.defaultServer,
-    readDevicesFile: o.readDevicesFile ?? validateDevicesFile,
+    readDevicesFile: validateDevicesFile,
     warn,
   });
   const runId = newRunId();
@@ -100,7 +92,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     let appiumUrl: string | undefined;
-    if (!o.startWorker && phones.some((p) => p.ui === 'appium')) {
+    if (phones.some((p) => p.ui === 'appium')) {
       appiumUrl = await runningAppiumUrl();
       if (!appiumUrl) {
         say('phonehome: starting an Appium server for this run');
@@ -117,22 +109,20 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
       total: scenarios.length * phones.length,
       phones: phones.map((p) => p.serial),
     });
-    const startWorker: WorkerFactory =
-      o.startWorker ??
-      ((phone: PhoneSpec) => {
-        const w = new ForkedWorker(phone, {
-          runDir,
-          runId,
-          caDir: o.caDir,
-          stateDir: o.stateDir,
-          ...(appiumUrl ? { appiumUrl } : {}),
-          ...(o.stepTimeoutMs ? { stepTimeoutMs: o.stepTimeoutMs } : {}),
-          ...(o.adbTimeoutMs ? { adbTimeoutMs: o.adbTimeoutMs } : {}),
-        });
-        workers.add(w);
-        void w.exited.then(() => workers.delete(w));
-        return w;
+    const startWorker: WorkerFactory = (phone: PhoneSpec) => {
+      const w = new ForkedWorker(phone, {
+        runDir,
+        runId,
+        caDir: o.caDir,
+        stateDir: o.stateDir,
+        ...(appiumUrl ? { appiumUrl } : {}),
+        ...(o.stepTimeoutMs ? { stepTimeoutMs: o.stepTimeoutMs } : {}),
+        ...(o.adbTimeoutMs ? { adbTimeoutMs: o.adbTimeoutMs } : {}),
       });
+      workers.add(w);
+      void w.exited.then(() => workers.delete(w));
+      return w;
+    };
     const outcome = await schedule({
       scenarios,
       phones,
