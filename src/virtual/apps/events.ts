@@ -55,6 +55,17 @@ export interface HttpRequest {
   body?: Buffer;
   /** Aborting it ends the request: its sockets are closed, it rejects with 'aborted'. */
   signal?: AbortSignal;
+  /**
+   * `system` (default): the connection follows `global http_proxy`, as HttpURLConnection/OkHttp and
+   * Chromium do; `direct`: the app ignores it and connects straight out, as apps with their own
+   * sockets (Proxy.NO_PROXY, native code, Flutter) do (android-realities.md §5).
+   */
+  proxy?: 'system' | 'direct';
+  /**
+   * The app trusts only its own pinned certificate: no CA of the phone's stores (system or user)
+   * makes an intercepted TLS connection acceptable, so it fails with `cert-rejected`.
+   */
+  pinning?: boolean;
 }
 
 export interface HttpResponse {
