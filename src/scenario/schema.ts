@@ -1,7 +1,8 @@
 /**
  * JSON Schemas for editors (issue 6 §1), generated from the zod schemas the parser and the runner
  * validate with, so they cannot drift: `scenario.schema.json` (both documents of a scenario file: the
- * header and the steps; YAML language servers apply it to each document) and `devices.schema.json`.
+ * header and the steps; YAML language servers apply it to each document), `devices.schema.json` and
+ * `profile.schema.json` (firmware profiles of the virtual lab, from src/virtual/profile-schema.ts).
  * `phonehome schema [--out DIR]` writes them; the copies in schemas/ are checked by a unit test.
  *
  * In VS Code (redhat.vscode-yaml): `"yaml.schemas": {"./schemas/scenario.schema.json": "scenarios/*.yaml"}`,
@@ -11,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { devicesFileSchema } from '../config/devices-schema.ts';
+import { profileJsonSchema } from '../virtual/profile-schema.ts';
 import { STEP_NAMES } from './types.ts';
 import { STEPS, allowsBare, headerSchema, type StepSpec } from './steps.ts';
 
@@ -85,6 +87,7 @@ export function schemaFiles(): Record<string, string> {
   return {
     'scenario.schema.json': formatJson(scenarioJsonSchema()),
     'devices.schema.json': formatJson(devicesJsonSchema()),
+    'profile.schema.json': formatJson(profileJsonSchema()),
   };
 }
 

@@ -49,7 +49,11 @@ export class Lab extends EventEmitter {
     super();
   }
 
-  /** Starts a phone of `profileName` on `port` (0 = any free port) and connects it to the adb server. */
+  /**
+   * Starts a phone on `port` (0 = any free port) and connects it to the adb server. `profile`: a
+   * shipped profile's name, or a profile file (an argument ending in `.json`: a path, relative to the
+   * working directory; loadProfile), e.g. profiles/examples/late-flush.json.
+   */
   async addPhone(
     profileName: string,
     opts: { port?: number; connect?: boolean; adbd?: AdbdOptions } = {},

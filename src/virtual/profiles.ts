@@ -1,12 +1,60 @@
 /**
  * Firmware profiles: data files in profiles/*.json, one per profile, each value with its source.
- * The loader validates them and fails with the file and field named.
+ * The loader validates them and fails with the file and field named. A profile file may also live
+ * anywhere (an argument ending in `.json`) and `extend` another profile (JSON Merge Patch); the
+ * field lists come from the format's one description, src/virtual/profile-schema.ts, which also gives
+ * schemas/profile.schema.json.
  *
  * (Loader and data: see profiles/README.md.)
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import {
+  CARRIER_RE,
+  CIPHERS,
+  COMPONENT_PATTERN,
+  emitterSchemas,
+  encryptSchema,
+  fieldsOf,
+  flushSchema,
+  HEADER_SAFE_WRAPS,
+  NAME_PATTERN,
+  PACKAGE_PATTERN,
+  profileSchema,
+  REQUIRED_PROPS,
+  packageSchema,
+  ruleSchema,
+  telemetrySchema,
+  TELEMETRY_EMITTERS,
+  TELEMETRY_EVENTS,
+  TELEMETRY_OMIT,
+  TELEMETRY_TOGGLES,
+  WRAP_ENCODINGS,
+  type CipherName,
+  type TelemetryEmitter,
+  type TelemetryOmit,
+  type TelemetrySource,
+  type TelemetryToggle,
+  type WrapEncoding,
+} from './profile-schema.ts';
+
+export {
+  CIPHERS,
+  HEADER_SAFE_WRAPS,
+  REQUIRED_PROPS,
+  TELEMETRY_EMITTERS,
+  TELEMETRY_EVENTS,
+  TELEMETRY_OMIT,
+  TELEMETRY_TOGGLES,
+  WRAP_ENCODINGS,
+  type CipherName,
+  type TelemetryEmitter,
+  type TelemetryOmit,
+  type TelemetrySource,
+  type TelemetryToggle,
+  type WrapEncoding,
+};
 
 export interface ProfilePackage {
   /** e.g. com.mi.globalbrowser */
@@ -55,36 +103,6 @@ export interface Profile {
   telemetry?: ProfileTelemetry;
 }
 
-/** Telemetry channels (xiaomi-telemetry.md §2): Sensors Analytics, com.miui.analytics, MiStat, splash ads. */
-export const TELEMETRY_EMITTERS = ['sensors', 'tracking', 'mistat', 'ads'] as const;
-export type TelemetryEmitter = (typeof TELEMETRY_EMITTERS)[number];
-
-/**
- * The toggle state a rule can test. `incognito`: the browser tab (AppEventContext; false for system
- * events); `incognitoDataCollection`: the browser's incognito data-collection ("enhanced incognito")
- * switch; `uep`: secure upload_log_pref; `diagnostics`: secure upload_debug_log_pref;
- * `personalizedAds`: bit 0 of global personalized_ad_enabled.
- */
-export const TELEMETRY_TOGGLES = [
-  'incognito',
-  'incognitoDataCollection',
-  'uep',
-  'diagnostics',
-  'personalizedAds',
-] as const;
-export type TelemetryToggle = (typeof TELEMETRY_TOGGLES)[number];
-
-/** Event names per source, as in src/virtual/apps/events.ts. */
-export const TELEMETRY_EVENTS = {
-  browser: ['page_load_event_start', 'page_load_event_finish', 'search'],
-  system: ['folder_open', 'home_screen_swipe', 'status_bar_pull', 'settings_page_open', 'app_open'],
-} as const;
-export type TelemetrySource = keyof typeof TELEMETRY_EVENTS;
-
-/** Identifiers a rule can strip from what it sends. */
-export const TELEMETRY_OMIT = ['adId', 'androidId'] as const;
-export type TelemetryOmit = (typeof TELEMETRY_OMIT)[number];
-
 /** One row of the behaviour table: the first row whose `when` matches decides. */
 export interface TelemetryRule {
   when: { source?: TelemetrySource; events?: string[] } & Partial<Record<TelemetryToggle, boolean>>;
@@ -92,6 +110,37 @@ export interface TelemetryRule {
   send: TelemetryEmitter[];
   omit?: TelemetryOmit[];
   note?: string;
+}
+
+/**
+ * How an emitter's upload travels (profiles/README.md; src/virtual/telemetry/transport.ts). Every
+ * field but `url` is optional; without them an emitter sends exactly what the SDK it plays sends.
+ */
+export interface EmitterTransport {
+  /** Destination; any host. */
+  url: string;
+  /** Replaces the url's scheme; absent: the url's own. */
+  scheme?: 'http' | 'https';
+  /** `body` (default: POST), `query:NAME`, `header:NAME` or `cookie:NAME` (GET). */
+  carrier?: string;
+  /** Encodings applied in order to the native payload (after `encrypt`). */
+  wrap?: WrapEncoding[];
+  /** Applied to the native payload before the wraps (per emitter: transport.ts). */
+  encrypt?: { cipher: CipherName; key: string };
+  /** `system` (default): follow global http_proxy; `direct`: ignore it. */
+  proxy?: 'system' | 'direct';
+  /** The app accepts only its pinned certificate. */
+  pinning?: boolean;
+}
+
+/** When a queued emitter uploads; each field overrides the SDK's default (telemetry/hub.ts). */
+export interface EmitterFlush {
+  count?: number;
+  intervalMs?: number;
+  /** Flush when the owning app goes to the background (default true). */
+  onBackground?: boolean;
+  /** Keep the queue across a force-stop and send it at the app's next start (default true). */
+  persist?: boolean;
 }
 
 export interface ProfileTelemetry {
@@ -110,11 +159,12 @@ export interface ProfileTelemetry {
   browser?: { incognitoDataCollectionSwitch?: boolean };
   emitters: {
     /** `url` may contain `{country}` (ro.miui.region); the uploading app is the event's package. */
-    sensors?: { url: string; libVersion: string };
+    sensors?: EmitterTransport & { libVersion: string; flush?: EmitterFlush };
     /** Uploaded by `app` (com.miui.analytics) on behalf of the event's package. */
-    tracking?: { url: string; app: string };
-    mistat?: { url: string; appId: string; region: string };
-    ads?: { url: string; app: string };
+    tracking?: EmitterTransport & { app: string; flush?: EmitterFlush };
+    mistat?: EmitterTransport & { appId: string; region: string; flush?: EmitterFlush };
+    /** One splash-ad request per app start, sent at once: no queue, hence no `flush`. */
+    ads?: EmitterTransport & { app: string };
   };
   rules: TelemetryRule[];
   sources: Array<{ what: string; source: string }>;
@@ -161,34 +211,6 @@ export function telemetrySituations(): TelemetrySituation[] {
 /** Directory holding the shipped profiles (`<repo>/profiles`). */
 export const PROFILE_DIR = fileURLToPath(new URL('../../profiles/', import.meta.url));
 
-/** Properties every profile must define (xiaomi-telemetry.md §4.1 plus what adbkit/Appium read). */
-export const REQUIRED_PROPS = [
-  'ro.product.model',
-  'ro.product.brand',
-  'ro.product.manufacturer',
-  'ro.product.marketname',
-  'ro.product.device',
-  'ro.product.name',
-  'ro.product.mod_device',
-  'ro.product.cpu.abi',
-  'ro.build.version.release',
-  'ro.build.version.sdk',
-  'ro.build.version.incremental',
-  'ro.build.fingerprint',
-  'ro.build.type',
-  'ro.build.tags',
-  'ro.miui.ui.version.name',
-  'ro.miui.ui.version.code',
-  'ro.miui.region',
-  'ro.miui.build.region',
-  'ro.product.locale.region',
-  'ro.serialno',
-  'ro.debuggable',
-  'ro.secure',
-  'sys.boot_completed',
-  'persist.sys.timezone',
-] as const;
-
 export class ProfileError extends Error {
   /** The message is meant for people (the CLI prints it without a stack trace). */
   readonly userFacing = true;
@@ -199,12 +221,33 @@ export class ProfileError extends Error {
   }
 }
 
-const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
-const PACKAGE_RE = /^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$/;
-const COMPONENT_RE = /^([A-Za-z][\w]*(?:\.[A-Za-z_][\w]*)+)\/(\.?[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)$/;
+const NAME_RE = new RegExp(NAME_PATTERN);
+const SOURCE_FIELDS = ['what', 'source'];
+const PACKAGE_RE = new RegExp(PACKAGE_PATTERN);
+const COMPONENT_RE = new RegExp(COMPONENT_PATTERN);
 
-/** Reads and validates `<dir>/<name>.json`. */
-export function loadProfile(name: string, dir: string = PROFILE_DIR): Profile {
+/** Example (hostile) profiles: profiles/examples/*.json, loaded by path (`--profile profiles/examples/x.json`). */
+export const EXAMPLE_DIR = join(PROFILE_DIR, 'examples');
+
+/** Whether a profile argument is a file path (it ends in `.json`) rather than a shipped profile's name. */
+export function isProfilePath(arg: string): boolean {
+  return arg.endsWith('.json');
+}
+
+/** How errors name a file: relative to the working directory when it is inside it, else absolute. */
+export function profileFileLabel(file: string): string {
+  const abs = resolve(file);
+  const rel = relative(process.cwd(), abs);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs;
+}
+
+/**
+ * Reads and validates a profile: `<dir>/<name>.json` for a name, or the file for an argument ending
+ * in `.json` (a path, relative to the working directory; see loadProfileFile).
+ */
+export function loadProfile(nameOrPath: string, dir: string = PROFILE_DIR): Profile {
+  if (isProfilePath(nameOrPath)) return loadProfileFile(nameOrPath, dir);
+  const name = nameOrPath;
   if (!NAME_RE.test(name)) throw new ProfileError(`invalid profile name '${name}'`);
   const file = join(dir, `${name}.json`);
   const label = `profiles/${name}.json`;
@@ -212,24 +255,140 @@ export function loadProfile(name: string, dir: string = PROFILE_DIR): Profile {
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    const known = listProfiles(dir)
-      .map((p) => p.name)
-      .join(', ');
-    throw new ProfileError(`unknown profile '${name}' (no ${label}); known: ${known || 'none'}`);
+    throw new ProfileError(`unknown profile '${name}' (no ${label}); known: ${knownProfiles(dir)}`);
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ProfileError(`${label}: invalid JSON: ${(err as Error).message}`);
-  }
-  const profile = parseProfile(json, label);
+  const json = parseJson(text, label);
+  const profile = parseProfile(resolveExtends(json, { file, label, dir, chain: [resolve(file)] }), label);
   if (profile.name !== name) {
     throw new ProfileError(
       `${label}: field "name" must equal the file name ('${name}'), got '${profile.name}'`,
     );
   }
   return profile;
+}
+
+/**
+ * Reads and validates a profile file anywhere (`path` relative to the working directory). It may
+ * `extend` a shipped profile (a name, looked up in `dir`) or another file (a `.json` path relative to
+ * it), in chains; errors name this file and the field. Its `name` need not equal the file name.
+ */
+export function loadProfileFile(path: string, dir: string = PROFILE_DIR): Profile {
+  const file = resolve(path);
+  const label = profileFileLabel(file);
+  const json = parseJson(readProfileText(file, label), label);
+  return parseProfile(resolveExtends(json, { file, label, dir, chain: [file] }), label);
+}
+
+function readProfileText(file: string, label: string): string {
+  try {
+    if (statSync(file).isDirectory()) throw new Error('it is a directory');
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ProfileError(
+      e.code === 'ENOENT' ? `no profile file ${label}` : `${label}: cannot read it (${e.message})`,
+    );
+  }
+}
+
+function parseJson(text: string, label: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ProfileError(`${label}: invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The profile files in `dir` by name (unvalidated: validating could come back here). */
+function knownProfiles(dir: string): string {
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    // none
+  }
+  return (
+    files
+      .sort()
+      .map((f) => f.slice(0, -5))
+      .join(', ') || 'none'
+  );
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * JSON Merge Patch (RFC 7396): objects merge by key, recursively; `null` deletes a key; anything
+ * else (arrays included) replaces the base's value whole.
+ */
+export function mergeProfileJson(base: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch;
+  const out: Record<string, unknown> = isPlainObject(base) ? { ...base } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergeProfileJson(out[k], v);
+  }
+  return out;
+}
+
+/**
+ * A profile file's JSON with its `extends` chain applied (the result has no `extends`). A shipped
+ * base (a name) is validated on its own first, so that a broken base is reported as that file.
+ */
+function resolveExtends(
+  json: unknown,
+  at: { file: string; label: string; dir: string; chain: string[] },
+): unknown {
+  if (!isPlainObject(json) || json.extends === undefined) return json;
+  const fail = (field: string, problem: string): never => {
+    throw new ProfileError(`${at.label}: field "${field}" ${problem}`);
+  };
+  const ext = json.extends;
+  if (typeof ext !== 'string' || ext === '')
+    return fail('extends', 'must be a shipped profile name or a .json path');
+  if (json.name === undefined) fail('name', 'is required (a file that extends another profile names itself)');
+  let baseFile: string;
+  let baseLabel: string;
+  const named = !isProfilePath(ext);
+  if (named) {
+    if (!NAME_RE.test(ext)) fail('extends', `must be a shipped profile name or a .json path, got '${ext}'`);
+    baseFile = join(at.dir, `${ext}.json`);
+    baseLabel = `profiles/${ext}.json`;
+    let exists = false;
+    try {
+      exists = statSync(baseFile).isFile();
+    } catch {
+      // not there
+    }
+    if (!exists) fail('extends', `names unknown profile '${ext}'; known: ${knownProfiles(at.dir)}`);
+  } else {
+    baseFile = resolve(dirname(at.file), ext);
+    baseLabel = profileFileLabel(baseFile);
+  }
+  baseFile = resolve(baseFile);
+  if (at.chain.includes(baseFile)) {
+    const names = [...at.chain, baseFile].map((f) => profileFileLabel(f));
+    fail('extends', `makes a cycle: ${names.join(' → ')}`);
+  }
+  const baseJson = parseJson(readProfileText(baseFile, baseLabel), baseLabel);
+  const base = resolveExtends(baseJson, {
+    file: baseFile,
+    label: baseLabel,
+    dir: at.dir,
+    chain: [...at.chain, baseFile],
+  });
+  if (named) {
+    const checked = parseProfile(base, baseLabel);
+    if (checked.name !== ext)
+      throw new ProfileError(
+        `${baseLabel}: field "name" must equal the file name ('${ext}'), got '${checked.name}'`,
+      );
+  }
+  const patch: Record<string, unknown> = { ...json };
+  delete patch.extends;
+  return mergeProfileJson(base, patch);
 }
 
 /** A profile file as listProfiles() sees it. */
@@ -240,6 +399,10 @@ export interface ProfileListing {
   description: string;
   /** For a file loadProfile() rejects: its ProfileError message (file and field). */
   error?: string;
+  /** Example profiles (listExampleProfiles): the file, relative to the repository, to pass as --profile. */
+  path?: string;
+  /** An example profile (profiles/examples/), not a shipped one. */
+  example?: true;
 }
 
 /**
@@ -273,6 +436,34 @@ export function listProfiles(dir: string = PROFILE_DIR): ProfileListing[] {
     }
   }
   return out;
+}
+
+/**
+ * The example profiles (profiles/examples/*.json, sorted), each loaded by path with its `extends`
+ * resolved in `baseDir`; `name` is the profile's name (the file name for a broken file), `path` the
+ * file relative to the repository.
+ */
+export function listExampleProfiles(
+  dir: string = EXAMPLE_DIR,
+  baseDir: string = PROFILE_DIR,
+): ProfileListing[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const repo = dirname(resolve(PROFILE_DIR));
+  return files.sort().map((f): ProfileListing => {
+    const file = join(dir, f);
+    const path = relative(repo, file);
+    try {
+      const p = loadProfileFile(file, baseDir);
+      return { name: p.name, description: p.description, path, example: true };
+    } catch (err) {
+      return { name: f.slice(0, -5), description: '', error: (err as Error).message, path, example: true };
+    }
+  });
 }
 
 /** Validates parsed JSON as a Profile; errors read `<label>: field "<path>" <problem>`. */
@@ -319,7 +510,17 @@ export function parseProfile(json: unknown, label: string): Profile {
     return v.map((x, i) => (typeof x === 'string' ? x : fail(`${field}[${i}]`, 'must be a string')));
   };
 
+  /** Unknown keys: the schema (profile-schema.ts) lists the fields; `$comment` is allowed everywhere. */
+  const only = (o: Record<string, unknown>, keys: string[], field: string): void => {
+    for (const k of Object.keys(o)) {
+      if (!keys.includes(k) && k !== '$comment')
+        fail(`${field}.${k}`, `is not a known field (${keys.join(', ')})`);
+    }
+  };
+
   const root = obj(json, '(root)');
+  if (root.extends !== undefined)
+    fail('extends', 'must be resolved before parsing (loadProfile and loadProfileFile do)');
   const name = str(root, 'name', 'name') as string;
   if (!NAME_RE.test(name)) fail('name', 'must be lower-case letters, digits, dots and dashes');
   const description = str(root, 'description', 'description') as string;
@@ -339,6 +540,7 @@ export function parseProfile(json: unknown, label: string): Profile {
 
   if (root.settings === undefined) fail('settings', 'is required');
   const s = obj(root.settings, 'settings');
+  only(s, fieldsOf(profileSchema.shape.settings), 'settings');
   const settings = {
     global: strMap(s.global ?? fail('settings.global', 'is required'), 'settings.global'),
     secure: strMap(s.secure ?? fail('settings.secure', 'is required'), 'settings.secure'),
@@ -354,6 +556,7 @@ export function parseProfile(json: unknown, label: string): Profile {
   const packages = (root.packages as unknown[]).map((raw, i): ProfilePackage => {
     const f = `packages[${i}]`;
     const p = obj(raw, f);
+    only(p, fieldsOf(packageSchema), f);
     const pkgName = str(p, 'name', `${f}.name`) as string;
     if (!PACKAGE_RE.test(pkgName)) fail(`${f}.name`, `must be a package name, got '${pkgName}'`);
     if (seen.has(pkgName)) fail(`${f}.name`, `duplicates package '${pkgName}'`);
@@ -402,6 +605,7 @@ export function parseProfile(json: unknown, label: string): Profile {
     root.bootProcesses === undefined ? undefined : strList(root.bootProcesses, 'bootProcesses');
 
   const d = obj(root.display ?? fail('display', 'is required'), 'display');
+  only(d, fieldsOf(profileSchema.shape.display), 'display');
   const display = {
     width: int(d, 'width', 'display.width') as number,
     height: int(d, 'height', 'display.height') as number,
@@ -417,27 +621,15 @@ export function parseProfile(json: unknown, label: string): Profile {
   if (!Array.isArray(root.sources) || root.sources.length === 0) fail('sources', 'must be a non-empty array');
   const sources = (root.sources as unknown[]).map((raw, i) => {
     const o = obj(raw, `sources[${i}]`);
+    only(o, SOURCE_FIELDS, `sources[${i}]`);
     return {
       what: str(o, 'what', `sources[${i}].what`) as string,
       source: str(o, 'source', `sources[${i}].source`) as string,
     };
   });
 
-  const known = new Set([
-    'name',
-    'description',
-    'rooted',
-    'props',
-    'settings',
-    'packages',
-    'browser',
-    'bootProcesses',
-    'display',
-    'systemCaDir',
-    'sources',
-    'telemetry',
-    '$comment',
-  ]);
+  const known = new Set(fieldsOf(profileSchema).filter((k) => k !== 'extends'));
+  known.add('$comment');
   for (const key of Object.keys(root)) if (!known.has(key)) fail(key, 'is not a known profile field');
 
   const profile: Profile = {
@@ -506,10 +698,10 @@ function parseTelemetry(json: unknown, fail: (field: string, problem: string) =>
   };
 
   const t = obj(json, 'telemetry');
-  only(t, ['defaults', 'browser', 'emitters', 'rules', 'sources'], 'telemetry');
+  only(t, fieldsOf(telemetrySchema), 'telemetry');
 
   const d = obj(t.defaults ?? fail('telemetry.defaults', 'is required'), 'telemetry.defaults');
-  only(d, ['uep', 'incognitoDataCollection'], 'telemetry.defaults');
+  only(d, fieldsOf(telemetrySchema.shape.defaults), 'telemetry.defaults');
   const defaults = {
     uep: bool(d, 'uep', 'telemetry.defaults'),
     incognitoDataCollection: bool(d, 'incognitoDataCollection', 'telemetry.defaults'),
@@ -518,47 +710,58 @@ function parseTelemetry(json: unknown, fail: (field: string, problem: string) =>
   let browser: ProfileTelemetry['browser'];
   if (t.browser !== undefined) {
     const b = obj(t.browser, 'telemetry.browser');
-    only(b, ['incognitoDataCollectionSwitch'], 'telemetry.browser');
+    only(b, fieldsOf(telemetrySchema.shape.browser.unwrap()), 'telemetry.browser');
     browser = {};
     if (b.incognitoDataCollectionSwitch !== undefined)
       browser.incognitoDataCollectionSwitch = bool(b, 'incognitoDataCollectionSwitch', 'telemetry.browser');
   }
 
   const e = obj(t.emitters ?? fail('telemetry.emitters', 'is required'), 'telemetry.emitters');
-  only(e, [...TELEMETRY_EMITTERS], 'telemetry.emitters');
+  only(e, fieldsOf(telemetrySchema.shape.emitters), 'telemetry.emitters');
   const emitters: ProfileTelemetry['emitters'] = {};
   if (e.sensors !== undefined) {
     const f = 'telemetry.emitters.sensors';
     const o = obj(e.sensors, f);
-    only(o, ['url', 'libVersion'], f);
-    emitters.sensors = { url: url(o, f), libVersion: str(o, 'libVersion', f) };
+    only(o, fieldsOf(emitterSchemas.sensors), f);
+    emitters.sensors = {
+      url: url(o, f),
+      libVersion: str(o, 'libVersion', f),
+      ...parseTransport('sensors', o, f, fail),
+    };
   }
   if (e.tracking !== undefined) {
     const f = 'telemetry.emitters.tracking';
     const o = obj(e.tracking, f);
-    only(o, ['url', 'app'], f);
-    emitters.tracking = { url: url(o, f), app: pkg(o, f) };
+    only(o, fieldsOf(emitterSchemas.tracking), f);
+    emitters.tracking = { url: url(o, f), app: pkg(o, f), ...parseTransport('tracking', o, f, fail) };
   }
   if (e.mistat !== undefined) {
     const f = 'telemetry.emitters.mistat';
     const o = obj(e.mistat, f);
-    only(o, ['url', 'appId', 'region'], f);
-    emitters.mistat = { url: url(o, f), appId: str(o, 'appId', f), region: str(o, 'region', f) };
+    only(o, fieldsOf(emitterSchemas.mistat), f);
+    emitters.mistat = {
+      url: url(o, f),
+      appId: str(o, 'appId', f),
+      region: str(o, 'region', f),
+      ...parseTransport('mistat', o, f, fail),
+    };
   }
   if (e.ads !== undefined) {
     const f = 'telemetry.emitters.ads';
     const o = obj(e.ads, f);
-    only(o, ['url', 'app'], f);
-    emitters.ads = { url: url(o, f), app: pkg(o, f) };
+    if (o.flush !== undefined)
+      fail(`${f}.flush`, 'is not allowed: splash-ad requests are sent at once, never queued');
+    only(o, fieldsOf(emitterSchemas.ads), f);
+    emitters.ads = { url: url(o, f), app: pkg(o, f), ...parseTransport('ads', o, f, fail) };
   }
 
   if (!Array.isArray(t.rules) || t.rules.length === 0) fail('telemetry.rules', 'must be a non-empty array');
   const rules = (t.rules as unknown[]).map((raw, i): TelemetryRule => {
     const f = `telemetry.rules[${i}]`;
     const r = obj(raw, f);
-    only(r, ['when', 'send', 'omit', 'note'], f);
+    only(r, fieldsOf(ruleSchema), f);
     const w = obj(r.when ?? fail(`${f}.when`, 'is required'), `${f}.when`);
-    only(w, ['source', 'events', ...TELEMETRY_TOGGLES], `${f}.when`);
+    only(w, fieldsOf(ruleSchema.shape.when), `${f}.when`);
     const when: TelemetryRule['when'] = {};
     if (w.source !== undefined) {
       if (w.source !== 'browser' && w.source !== 'system')
@@ -628,10 +831,180 @@ function parseTelemetry(json: unknown, fail: (field: string, problem: string) =>
     fail('telemetry.sources', 'must be a non-empty array');
   const sources = (t.sources as unknown[]).map((raw, i) => {
     const o = obj(raw, `telemetry.sources[${i}]`);
+    only(o, SOURCE_FIELDS, `telemetry.sources[${i}]`);
     return {
       what: str(o, 'what', `telemetry.sources[${i}]`),
       source: str(o, 'source', `telemetry.sources[${i}]`),
     };
   });
   return { defaults, ...(browser ? { browser } : {}), emitters, rules, sources };
+}
+
+/** What a payload is after a step: text (safe to read as UTF-8) or binary. */
+export type PayloadKind = 'text' | 'binary';
+
+/**
+ * The payload's kind after each transform of an emitter, in order: `encrypt` (when set), then each
+ * wrap. The native payload (a form body, the ads JSON) is text; `encrypt` keeps it text for sensors
+ * (the SDK's gzip=9 form) and mistat (its own form), and makes it binary (the cipher output) for
+ * tracking and ads; gzip and deflate make binary, every other wrap text.
+ */
+export function transportSteps(
+  emitter: TelemetryEmitter,
+  cfg: Pick<EmitterTransport, 'wrap' | 'encrypt'>,
+): Array<{ step: 'encrypt' | WrapEncoding; kind: PayloadKind }> {
+  const out: Array<{ step: 'encrypt' | WrapEncoding; kind: PayloadKind }> = [];
+  if (cfg.encrypt)
+    out.push({ step: 'encrypt', kind: emitter === 'sensors' || emitter === 'mistat' ? 'text' : 'binary' });
+  for (const w of cfg.wrap ?? [])
+    out.push({ step: w, kind: w === 'gzip' || w === 'deflate' ? 'binary' : 'text' });
+  return out;
+}
+
+/** A `carrier` value split into its kind and name (`body` has none). */
+export function parseCarrier(carrier: string | undefined): {
+  kind: 'body' | 'query' | 'header' | 'cookie';
+  name: string;
+} {
+  if (carrier === undefined || carrier === 'body') return { kind: 'body', name: '' };
+  const i = carrier.indexOf(':');
+  return { kind: carrier.slice(0, i) as 'query' | 'header' | 'cookie', name: carrier.slice(i + 1) };
+}
+
+/** Headers a `header:NAME` carrier may not set (the connection's own, or the Cookie carrier's). */
+const RESERVED_HEADERS = [
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-connection',
+  'proxy-authorization',
+  'cookie',
+];
+
+/** Validates an emitter's transport fields (scheme … flush); returns those that are set. */
+function parseTransport(
+  emitter: TelemetryEmitter,
+  o: Record<string, unknown>,
+  f: string,
+  fail: (field: string, problem: string) => never,
+): Omit<EmitterTransport, 'url'> & { flush?: EmitterFlush } {
+  const out: Omit<EmitterTransport, 'url'> & { flush?: EmitterFlush } = {};
+  const oneOf = <T extends string>(v: unknown, allowed: readonly T[], field: string): T =>
+    typeof v === 'string' && (allowed as readonly string[]).includes(v)
+      ? (v as T)
+      : fail(field, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+  const bool = (v: unknown, field: string): boolean =>
+    typeof v === 'boolean' ? v : fail(field, 'must be true or false');
+  const only = (x: Record<string, unknown>, keys: string[], field: string): void => {
+    for (const k of Object.keys(x)) {
+      if (!keys.includes(k) && k !== '$comment')
+        fail(`${field}.${k}`, `is not a known field (${keys.join(', ')})`);
+    }
+  };
+  const object = (v: unknown, field: string): Record<string, unknown> =>
+    isPlainObject(v) ? v : fail(field, 'must be an object');
+
+  if (o.scheme !== undefined) out.scheme = oneOf(o.scheme, ['http', 'https'] as const, `${f}.scheme`);
+  if (o.carrier !== undefined) {
+    if (typeof o.carrier !== 'string' || !CARRIER_RE.test(o.carrier))
+      fail(
+        `${f}.carrier`,
+        `must be body, query:NAME, header:NAME or cookie:NAME (NAME: a query parameter or a header/cookie ` +
+          `name such as X-Mi-Ctx), got ${JSON.stringify(o.carrier)}`,
+      );
+    const c = parseCarrier(o.carrier);
+    if (c.kind === 'header' && RESERVED_HEADERS.includes(c.name.toLowerCase()))
+      fail(
+        `${f}.carrier`,
+        c.name.toLowerCase() === 'cookie'
+          ? `must not be header:${c.name}: use cookie:NAME for a cookie`
+          : `must not be header:${c.name}: the HTTP connection sets that header itself`,
+      );
+    out.carrier = o.carrier;
+  }
+  if (o.wrap !== undefined) {
+    if (!Array.isArray(o.wrap))
+      fail(`${f}.wrap`, `must be an array of encodings (${WRAP_ENCODINGS.join(', ')})`);
+    out.wrap = (o.wrap as unknown[]).map((w, i) => oneOf(w, WRAP_ENCODINGS, `${f}.wrap[${i}]`));
+  }
+  if (o.encrypt !== undefined) {
+    const ef = `${f}.encrypt`;
+    const e = object(o.encrypt, ef);
+    only(e, fieldsOf(encryptSchema), ef);
+    if (e.cipher === undefined) fail(`${ef}.cipher`, 'is required');
+    const cipher = oneOf(e.cipher, Object.keys(CIPHERS) as CipherName[], `${ef}.cipher`);
+    if (emitter === 'mistat' && cipher !== 'aes-128-cbc')
+      fail(
+        `${ef}.cipher`,
+        `must be aes-128-cbc for mistat: the given key becomes MiStat's AES-128-CBC session key (got ${cipher})`,
+      );
+    if (e.key === undefined) fail(`${ef}.key`, 'is required');
+    const bytes = CIPHERS[cipher];
+    if (typeof e.key !== 'string' || !new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(e.key))
+      fail(`${ef}.key`, `must be ${bytes * 2} hex digits (a ${bytes}-byte key) for ${cipher}`);
+    out.encrypt = { cipher, key: e.key };
+  }
+  if (o.proxy !== undefined) out.proxy = oneOf(o.proxy, ['system', 'direct'] as const, `${f}.proxy`);
+  if (o.pinning !== undefined) out.pinning = bool(o.pinning, `${f}.pinning`);
+  if (o.flush !== undefined) {
+    const ff = `${f}.flush`;
+    const x = object(o.flush, ff);
+    only(x, fieldsOf(flushSchema), ff);
+    const flush: EmitterFlush = {};
+    if (x.count !== undefined) {
+      if (typeof x.count !== 'number' || !Number.isInteger(x.count) || x.count < 1)
+        fail(`${ff}.count`, 'must be a positive integer');
+      flush.count = x.count;
+    }
+    if (x.intervalMs !== undefined) {
+      if (typeof x.intervalMs !== 'number' || !Number.isInteger(x.intervalMs) || x.intervalMs < 0)
+        fail(`${ff}.intervalMs`, 'must be a non-negative integer (milliseconds)');
+      flush.intervalMs = x.intervalMs;
+    }
+    if (x.onBackground !== undefined) flush.onBackground = bool(x.onBackground, `${ff}.onBackground`);
+    if (x.persist !== undefined) flush.persist = bool(x.persist, `${ff}.persist`);
+    out.flush = flush;
+  }
+
+  // The chain: json-string needs text input; query needs text at the end; header and cookie need
+  // header-safe text at the end.
+  const steps = transportSteps(emitter, out);
+  steps.forEach((s, i) => {
+    const before = steps[i - 1];
+    if (s.step === 'json-string' && before?.kind === 'binary') {
+      const w = i - (out.encrypt ? 1 : 0);
+      fail(
+        `${f}.wrap[${w}]`,
+        `json-string needs text, but it follows ${before.step} (binary); put a text encoding such as base64 before it`,
+      );
+    }
+  });
+  const carrier = parseCarrier(out.carrier);
+  const last = steps[steps.length - 1];
+  if (carrier.kind === 'header' || carrier.kind === 'cookie') {
+    const safe = HEADER_SAFE_WRAPS.join(', ');
+    const lastWrap = out.wrap?.[out.wrap.length - 1];
+    if (lastWrap === undefined)
+      fail(
+        `${f}.carrier`,
+        `${out.carrier} needs header-safe text, but the payload would go as it is${out.encrypt ? ' (after encrypt)' : ''}; ` +
+          `add "wrap": ["base64"] (or end the wrap with one of ${safe})`,
+      );
+    else if (!HEADER_SAFE_WRAPS.includes(lastWrap))
+      fail(
+        `${f}.wrap`,
+        `must end with one of ${safe} for carrier ${out.carrier} (header-safe text), but it ends with ${lastWrap}; append one of them`,
+      );
+  } else if (carrier.kind === 'query' && last?.kind === 'binary') {
+    fail(
+      out.wrap?.length ? `${f}.wrap` : `${f}.carrier`,
+      `${out.carrier} needs text, but the payload ends binary (after ${last.step}); append a text encoding such as base64url to wrap`,
+    );
+  }
+  return out;
 }

@@ -47,7 +47,11 @@ export interface TestLab {
   stop(): Promise<void>;
 }
 
-/** A private adb server plus one connected virtual phone per profile name. */
+/**
+ * A private adb server plus one connected virtual phone per profile: a shipped profile's name or a
+ * profile file's path (ending in `.json`; relative paths are relative to the working directory, so
+ * prefer absolute ones, e.g. `join(EXAMPLE_DIR, 'late-flush.json')`).
+ */
 export async function startLab(
   profiles: string[],
   adbd: AdbdOptions = {},

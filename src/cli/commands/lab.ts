@@ -11,7 +11,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { Lab } from '../../virtual/lab.ts';
-import { listProfiles, PROFILE_DIR } from '../../virtual/profiles.ts';
+import {
+  isProfilePath,
+  listExampleProfiles,
+  listProfiles,
+  loadProfileFile,
+  PROFILE_DIR,
+  ProfileError,
+} from '../../virtual/profiles.ts';
 import { adbServerListening, parseDevices, runAdb } from '../../virtual/adb-cli.ts';
 import { UserError } from '../errors.ts';
 import { stateDir } from '../state.ts';
@@ -116,7 +123,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 /**
  * The profiles for N phones: the given ones cycled, or all profiles in `dir` cycled. A requested
  * profile whose file is broken fails with what is wrong with the file (not "unknown profile"), and
- * so does any broken file when no profile is requested.
+ * so does any broken file when no profile is requested. A requested profile ending in `.json` is a
+ * profile file (relative to the working directory; it may `extend` a profile of `dir`): it is
+ * validated now and returned as an absolute path, which is what `lab serve` and Lab.addPhone take.
  */
 export function chooseProfiles(requested: string[], count: number | undefined, dir = PROFILE_DIR): string[] {
   const all = listProfiles(dir);
@@ -126,7 +135,24 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
       p.error ?? '',
       `fix ${join(dir, `${p.name}.json`)} (profiles/README.md describes each field)${alternative}`,
     );
+  const chosen: string[] = [];
   for (const name of requested) {
+    if (isProfilePath(name)) {
+      const file = resolve(name);
+      try {
+        loadProfileFile(file, dir);
+      } catch (err) {
+        if (!(err instanceof ProfileError)) throw err;
+        throw new UserError(
+          err.message,
+          existsSync(file)
+            ? `fix ${file} (profiles/README.md describes each field)`
+            : `no such file: ${file} (a profile file's path is relative to the working directory)`,
+        );
+      }
+      chosen.push(file);
+      continue;
+    }
     const entry = all.find((p) => p.name === name);
     if (!entry) {
       throw new UserError(
@@ -135,12 +161,13 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
       );
     }
     if (entry.error !== undefined) throw broken(entry, '');
+    chosen.push(name);
   }
   if (requested.length === 0) {
     const bad = all.find((p) => p.error !== undefined);
     if (bad) throw broken(bad, ', or name the profiles to use with --profile');
   }
-  const pool = requested.length ? requested : usable;
+  const pool = requested.length ? chosen : usable;
   if (pool.length === 0)
     throw new UserError(`no firmware profiles in ${dir}`, 'restore profiles/ from the checkout');
   const n = count ?? pool.length;
@@ -161,8 +188,9 @@ export function registerLabCommand(program: Command): void {
       parsePhoneCount,
     )
     .option(
-      '--profile <name>',
-      'firmware profile (repeatable; cycled over the phones)',
+      '--profile <name|file.json>',
+      'firmware profile: a name (`lab profiles`) or a profile file ending in .json, e.g. ' +
+        'profiles/examples/late-flush.json (repeatable; cycled over the phones)',
       (v, acc: string[]) => [...acc, v],
       [],
     )
@@ -234,7 +262,12 @@ export function registerLabCommand(program: Command): void {
   lab
     .command('serve', { hidden: true })
     .description('run the virtual phones in the foreground (what `lab up` starts in the background)')
-    .option('--profile <name>', 'firmware profile (repeatable)', (v, acc: string[]) => [...acc, v], [])
+    .option(
+      '--profile <name|file.json>',
+      'firmware profile name, or profile file (absolute path; repeatable)',
+      (v, acc: string[]) => [...acc, v],
+      [],
+    )
     .option('--adb-port <port>', 'adb server port')
     .option('--devices <file>', 'devices file', 'devices.json')
     .option('--base-port <port>', 'first TCP port', parseBasePort)
@@ -368,18 +401,27 @@ export function registerLabCommand(program: Command): void {
 
   lab
     .command('profiles')
-    .description('list the firmware profiles virtual phones can run')
-    .option('--json', 'print JSON')
+    .description('list the firmware profiles virtual phones can run, and the example profile files')
+    .option('--json', 'print JSON (examples have "example": true and their "path")')
     .action((opts: { json?: boolean }) => {
       const profiles = listProfiles();
+      const examples = listExampleProfiles();
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(profiles, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify([...profiles, ...examples], null, 2)}\n`);
         return;
       }
+      const line = (label: string, p: { description: string; error?: string }, width: number) =>
+        process.stdout.write(
+          `${label.padEnd(width)}  ${p.error === undefined ? p.description : `BROKEN: ${p.error}`}\n`,
+        );
       const width = Math.max(...profiles.map((p) => p.name.length));
-      for (const p of profiles) {
-        const text = p.error === undefined ? p.description : `BROKEN: ${p.error}`;
-        process.stdout.write(`${p.name.padEnd(width)}  ${text}\n`);
+      for (const p of profiles) line(p.name, p, width);
+      if (examples.length) {
+        process.stdout.write(
+          '\nexamples: hostile firmware, not started unless asked for (--profile FILE; profiles/examples/README.md):\n',
+        );
+        const w = Math.max(...examples.map((p) => (p.path ?? p.name).length));
+        for (const p of examples) line(p.path ?? p.name, p, w);
       }
     });
 }
@@ -480,7 +522,8 @@ async function serve(
       log(`${entry.serial} up: ${profile} (${entry.phone.props.get('ro.product.model')})`);
       state.phones.push({
         serial: entry.serial,
-        profile,
+        // The profile's name (a profile file's own name, not its path).
+        profile: entry.profile.name,
         port: entry.adbd.port,
         serialno: entry.phone.serialno,
         model: entry.phone.props.get('ro.product.marketname') || entry.phone.props.get('ro.product.model'),

@@ -1,4 +1,7 @@
-/** `phonehome schema [--out DIR]`: writes the JSON Schemas of scenario files and devices.json for editors. */
+/**
+ * `phonehome schema [--out DIR]`: writes the JSON Schemas of scenario files, devices.json and the
+ * virtual lab's firmware profiles for editors.
+ */
 import type { Command } from 'commander';
 import { writeSchemaFiles } from '../../scenario/schema.ts';
 
@@ -6,8 +9,8 @@ export function registerSchemaCommand(program: Command): void {
   program
     .command('schema')
     .description(
-      'Write the JSON Schemas of scenario files and devices.json (scenario.schema.json, devices.schema.json) ' +
-        'for editor completion, e.g. with the YAML language server',
+      'Write the JSON Schemas of scenario files, devices.json and firmware profiles (scenario.schema.json, ' +
+        'devices.schema.json, profile.schema.json) for editor completion, e.g. with the YAML language server',
     )
     .option('--out <dir>', 'folder to write them to', 'schemas')
     .action((opts: { out: string }) => {

@@ -17,6 +17,9 @@
  * - com.android.settings: settings_page_open {page} (page keys: SETTINGS_PAGES).
  * - appBackgrounded(pkg) whenever the focused package changes away from pkg (HOME/BACK out of the
  *   browser, another app in front …; the launcher too when an app opens over it).
+ * - appStopped(pkg) when pkg is force-stopped (the screen's `force-stop`, before its activities go and
+ *   the focus moves); appStarted(pkg) whenever an activity of pkg starts (after app_open, before the
+ *   app's own reports).
  *
  * Call it once per phone (a second call disposes the first). It survives reboots: registrations
  * and the launcher configuration stay, the browser re-reads its shared_prefs when it starts again.
@@ -134,10 +137,25 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
     }
     if (pkg !== HOME_PACKAGE) system(HOME_PACKAGE, { name: 'app_open', properties: { package: pkg } });
   };
-  const onStart = (r: ActivityRecord): void => toForeground(r.packageName);
+  const onStart = (r: ActivityRecord): void => {
+    toForeground(r.packageName);
+    try {
+      deps.telemetry.appStarted?.(r.packageName);
+    } catch (err) {
+      phone.emit('log', `telemetry appStarted(${r.packageName}) failed: ${String(err)}`);
+    }
+  };
   const onFocus = (r: ActivityRecord): void => toForeground(r.packageName);
+  const onForceStop = (pkg: string): void => {
+    try {
+      deps.telemetry.appStopped?.(pkg);
+    } catch (err) {
+      phone.emit('log', `telemetry appStopped(${pkg}) failed: ${String(err)}`);
+    }
+  };
   screen.on('activity-start', onStart);
   screen.on('focus', onFocus);
+  screen.on('force-stop', onForceStop);
 
   const browser = new MiBrowser(phone, {
     http: deps.http,
@@ -180,6 +198,7 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
       launcher.listener = null;
       screen.off('activity-start', onStart);
       screen.off('focus', onFocus);
+      screen.off('force-stop', onForceStop);
       if (installed.get(phone) === apps) installed.delete(phone);
     },
   };

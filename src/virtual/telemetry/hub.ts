@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { AppEvent, AppEventContext, HttpClient, HttpRequest, TelemetrySink } from '../apps/events.ts';
 import {
   telemetryRuleFor,
+  type EmitterFlush,
+  type EmitterTransport,
   type Profile,
   type ProfileTelemetry,
   type TelemetryEmitter,
@@ -32,9 +34,16 @@ import {
   type Scheduler,
   type SendResult,
 } from './queue.ts';
-import { buildSensorsEvent, encodeSensorsBatch, sensorsUrl, type SensorsEvent } from './sensors.ts';
+import {
+  buildSensorsEvent,
+  encodeSensorsBatch,
+  encodeSensorsEncryptedBatch,
+  sensorsUrl,
+  type SensorsEvent,
+} from './sensors.ts';
 import { installedVersion, readDiagnostics, readPersonalizedAds, readUep } from './toggles.ts';
 import { encodeTrackingBody, trackingHeader, type TrackingEntry } from './tracking.ts';
+import { cipherOutput, transportRequest, type NativeUpload } from './transport.ts';
 
 /**
  * The browser's own switches, as the browser app stores them (src/virtual/apps/browser.ts uses the
@@ -95,6 +104,30 @@ export const DEFAULT_TIMINGS: Record<QueuedEmitter, QueueTimings> = {
   },
 };
 
+/**
+ * What a queue does when its app leaves the foreground or is force-stopped, unless the profile's
+ * `flush` says otherwise. The owner of a queue (whose force-stop and start count) is the event's app
+ * for sensors and mistat, and the tracking emitter's `app` (com.miui.analytics) for tracking.
+ */
+export const DEFAULT_FLUSH_POLICY: Record<QueuedEmitter, { onBackground: boolean; persist: boolean }> = {
+  // Sensors Android: autotrack flushes when the last Activity stops (android-realities.md §6); events
+  // live in the SQLite `sensorsdata` events table, which survives process death and force-stop, and
+  // autotrack flushes on $AppStart: they go out at the app's next start.
+  sensors: { onBackground: true, persist: true },
+  // com.miui.analytics: unverified, assumed like Sensors (no source describes its storage).
+  tracking: { onBackground: true, persist: true },
+  // MiStat: unverified, assumed like Sensors (no source describes its storage).
+  mistat: { onBackground: true, persist: true },
+};
+
+/** The queue timings `flush` overrides: count → flushCount, intervalMs → flushIntervalMs. */
+export function flushTimings(flush: EmitterFlush | undefined): Partial<QueueTimings> {
+  const out: Partial<QueueTimings> = {};
+  if (flush?.count !== undefined) out.flushCount = flush.count;
+  if (flush?.intervalMs !== undefined) out.flushIntervalMs = flush.intervalMs;
+  return out;
+}
+
 export interface TelemetryHubOptions {
   /** A profile with a `telemetry` section (none: the hub sends nothing). */
   profile: Profile;
@@ -103,7 +136,10 @@ export interface TelemetryHubOptions {
   http: HttpClient;
   browserPrefs?: BrowserPrefs;
   clock?: { now(): number };
-  /** Per-emitter overrides of DEFAULT_TIMINGS (tests use milliseconds). */
+  /**
+   * Per-emitter overrides of DEFAULT_TIMINGS (tests use milliseconds). A profile's `flush.count` and
+   * `flush.intervalMs` override these in turn: they are the firmware's behaviour.
+   */
   timings?: Partial<Record<QueuedEmitter, Partial<QueueTimings>>>;
   /** The signed-in Mi account id, if any (`login()` for Sensors, `userid` for tracking). */
   account?: () => string | undefined;
@@ -134,11 +170,22 @@ interface MistatItem {
   omitAndroidId: boolean;
 }
 
+/** A queue's owner and what it does at background and force-stop. */
+interface QueueMeta {
+  emitter: QueuedEmitter;
+  owner: string;
+  onBackground: boolean;
+  persist: boolean;
+}
+
 export class TelemetryHub implements TelemetrySink {
   private readonly telemetry: ProfileTelemetry | undefined;
   private readonly clock: { now(): number };
   private readonly random: (n: number) => Buffer;
   private readonly queues = new Map<string, UploadQueue<unknown>>();
+  private readonly queueMeta = new Map<string, QueueMeta>();
+  /** Sensors encrypted mode: the stand-in for the RSA-wrapped key (one per phone, as the SDK keeps one). */
+  private sensorsEkey: string | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly mistatSessions = new Map<string, MistatSession>();
   private readonly trackingSeq = new Map<string, number>();
@@ -191,10 +238,43 @@ export class TelemetryHub implements TelemetrySink {
     }
   }
 
-  /** The app went to the background: its SDK queues flush. */
+  /** The app went to the background: its SDK queues flush (unless their `flush.onBackground` is false). */
   appBackgrounded(pkg: string): void {
     if (this.stopped) return;
-    for (const [key, q] of this.queues) if (key.endsWith(`:${pkg}`)) this.watch(q.flush());
+    for (const [key, q] of this.queues)
+      if (key.endsWith(`:${pkg}`) && this.queueMeta.get(key)?.onBackground !== false) this.watch(q.flush());
+  }
+
+  /**
+   * The app was force-stopped (`am force-stop`): its process died. Queues it owns stop their timers;
+   * with `persist` their events wait for the app's next start (appStarted), without it they are lost.
+   */
+  appStopped(pkg: string): void {
+    if (this.stopped) return;
+    for (const [key, q] of this.queues) {
+      const meta = this.queueMeta.get(key);
+      if (meta?.owner !== pkg) continue;
+      if (meta.persist) {
+        const n = q.suspend();
+        if (n > 0) this.log(`${key}: ${pkg} force-stopped; ${n} event(s) kept for its next start`);
+      } else {
+        const n = q.discard();
+        if (n > 0) this.log(`${key}: ${pkg} force-stopped; ${n} queued event(s) lost with the process`);
+      }
+    }
+  }
+
+  /**
+   * An activity of the app started (its process runs again if it was force-stopped): queues it owns
+   * that kept their events across the force-stop upload them now (Sensors autotrack's $AppStart flush).
+   */
+  appStarted(pkg: string): void {
+    if (this.stopped) return;
+    for (const [key, q] of this.queues) {
+      if (this.queueMeta.get(key)?.owner !== pkg || !q.suspended) continue;
+      if (q.size > 0) this.log(`${key}: ${pkg} started; uploading ${q.size} kept event(s)`);
+      this.watch(q.resume());
+    }
   }
 
   /** Uploads everything queued now. */
@@ -225,14 +305,18 @@ export class TelemetryHub implements TelemetrySink {
   private toSensors(event: AppEvent, ctx: AppEventContext, device: DeviceInfo, omitAndroidId: boolean): void {
     const cfg = this.telemetry?.emitters.sensors;
     if (!cfg) return;
-    const q = this.queue<SensorsItem>('sensors', ctx.package, async (batch) => {
-      const { body } = encodeSensorsBatch(
-        batch.map((e) => e.value.event),
-        this.clock.now(),
-      );
-      return this.post('sensors', {
+    const q = this.queue<SensorsItem>('sensors', ctx.package, ctx.package, cfg.flush, async (batch) => {
+      const events = batch.map((e) => e.value.event);
+      const enc = cfg.encrypt;
+      const { body } = enc
+        ? encodeSensorsEncryptedBatch(events, this.clock.now(), {
+            seal: (plain) => cipherOutput(enc.cipher, Buffer.from(enc.key, 'hex'), plain, this.random),
+            ekey: (this.sensorsEkey ??= this.random(256).toString('base64')),
+            pkv: 1,
+          })
+        : encodeSensorsBatch(events, this.clock.now());
+      return this.post('sensors', cfg, {
         app: ctx.package,
-        method: 'POST',
         url: sensorsUrl(cfg.url, this.device().region),
         headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'User-Agent': this.dalvikUa() },
         body: Buffer.from(body),
@@ -259,7 +343,7 @@ export class TelemetryHub implements TelemetrySink {
     const cfg = this.telemetry?.emitters.tracking;
     if (!cfg) return;
     const sender = ctx.package;
-    const q = this.queue<TrackingItem>('tracking', sender, async (batch) => {
+    const q = this.queue<TrackingItem>('tracking', sender, cfg.app, cfg.flush, async (batch) => {
       const device = this.device();
       const account = this.o.account?.();
       const header = trackingHeader(device, {
@@ -276,9 +360,8 @@ export class TelemetryHub implements TelemetrySink {
         ts: this.clock.now(),
         nonce: this.random(8).toString('hex'),
       });
-      return this.post('tracking', {
+      return this.post('tracking', cfg, {
         app: cfg.app,
-        method: 'POST',
         url: cfg.url,
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         body: Buffer.from(body),
@@ -299,9 +382,14 @@ export class TelemetryHub implements TelemetrySink {
     const cfg = this.telemetry?.emitters.mistat;
     if (!cfg) return;
     const pkg = ctx.package;
-    const q = this.queue<MistatItem>('mistat', pkg, async (batch) => {
+    const q = this.queue<MistatItem>('mistat', pkg, pkg, cfg.flush, async (batch) => {
       let session = this.mistatSessions.get(pkg);
-      if (!session) this.mistatSessions.set(pkg, (session = newMistatSession(this.random)));
+      if (!session) {
+        session = newMistatSession(this.random);
+        // `encrypt`: the profile's key is the session key (a harness holding it can read the upload).
+        if (cfg.encrypt) session.key = Buffer.from(cfg.encrypt.key, 'hex');
+        this.mistatSessions.set(pkg, session);
+      }
       const payload = mistatPayload(this.device(), {
         appId: cfg.appId,
         appVersion: this.versionOf(pkg),
@@ -311,9 +399,8 @@ export class TelemetryHub implements TelemetrySink {
         omitAndroidId: batch.some((e) => e.value.omitAndroidId),
       });
       const body = encodeMistatBody(payload, session, { appId: cfg.appId, region: cfg.region });
-      return this.post('mistat', {
+      return this.post('mistat', cfg, {
         app: pkg,
-        method: 'POST',
         url: cfg.url,
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         body: Buffer.from(body),
@@ -344,33 +431,52 @@ export class TelemetryHub implements TelemetrySink {
       omitAdId,
       omitAndroidId,
     });
+    const native: NativeUpload = {
+      app: cfg.app,
+      url: cfg.url,
+      headers: { 'Content-Type': 'application/json; charset=utf-8' },
+      body: encodeSplashAdRequest(req),
+    };
+    let request: HttpRequest;
+    try {
+      request = transportRequest('ads', cfg, native, this.random);
+    } catch (err) {
+      this.log(`ads: splash request for ${opened} not sent: ${(err as Error).message}`);
+      return;
+    }
     this.watch(
-      this.o.http
-        .request({
-          app: cfg.app,
-          method: 'POST',
-          url: cfg.url,
-          headers: { 'Content-Type': 'application/json; charset=utf-8' },
-          body: encodeSplashAdRequest(req),
-        })
-        .then(
-          (res) => this.log(`ads: splash request for ${opened} answered ${res.status}`),
-          (err: Error) => this.log(`ads: splash request for ${opened} failed: ${err.message}`),
-        ),
+      this.o.http.request(request).then(
+        (res) => this.log(`ads: splash request for ${opened} answered ${res.status}`),
+        (err: Error) => this.log(`ads: splash request for ${opened} failed: ${err.message}`),
+      ),
     );
   }
 
   // --- plumbing -----------------------------------------------------------------------------------
 
+  /**
+   * The queue `<emitter>:<pkg>` (created on first use), owned by `owner`'s process. A queue its owner's
+   * force-stop suspended resumes when an event arrives for it: the owner runs again to take it.
+   */
   private queue<T>(
     emitter: QueuedEmitter,
     pkg: string,
+    owner: string,
+    flush: EmitterFlush | undefined,
     send: (batch: Array<QueueEntry<T>>) => Promise<{ result: SendResult; reason: string }>,
   ): UploadQueue<T> {
     const key = `${emitter}:${pkg}`;
     let q = this.queues.get(key) as UploadQueue<T> | undefined;
+    if (q?.suspended) this.watch(q.resume());
     if (!q) {
-      const timings = { ...DEFAULT_TIMINGS[emitter], ...this.o.timings?.[emitter] };
+      const timings = { ...DEFAULT_TIMINGS[emitter], ...this.o.timings?.[emitter], ...flushTimings(flush) };
+      const policy = DEFAULT_FLUSH_POLICY[emitter];
+      this.queueMeta.set(key, {
+        emitter,
+        owner,
+        onBackground: flush?.onBackground ?? policy.onBackground,
+        persist: flush?.persist ?? policy.persist,
+      });
       q = new UploadQueue<T>(
         key,
         timings,
@@ -396,8 +502,10 @@ export class TelemetryHub implements TelemetrySink {
    */
   private async post(
     emitter: QueuedEmitter,
-    req: HttpRequest,
+    cfg: EmitterTransport,
+    native: NativeUpload,
   ): Promise<{ result: SendResult; reason: string }> {
+    const req = transportRequest(emitter, cfg, native, this.random);
     let status: number;
     try {
       status = (await this.o.http.request(req)).status;

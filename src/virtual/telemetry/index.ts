@@ -8,3 +8,4 @@ export * from './queue.ts';
 export * from './sensors.ts';
 export * from './toggles.ts';
 export * from './tracking.ts';
+export * from './transport.ts';

@@ -4,6 +4,10 @@
  * says what became of a batch: `ok` (delivered), `drop` (the SDK deletes it, e.g. Sensors on a 400) or
  * `keep` (kept and retried with exponential backoff; a thrown error counts as `keep`). Timers come
  * from a Scheduler (real, unref'd timers by default; tests inject a manual one); stop() ends them.
+ *
+ * When the app that owns the queue is force-stopped, its process dies: suspend() keeps the events
+ * (an SDK that stores them, e.g. in SQLite) without timers or uploads until resume() (its next
+ * start); discard() drops them (an in-memory queue dies with the process).
  */
 
 /** Where the queue's timers come from. */
@@ -61,6 +65,7 @@ export class UploadQueue<T> {
   private again = false;
   private consecutiveFailures = 0;
   private stopped = false;
+  private _suspended = false;
 
   constructor(
     readonly name: string,
@@ -82,6 +87,11 @@ export class UploadQueue<T> {
     return this.running !== undefined;
   }
 
+  /** Whether the owner's process is gone (suspend()) and the queue waits for resume(). */
+  get suspended(): boolean {
+    return this._suspended;
+  }
+
   /** Whether a retry is scheduled after a failure. */
   get backingOff(): boolean {
     return this.retryTimer !== undefined;
@@ -92,7 +102,7 @@ export class UploadQueue<T> {
     this.entries.push({ value, failures: 0 });
     if (this.entries.length > this.timings.maxQueued)
       this.entries.splice(0, this.entries.length - this.timings.maxQueued);
-    if (this.backingOff) return;
+    if (this.backingOff || this._suspended) return;
     if (this.entries.length >= this.timings.flushCount) void this.flush();
     else if (this.flushTimer === undefined)
       this.flushTimer = this.timer(this.timings.flushIntervalMs, () => void this.flush());
@@ -100,7 +110,7 @@ export class UploadQueue<T> {
 
   /** Uploads everything queued now (also during a backoff: the app asked). Resolves when done. */
   flush(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+    if (this.stopped || this._suspended) return Promise.resolve();
     if (this.running) {
       this.again = true;
       return this.running;
@@ -108,7 +118,7 @@ export class UploadQueue<T> {
     this.clearTimers();
     this.running = this.drain().finally(() => {
       this.running = undefined;
-      if (this.again && !this.stopped && !this.backingOff) {
+      if (this.again && !this.stopped && !this._suspended && !this.backingOff) {
         this.again = false;
         void this.flush();
       } else {
@@ -129,8 +139,38 @@ export class UploadQueue<T> {
     this.clearTimers();
   }
 
+  /**
+   * The owner's process died, its events are kept: no timers, no uploads (an upload in flight ends
+   * its current batch) until resume(). Returns how many events wait.
+   */
+  suspend(): number {
+    this._suspended = true;
+    this.again = false;
+    this.clearTimers();
+    return this.entries.length;
+  }
+
+  /** The owner runs again: uploads what was kept (a fresh start: no backoff). Resolves when done. */
+  resume(): Promise<void> {
+    if (!this._suspended) return Promise.resolve();
+    this._suspended = false;
+    this.consecutiveFailures = 0;
+    if (this.entries.length === 0) return Promise.resolve();
+    return this.flush();
+  }
+
+  /** The owner's process died with the queue in memory: drops every event and timer. Returns how many. */
+  discard(): number {
+    const n = this.entries.length;
+    this.entries = [];
+    this.again = false;
+    this.consecutiveFailures = 0;
+    this.clearTimers();
+    return n;
+  }
+
   private async drain(): Promise<void> {
-    while (this.entries.length > 0 && !this.stopped) {
+    while (this.entries.length > 0 && !this.stopped && !this._suspended) {
       const batch = this.entries.slice(0, this.timings.maxBatch);
       let result: SendResult;
       let error: Error | undefined;
@@ -149,7 +189,7 @@ export class UploadQueue<T> {
           this.timings.retryBaseMs * 2 ** (this.consecutiveFailures - 1),
           this.timings.retryMaxMs,
         );
-        if (!this.stopped) this.retryTimer = this.timer(retryInMs, () => this.retry());
+        if (!this.stopped && !this._suspended) this.retryTimer = this.timer(retryInMs, () => this.retry());
         this.onOutcome({
           ok: false,
           count: batch.length,
@@ -179,7 +219,7 @@ export class UploadQueue<T> {
 
   /** After a drain: events queued meanwhile wait for the count or the interval. */
   private armAfterDrain(): void {
-    if (this.stopped || this.backingOff || this.entries.length === 0) return;
+    if (this.stopped || this._suspended || this.backingOff || this.entries.length === 0) return;
     if (this.entries.length >= this.timings.flushCount) void this.flush();
     else if (this.flushTimer === undefined)
       this.flushTimer = this.timer(this.timings.flushIntervalMs, () => void this.flush());

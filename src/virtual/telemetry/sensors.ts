@@ -104,6 +104,41 @@ export function encodeSensorsBatch(
   return { body, dataList, crc };
 }
 
+/**
+ * The SDK's encrypted mode (`enableEncrypt`, gzip=9; sensorsdata-format.md §3.4, android-realities.md
+ * §6): each event is encrypted on its own when stored, and a batch groups them under the RSA-wrapped
+ * key. `seal` gives the cipher output of one event's gzip (transport.ts cipherOutput); `ekey` stands
+ * for the symmetric key under Sensors' public key (base64), `pkv` for the key version.
+ */
+export interface SensorsEncryption {
+  seal(plaintext: Buffer): Buffer;
+  ekey: string;
+  pkv: number;
+}
+
+/**
+ * The POST body of one encrypted batch: `crc=<hashCode of data_list>&gzip=9&data_list=<JSON text>`,
+ * data_list = `[{"ekey","pkv","payloads":[base64(seal(gzip(UTF-8 JSON of one event))), …],"flush_time"}]`.
+ * The events carry no `_flush_time` (they were sealed when stored; the group has `flush_time`).
+ */
+export function encodeSensorsEncryptedBatch(
+  events: SensorsEvent[],
+  flushTime: number,
+  enc: SensorsEncryption,
+): { body: string; dataList: string; crc: number } {
+  const payloads = events.map((e) =>
+    enc.seal(gzipSync(Buffer.from(JSON.stringify(e), 'utf8'))).toString('base64'),
+  );
+  const dataList = JSON.stringify([{ ekey: enc.ekey, pkv: enc.pkv, payloads, flush_time: flushTime }]);
+  const crc = javaHashCode(dataList);
+  const body = formBody([
+    ['crc', String(crc)],
+    ['gzip', '9'],
+    ['data_list', dataList],
+  ]);
+  return { body, dataList, crc };
+}
+
 export interface DecodedSensors {
   crc: number | undefined;
   crcValid: boolean;

@@ -11,7 +11,7 @@
  *   the focused edit field of the front window; BACK/HOME/APP_SWITCH move between activities.
  *
  * Events (EventEmitter): 'activity-start' (record), 'activity-finish' (record), 'focus' (record),
- * 'tap' (node).
+ * 'tap' (node), 'force-stop' (package, before its activities finish).
  */
 import { EventEmitter } from 'node:events';
 import type { Profile } from '../profiles.ts';
@@ -244,8 +244,12 @@ export class Screen extends EventEmitter {
     if (notify) this.checkFocus();
   }
 
-  /** `am force-stop pkg`: every activity of the package goes; the launcher just resets. */
+  /**
+   * `am force-stop pkg`: every activity of the package goes; the launcher just resets. Emits
+   * `force-stop` (pkg) first, before any activity finishes or the focus moves: the process is gone.
+   */
   forceStop(pkg: string): void {
+    this.emit('force-stop', pkg);
     if (pkg === this.homeComponent.package) {
       this.launcher.onHomeKey(true);
       return;

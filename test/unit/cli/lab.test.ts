@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { UserError } from '../../../src/cli/errors.ts';
 import {
   chooseProfiles,
@@ -28,7 +28,7 @@ import {
   type LabState,
 } from '../../../src/cli/commands/lab.ts';
 import { Lab } from '../../../src/virtual/lab.ts';
-import { PROFILE_DIR } from '../../../src/virtual/profiles.ts';
+import { EXAMPLE_DIR, listExampleProfiles, PROFILE_DIR } from '../../../src/virtual/profiles.ts';
 import { freePort } from '../../support/lab.ts';
 import { fakeAdb, runMain } from './run-main.ts';
 
@@ -441,6 +441,63 @@ describe('choosing profiles', () => {
         err.hint ===
           'choose one of: redmi-note-8-leaky, xiaomi-13-hyperos-rooted (see `phonehome lab profiles`)',
     );
+  });
+
+  it('a profile file (ending in .json): validated, returned as an absolute path, cycled with names', () => {
+    mkdirSync(join(dir, 'files'));
+    const file = join(dir, 'files', 'mine.json');
+    writeFileSync(file, JSON.stringify({ extends: 'redmi-note-8-leaky', name: 'mine', rooted: true }));
+    const rel = relative(process.cwd(), file);
+    assert.deepEqual(chooseProfiles([rel, 'xiaomi-13-hyperos-rooted'], 3, dir), [
+      file,
+      'xiaomi-13-hyperos-rooted',
+      file,
+    ]);
+    const example = join(EXAMPLE_DIR, 'late-flush.json');
+    assert.deepEqual(chooseProfiles([relative(process.cwd(), example)], undefined), [example]);
+  });
+
+  it('a broken or missing profile file: its error, with the fix', () => {
+    const files = join(dir, 'files');
+    mkdirSync(files);
+    const file = join(files, 'bad.json');
+    writeFileSync(file, JSON.stringify({ extends: 'redmi-note-8-leaky', name: 'bad', rooted: 'yes' }));
+    assert.throws(
+      () => chooseProfiles([file], undefined, dir),
+      (err: unknown) =>
+        err instanceof UserError &&
+        err.message === `${file}: field "rooted" must be true or false` &&
+        err.hint === `fix ${file} (profiles/README.md describes each field)`,
+    );
+    const unknownBase = join(files, 'u.json');
+    writeFileSync(unknownBase, JSON.stringify({ extends: 'nope', name: 'u' }));
+    assert.throws(
+      () => chooseProfiles([unknownBase], undefined, dir),
+      /field "extends" names unknown profile 'nope'; known: redmi-note-8-leaky, xiaomi-13-hyperos-rooted/,
+    );
+    const missing = join(files, 'missing.json');
+    assert.throws(
+      () => chooseProfiles([missing], undefined, dir),
+      (err: unknown) =>
+        err instanceof UserError &&
+        err.message === `no profile file ${missing}` &&
+        err.hint === `no such file: ${missing} (a profile file's path is relative to the working directory)`,
+    );
+  });
+
+  it('`lab profiles` lists the examples after the shipped profiles', async () => {
+    const text = await runMain(['lab', 'profiles']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^redmi-note-11-china {2}/m);
+    assert.match(text.stdout, /\nexamples: hostile firmware/);
+    assert.match(text.stdout, /^profiles\/examples\/late-flush\.json +Redmi Note 8/m);
+    const json = await runMain(['lab', 'profiles', '--json']);
+    const list = JSON.parse(json.stdout) as Array<{ name: string; example?: boolean; path?: string }>;
+    assert.deepEqual(
+      list.filter((p) => p.example).map((p) => p.path),
+      listExampleProfiles().map((p) => p.path),
+    );
+    assert.ok(list.some((p) => p.name === 'redmi-note-8-leaky' && p.example === undefined));
   });
 
   it('no profiles at all', () => {

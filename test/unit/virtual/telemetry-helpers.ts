@@ -46,6 +46,10 @@ export function makeHub(
     account?: string;
     packages?: { get(name: string): { versionName: string } | undefined };
     profile?: Profile;
+    /** Random bytes (IVs, nonces, ids); default crypto.randomBytes. */
+    random?: (n: number) => Buffer;
+    /** The hub's clock (flush times); default Date.now. */
+    clock?: { now(): number };
   } = {},
 ): HubRig {
   const profile = opts.profile ?? loadProfile(name);
@@ -64,6 +68,8 @@ export function makeHub(
     scheduler,
     ...(opts.packages ? { packages: opts.packages } : {}),
     ...(opts.account ? { account: () => opts.account } : {}),
+    ...(opts.random ? { random: opts.random } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   return {
     hub,
@@ -74,6 +80,12 @@ export function makeHub(
     scheduler,
     advance: (ms) => scheduler.advance(ms, () => hub.idle()),
   };
+}
+
+/** Deterministic "random" bytes: each call fills its buffer with the next counter value. */
+export function countingRandom(): (n: number) => Buffer {
+  let seq = 0;
+  return (n) => Buffer.alloc(n, ++seq & 0xff);
 }
 
 export function browse(hub: TelemetryHub, pkg: string, incognito: boolean, url: string, word: string): void {
