@@ -8,6 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectProcess } from '../util/process.ts';
+import type { BypassPlan } from './bypass.ts';
 
 export type CaMethod = 'system-remount' | 'system-tmpfs' | 'user' | 'preinstalled' | 'none';
 
@@ -29,6 +30,12 @@ export interface JournalEntry {
     /** `<subject_hash_old>.0` */
     file: string;
   } | null;
+  /**
+   * The iptables rules planned for apps that bypass the proxy (rooted phones), exactly as they
+   * are added: restore removes them (and their chains) whatever part was done. Absent in entries
+   * written before issue 10, and when no rules were planned.
+   */
+  bypass?: BypassPlan | null;
 }
 
 export class Journal {

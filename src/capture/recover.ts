@@ -1,6 +1,7 @@
 /**
  * Recovery at start: every phonehome command first looks in the wiring journal for phones a dead
- * process left wired (proxy set, reverse rule, CA mounted) and restores them. A phone that is not
+ * process left wired (proxy set, reverse rule, CA mounted, iptables bypass rules) and restores them
+ * (restorePhone: the journaled rules, and phonehome-tagged leftovers no live wiring owns). A phone that is not
  * connected right now keeps its entry, and the command says so; nothing here ever fails the command.
  */
 import { createAdbClient, Device, listPhones } from '../device/index.ts';

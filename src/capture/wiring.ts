@@ -10,14 +10,35 @@
  *   reboot); `system-remount` (root, Android ≤ 13: /system remounted read-write and the file copied
  *   in); `user` (root: the user store only, which apps targeting API 24+ ignore); `none` (metadata
  *   only).
- * - Restore, in reverse order and idempotently: the CA (removed, mounts undone; a reboot advised if
- *   they would not go), `http_proxy` back to what it was (`:0` first, then deleted when it was unset,
- *   since deleting alone leaves the proxy active until reboot), and the reverse rule.
- * The plan goes into the on-disk journal before the first change, so a crash is recoverable.
+ * - Traffic around the capture (issue 10, bypass.ts): every wiring gets a monitor reading Android's
+ *   per-UID counters; on rooted phones, iptables rules for the packages in `bypass.packages` redirect
+ *   their direct TCP into the capture and reject (`block`) or count (`passthrough`) the rest, all in
+ *   one root shell call, after a sweep of rules that dead wirings left (by their comment tag).
+ * - Restore, in reverse order and idempotently: the iptables rules (jumps deleted until none is
+ *   left, chains flushed and deleted, then checked with `-S`; leftovers of dead wirings too), the CA
+ *   (removed, mounts undone; a reboot advised if they would not go), `http_proxy` back to what it
+ *   was (`:0` first, then deleted when it was unset, since deleting alone leaves the proxy active
+ *   until reboot), and the reverse rule.
+ * The plan (the exact iptables rules included) goes into the on-disk journal before the first
+ * change, so a crash is recoverable.
  */
 import { X509Certificate } from 'node:crypto';
 import type { Device } from '../device/index.ts';
+import {
+  createBypassMonitor,
+  installScript as bypassInstallScript,
+  leftoverScript,
+  listRulesScript,
+  packagesByUid,
+  phonehomeLines,
+  planBypassRules,
+  removalScript as bypassRemovalScript,
+  splitSections,
+  type BypassMonitor,
+  type BypassPlan,
+} from './bypass.ts';
 import type { LabCa } from './ca.ts';
+import type { CaptureMode } from './session.ts';
 import { currentOwner, Journal, type CaMethod, type JournalEntry } from './journal.ts';
 import { UserFacingError } from '../util/user-facing.ts';
 
@@ -87,7 +108,7 @@ function rootArgv(style: Exclude<RootStyle, null>, script: string): string[] {
 
 async function asRoot(device: Device, style: RootStyle, script: string, what: string): Promise<string> {
   if (!style) throw new WiringError(`${device.serial}: ${what} needs root, and this phone gives none`);
-  const r = await device.shell(rootArgv(style, script));
+  const r = await device.shell(rootArgv(style, script), { timeoutMs: 30_000 });
   if (r.exitCode !== 0) {
     const out = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' / ');
     throw new WiringError(`${device.serial}: ${what} failed (exit ${r.exitCode})${out ? `: ${out}` : ''}`);
@@ -279,6 +300,14 @@ export interface WireOptions {
   /** The adb server the Device talks to, for recovery by a later process. */
   adb: { host: string; port: number };
   log?: (line: string) => void;
+  /**
+   * Apps whose traffic around the proxy is to be caught: on rooted phones their direct TCP is
+   * redirected into the capture by iptables rules (their uids, resolved on the phone). Every
+   * wiring measures per-UID traffic whatever this says.
+   */
+  bypass?: { packages: string[] };
+  /** The capture's mode: `block` rejects the covered apps' other direct traffic, `passthrough` counts it. */
+  mode?: CaptureMode;
 }
 
 export interface RestoreReport {
@@ -299,7 +328,52 @@ export interface Wiring {
   coverage: string;
   /** http_proxy as it was found (null = unset). */
   previousProxy: string | null;
+  /** Traffic that did not go through the capture: snapshot before, snapshot after, compare. */
+  bypass: BypassMonitor;
   restore(): Promise<RestoreReport>;
+}
+
+/** Tags of bypass rules that live wirings own (their rules are not leftovers). */
+function liveTags(journal: Journal, except?: JournalEntry): Set<string> {
+  const keep = new Set<string>();
+  for (const e of journal.list()) {
+    if (except && e.serial === except.serial && e.devicePort === except.devicePort) continue;
+    if (e.bypass && Journal.ownerAlive(e)) keep.add(e.bypass.tag);
+  }
+  return keep;
+}
+
+/** Removes phonehome rules that no live wiring owns; returns what it found. */
+async function sweepLeftovers(device: Device, root: RootStyle, keep: ReadonlySet<string>): Promise<string[]> {
+  const listing = await asRoot(device, root, listRulesScript(), 'listing the iptables rules');
+  const { script, found } = leftoverScript(splitSections(listing), keep);
+  if (found.length) await asRoot(device, root, script, 'removing leftover iptables rules');
+  return found;
+}
+
+/** Resolves the packages to uids on the phone and plans the rules. */
+async function planBypass(
+  device: Device,
+  packages: readonly string[],
+  devicePort: number,
+  mode: CaptureMode,
+): Promise<{ plan: BypassPlan | null; uidPackages: Map<number, string[]>; missing: string[] }> {
+  const uidPackages = await packagesByUid(device);
+  const uids = new Map<number, string[]>();
+  const missing: string[] = [];
+  for (const pkg of packages) {
+    const hit = [...uidPackages].find(([, names]) => names.includes(pkg));
+    if (!hit) missing.push(pkg);
+    // Only app uids: an owner rule on a system uid (1000: Settings, system_server) would redirect
+    // the platform's own traffic into the capture.
+    else if (hit[0] % 100000 >= 10000) uids.set(hit[0], hit[1]);
+  }
+  const list = [...uids].sort((a, b) => a[0] - b[0]).map(([uid, pkgs]) => ({ uid, packages: pkgs }));
+  return {
+    plan: list.length ? planBypassRules({ devicePort, mode, uids: list }) : null,
+    uidPackages,
+    missing,
+  };
 }
 
 /** Wires `device` to the capture proxy on `hostPort`. On failure, whatever was done is undone. */
@@ -327,6 +401,22 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     );
   }
   const method = chooseMethod(p, opts.caMethod ?? 'auto', serial);
+  const mode = opts.mode ?? 'block';
+  const wanted = [...new Set(opts.bypass?.packages ?? [])];
+  let uidPackages = new Map<number, string[]>();
+  let plan: BypassPlan | null = null;
+  let rulesProblem: string | undefined;
+  try {
+    const planned = await planBypass(device, p.root ? wanted : [], devicePort, mode);
+    uidPackages = planned.uidPackages;
+    plan = planned.plan;
+    if (planned.missing.length)
+      log(`${serial}: not installed, not covered by bypass rules: ${planned.missing.join(', ')}`);
+  } catch (err) {
+    rulesProblem = err instanceof Error ? err.message : String(err);
+    log(`${serial}: ${rulesProblem}`);
+  }
+  if (!p.root && wanted.length) rulesProblem = 'the phone gives no root: per-UID accounting only';
   const entry: JournalEntry = {
     version: 1,
     serial,
@@ -338,6 +428,7 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     previousProxy,
     proxyValue: `127.0.0.1:${devicePort}`,
     ca: method === 'none' || method === 'preinstalled' ? null : { method, file: opts.ca.fileName },
+    bypass: plan,
   };
   opts.journal.write(entry);
   const restore = (): Promise<RestoreReport> => restorePhone(device, entry, opts.journal, p.root);
@@ -356,11 +447,47 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
       );
       log(`${serial}: lab CA installed (${method})`);
     }
+    if (p.root) {
+      try {
+        const found = await sweepLeftovers(device, p.root, liveTags(opts.journal, entry));
+        if (found.length) log(`${serial}: removed iptables rules a dead wiring left: ${found.join('; ')}`);
+      } catch (err) {
+        log(
+          `${serial}: leftover iptables rules not checked: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    }
+    if (plan) {
+      try {
+        await asRoot(device, p.root, bypassInstallScript(plan), 'installing the iptables bypass rules');
+        log(
+          `${serial}: iptables rules for ${plan.uids.map((u) => `${u.packages.join(',')} (uid ${u.uid})`).join('; ')}: TCP off loopback → tcp:${devicePort}, the rest ${mode === 'block' ? 'rejected' : 'counted'}`,
+        );
+      } catch (err) {
+        // Whatever part went in comes out; the per-UID accounting still measures.
+        rulesProblem = err instanceof Error ? err.message : String(err);
+        await asRoot(device, p.root, bypassRemovalScript(plan), 'removing the iptables bypass rules').catch(
+          () => undefined,
+        );
+        log(`${serial}: ${rulesProblem}`);
+        plan = null;
+      }
+    }
   } catch (err) {
     const report = await restore();
     if (!report.ok) log(`${serial}: rollback incomplete: ${report.problems.join('; ')}`);
     throw err;
   }
+  const root = p.root;
+  const bypass = createBypassMonitor({
+    device,
+    sdk: p.sdk,
+    packages: wanted,
+    plan,
+    ...(rulesProblem ? { rulesProblem } : {}),
+    ...(root ? { root: (script: string, what: string) => asRoot(device, root, script, what) } : {}),
+    uidPackages,
+  });
   return {
     serial,
     devicePort,
@@ -368,8 +495,35 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     caMethod: method,
     coverage: coverageOf(method),
     previousProxy,
+    bypass,
     restore,
   };
+}
+
+/** Removes the entry's iptables rules and checks with `-S` that none is left; leftovers too. */
+async function removeBypassRules(
+  device: Device,
+  entry: JournalEntry,
+  journal: Journal,
+  root: RootStyle,
+  report: RestoreReport,
+): Promise<void> {
+  const plan = entry.bypass as BypassPlan;
+  await asRoot(device, root, bypassRemovalScript(plan), 'removing the iptables bypass rules');
+  const listing = splitSections(await asRoot(device, root, listRulesScript(), 'listing the iptables rules'));
+  const left: string[] = [];
+  for (const [section, text] of listing) {
+    const { rules, chains } = phonehomeLines(text);
+    for (const r of rules) if (r.includes(plan.tag)) left.push(`${section}: ${r}`);
+    for (const c of chains) if (c === plan.chain) left.push(`${section}: chain ${c}`);
+  }
+  if (left.length) throw new Error(`still there after removal: ${left.join('; ')}`);
+  report.steps.push(`iptables bypass rules removed (${plan.chain})`);
+  const { script, found } = leftoverScript(listing, liveTags(journal, entry));
+  if (found.length) {
+    await asRoot(device, root, script, 'removing leftover iptables rules');
+    report.steps.push(`leftover iptables rules removed: ${found.join('; ')}`);
+  }
 }
 
 /**
@@ -393,14 +547,28 @@ export async function restorePhone(
     report.ok = false;
     report.problems.push(`${what}: ${err instanceof Error ? err.message : String(err)} (${fix})`);
   };
+  let root: RootStyle | undefined = knownRoot;
+  const getRoot = async (): Promise<RootStyle> =>
+    root === undefined ? (root = await rootStyle(device)) : root;
+  if (entry.bypass) {
+    try {
+      await removeBypassRules(device, entry, journal, await getRoot(), report);
+    } catch (err) {
+      problem(
+        'the iptables bypass rules could not be removed',
+        err,
+        `reboot the phone (iptables rules do not survive it): adb -s ${entry.serial} reboot`,
+      );
+      report.rebootAdvised = true;
+    }
+  }
   if (entry.ca) {
     const { method, file } = entry.ca;
     try {
       const script = (await caPresent(device, method, file)) ? removeScript(method, file) : null;
       if (script === null) report.steps.push('no lab CA to remove');
       else {
-        const root = knownRoot === undefined ? await rootStyle(device) : knownRoot;
-        await asRoot(device, root, script, `removing the lab CA (${method})`);
+        await asRoot(device, await getRoot(), script, `removing the lab CA (${method})`);
         report.steps.push(`lab CA removed (${method})`);
       }
     } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * `dumpsys SERVICE [ARGS]` for the services the harness and Appium read: package, window, power,
- * activity, deviceidle, battery, input_method, display. Line formats are those the parsers in
+ * activity, deviceidle, battery, input_method, display, and the per-UID traffic readouts (netd,
+ * connectivity, netstats: android/traffic.ts says which release prints what). Line formats are those the parsers in
  * appium-uia2.md §2 match (Package [..] (hash):, mCurrentFocus=Window{.. u0 pkg/cls},
  * mFocusedApp=..ActivityRecord{.. u0 pkg/.cls tN}, ProcessRecord{hash pid:name/u0aN}, …).
  */
@@ -11,6 +12,8 @@ import type { ComponentName } from '../component.ts';
 import { flattenComponent, parseComponent, shortComponent, unflattenComponent } from '../component.ts';
 import { userName, type ProcessInfo } from './processes.ts';
 import { deviceState, err, out, sdkOf } from './util.ts';
+import { netState } from './kernel-net.ts';
+import { netstatsDump, trafficControllerDump, type DumpContext } from './traffic.ts';
 
 type Dumper = (phone: VirtualPhone, args: string[]) => string;
 
@@ -19,7 +22,10 @@ const SERVICES: Record<string, Dumper> = {
   battery: dumpBattery,
   deviceidle: dumpDeviceIdle,
   display: dumpDisplay,
+  connectivity: dumpConnectivity,
   input_method: dumpInputMethod,
+  netd: dumpNetd,
+  netstats: dumpNetstats,
   package: (phone, args) => {
     const name = args.find((a) => !a.startsWith('-'));
     return name ? dumpPackage(phone, name) : dumpPackageSummary(phone);
@@ -505,4 +511,87 @@ function activityActivities(phone: VirtualPhone): string {
       ` ResumedActivity: ${rec}`,
     ].join('\n') + '\n'
   );
+}
+
+// ------------------------------------------------------------------------------- traffic readouts
+
+function trafficContext(phone: VirtualPhone): DumpContext {
+  return { sdk: sdkOf(phone), nowMs: Date.now(), wifiKey: 'phonehome-lab' };
+}
+
+/**
+ * `dumpsys netd [trafficcontroller]`: Android 10–12 keep TrafficController in netd
+ * (NetdNativeService::dump: the `trafficcontroller` argument dumps it verbose, between blank
+ * lines); from Android 13 it lives in the Connectivity module and netd's dump has none of it.
+ */
+function dumpNetd(phone: VirtualPhone, args: string[]): string {
+  const sdk = sdkOf(phone);
+  if (args[0] === 'trafficcontroller' && sdk <= 32) {
+    return trafficControllerDump(netState(phone).traffic, trafficContext(phone));
+  }
+  return '\n  NetworkController\n    Default network: 100\n\n';
+}
+
+/**
+ * `dumpsys connectivity [trafficcontroller]`: on Android 13 the argument prints the native
+ * TrafficController dump; on 14+ BpfNetMaps.dump prints the owner-match state but no stats maps
+ * (they moved to `dumpsys netstats`); before 13 the argument is not known and the whole dump
+ * (minimal here) is printed.
+ */
+function dumpConnectivity(phone: VirtualPhone, args: string[]): string {
+  const sdk = sdkOf(phone);
+  if (args.includes('trafficcontroller') && sdk === 33) {
+    return trafficControllerDump(netState(phone).traffic, trafficContext(phone)).replace(/^\n/, '');
+  }
+  if (args.includes('trafficcontroller') && sdk >= 34) {
+    const t = netState(phone).traffic;
+    return (
+      [
+        '  TrafficController',
+        '',
+        '    mCookieTagMap status: OK',
+        '    mUidOwnerMap status: OK',
+        '',
+        'sEnableJavaBpfMap: true',
+        '',
+        'BPF map content:',
+        '  current ownerMatch configuration: 0',
+        `  current statsMap configuration: ${t.selected === 'A' ? 0 : 1} SELECT_MAP_${t.selected}`,
+        '',
+        '  sCookieTagMap:',
+        '  sUidOwnerMap:',
+        '  sUidPermissionMap:',
+      ].join('\n') + '\n'
+    );
+  }
+  return (
+    [
+      'NetworkProviders for:',
+      '',
+      'Active default network: 100',
+      '',
+      'Current Networks:',
+      '  NetworkAgentInfo{network{100}  handle{432902426637}  ni{WIFI CONNECTED extra: } Score(50 ; KeepConnected : 0 ; Policies : IS_VALIDATED&IS_UNMETERED&EVER_VALIDATED)  created everValidated lastValidated  lp{{InterfaceName: wlan0 LinkAddresses: [ 192.168.1.100/24 ] DnsAddresses: [ /192.168.1.1 ]}}}',
+      '',
+    ].join('\n') + '\n'
+  );
+}
+
+/**
+ * `dumpsys netstats [--poll|poll] [--full|full] [--uid|detail] [--tag|detail]`
+ * (NetworkStatsService.dump): `--poll` forces a poll (the stats maps swap into the history) and
+ * prints only `Forced poll`.
+ */
+function dumpNetstats(phone: VirtualPhone, args: string[]): string {
+  const has = (...names: string[]): boolean => names.some((n) => args.includes(n));
+  const t = netState(phone).traffic;
+  if (has('--poll', 'poll')) {
+    t.poll(Date.now());
+    return 'Forced poll\n';
+  }
+  return netstatsDump(t, trafficContext(phone), {
+    full: has('--full', 'full'),
+    uid: has('--uid', 'detail'),
+    tag: has('--tag', 'detail'),
+  });
 }

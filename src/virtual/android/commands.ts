@@ -7,6 +7,7 @@ import { am } from './cmd-am.ts';
 import { appops, cmd, monkey, service } from './cmd-cmd.ts';
 import { dumpsys } from './cmd-dumpsys.ts';
 import { input, wm } from './cmd-input.ts';
+import { ip6tables, ip6tablesSave, iptables, iptablesSave } from './cmd-iptables.ts';
 import { logcat, logCommand } from './cmd-logcat.ts';
 import { screencap, uiautomator } from './cmd-media.ts';
 import { nc } from './cmd-nc.ts';
@@ -38,6 +39,10 @@ export const androidCommands: CommandTable = {
   getprop,
   id,
   input,
+  ip6tables,
+  'ip6tables-save': ip6tablesSave,
+  iptables,
+  'iptables-save': iptablesSave,
   kill,
   log: logCommand,
   logcat,

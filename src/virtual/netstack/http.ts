@@ -1,20 +1,27 @@
 /**
- * How the virtual phone's apps reach the network (issue 3 §5; xiaomi-telemetry.md §4.5–4.7).
+ * How the virtual phone's apps reach the network (issue 3 §5; xiaomi-telemetry.md §4.5–4.7;
+ * issue 10: apps that bypass the proxy, per-UID accounting, netfilter).
  *
  * - Proxy: `settings global http_proxy` as ProxyTracker reads it (SettingsStore.httpProxy(): `:0`
- *   clears it; a deleted key stays in force until reboot), for every new connection. Plain HTTP
- *   sends the absolute URI to the proxy; HTTPS sends `CONNECT host:port` and runs TLS in the tunnel.
- * - The proxy must be on the phone's loopback (127.0.0.1:P): it is reached through PhoneNet, so
- *   only an `adb reverse tcp:P …` rule (or a phone-side listener) gets it anywhere, exactly like a
- *   real phone. A direct connection to the phone's own loopback (127.0.0.0/8, localhost, ::1) goes
- *   there too. Any other destination (a direct connection off the phone, a proxy elsewhere) goes
- *   to the sink: refused unless a test installs one, and logged to logcat. Nothing leaves the
- *   machine by itself.
+ *   clears it; a deleted key stays in force until reboot), for every new connection, unless the
+ *   request says `proxy: 'direct'` (the app ignores the system proxy: Proxy.NO_PROXY, native
+ *   sockets, Flutter; android-realities.md §5). Plain HTTP sends the absolute URI to the proxy;
+ *   HTTPS sends `CONNECT host:port` and runs TLS in the tunnel. A direct connection speaks origin
+ *   form (TLS with SNI straight away, or a relative path with a Host header).
+ * - Every connection is made by socket.ts as the kernel would: DNS through the phone's resolver,
+ *   netfilter (iptables REJECT refuses it, nat REDIRECT sends it to a phone-loopback port, i.e.
+ *   through `adb reverse` to the host), per-UID eBPF and /proc/net/dev counters. The proxy must be
+ *   on the phone's loopback (127.0.0.1:P): only an `adb reverse tcp:P …` rule (or a phone-side
+ *   listener) gets it anywhere, exactly like a real phone. Any other destination goes to the sink:
+ *   refused unless a test installs one, and logged to logcat. Nothing leaves the machine by itself.
  * - TLS is verified (node:tls, rejectUnauthorized) against the trust store as the app sees it: the
  *   profile's system CA directory read through the app process's mount namespace, plus the user
  *   store for apps that trust it (targetSdk < 24 or the `trustsUserCas` hook). As on Android, any
  *   CA in the store is a trust anchor, an intermediate too (allowPartialTrustChain); as in
- *   Chromium ≥ 58 (Mi Browser) a leaf without subjectAltName is rejected (no CN fallback).
+ *   Chromium ≥ 58 (Mi Browser) a leaf without subjectAltName is rejected (no CN fallback). A
+ *   request with `pinning: true` trusts none of them: it accepts only its own pinned certificate,
+ *   which no server in the lab presents, so its TLS fails with 'cert-rejected' (an interceptor, or
+ *   a sink answering TLS alike).
  * - A request ends by its timeout (unref'd: it keeps no process alive), its `signal`, or close():
  *   each destroys the request's sockets and rejects with 'timeout' / 'aborted'.
  */
@@ -29,25 +36,14 @@ import type { Duplex } from 'node:stream';
 import { PhoneHttpError, type HttpClient, type HttpRequest, type HttpResponse } from '../apps/events.ts';
 import type { VirtualPhone } from '../phone.ts';
 import type { Vfs } from '../fs.ts';
-import { NetError } from '../net.ts';
 import { deviceState } from '../android/util.ts';
+import { netState } from '../android/kernel-net.ts';
+import { procNetDev } from '../android/traffic.ts';
+import { PhoneSockets, refuseAll, type ConnectionSink } from './socket.ts';
 import { readCaDirectory, SYSTEM_FILE_LABEL, USER_CA_DIR, type TrustedCa } from './trust.ts';
 import { readBody, requestBytes, StreamReader, writeAll } from './wire.ts';
 
-/** A connection the phone could not make on its own loopback. */
-export interface SinkTarget {
-  host: string;
-  port: number;
-  /** The package connecting. */
-  app: string;
-  /** `direct`: no proxy set; `proxy`: the configured proxy is not on the phone's loopback. */
-  via: 'direct' | 'proxy';
-}
-
-/** Decides what such a connection reaches: a stream, or undefined to refuse it (the default). */
-export type ConnectionSink = (target: SinkTarget) => Duplex | undefined;
-
-export const refuseAll: ConnectionSink = () => undefined;
+export { refuseAll, type ConnectionSink, type SinkTarget } from './socket.ts';
 
 export interface PhoneHttpOptions {
   sink?: ConnectionSink;
@@ -66,8 +62,6 @@ export interface TrustStore {
   cas: TrustedCa[];
   skipped: Array<{ path: string; reason: string }>;
 }
-
-const LOG_TAG = 'NetworkSink';
 
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
@@ -110,6 +104,8 @@ export class PhoneHttp implements HttpClient {
   /** Whether an app trusts the user CA store (apps targeting API 24+ do not; the browser does not). */
   trustsUserCas: (pkg: string) => boolean;
   timeoutMs: number;
+  /** The kernel side of the apps' connections (netfilter, accounting). */
+  readonly sockets: PhoneSockets;
   private closed = false;
   /** Requests under way: close() aborts them. */
   private readonly live = new Set<AbortController>();
@@ -122,14 +118,21 @@ export class PhoneHttp implements HttpClient {
     this.trustsUserCas =
       opts.trustsUserCas ?? ((pkg) => (this.phone.packages.get(pkg)?.targetSdk ?? 99) < 24);
     this.timeoutMs = opts.timeoutMs ?? 20_000;
+    this.sockets = new PhoneSockets(phone);
+    // The kernel's per-interface counters (the phone's netstack keeps them; the file is new at
+    // every boot as the counters are). /proc/net/xt_qtaguid does not exist (facts §3.1).
+    phone.fs.defineDynamicFile('/proc/net/dev', () => procNetDev(netState(phone).traffic));
     // Apps read the trust store through their process's mount namespace: the process table gives
     // every process one from here on (see ProcessTable.attachFilesystem).
     phone.processes.attachFilesystem(phone.fs);
   }
 
-  /** Where a connection to host:port goes now: the proxy apps would use, or direct. */
-  route(host: string, port: number): Route {
-    const proxy = this.phone.settings.httpProxy();
+  /**
+   * Where a connection to host:port goes now: the proxy apps would use, or direct (always direct
+   * for an app that ignores the system proxy).
+   */
+  route(host: string, port: number, proxyChoice: 'system' | 'direct' = 'system'): Route {
+    const proxy = proxyChoice === 'direct' ? null : this.phone.settings.httpProxy();
     if (proxy)
       return { kind: 'proxy', host: proxy.host, port: proxy.port, loopback: isLoopbackHost(proxy.host) };
     return { kind: 'direct', host, port, loopback: isLoopbackHost(host) };
@@ -249,13 +252,13 @@ export class PhoneHttp implements HttpClient {
     port: number,
     flight: Flight,
   ): Promise<HttpResponse> {
-    const route = this.route(host, port);
-    let stream = flight.track(this.open(route, req.app));
+    const route = this.route(host, port, req.proxy ?? 'system');
+    let stream = flight.track(await this.open(route, req.app));
     if (route.kind === 'proxy' && https) {
       await this.connectTunnel(stream, authority(host, port), req);
     }
     if (https) {
-      stream = await this.startTls(stream, host, req.app, flight);
+      stream = await this.startTls(stream, host, req.app, flight, req.pinning === true);
     }
     const reader = new StreamReader(stream);
     // url.host: the port only when not the default, an IPv6 literal in brackets.
@@ -281,40 +284,20 @@ export class PhoneHttp implements HttpClient {
     }
   }
 
-  /** Opens the first hop: the phone's loopback for a local proxy, the sink for anything else. */
-  private open(route: Route, app: string): Duplex {
-    if (route.loopback) {
-      try {
-        return this.phone.net.connect(`tcp:${route.port}`);
-      } catch (e) {
-        if (e instanceof NetError) {
-          const what = route.kind === 'proxy' ? 'proxy ' : '';
-          throw new PhoneHttpError(
-            'refused',
-            `${app}: connect to ${what}${authority(route.host, route.port)} refused (nothing listens there: adb reverse tcp:${route.port} …?)`,
-          );
-        }
-        throw e;
-      }
-    }
-    const target: SinkTarget = { host: route.host, port: route.port, app, via: route.kind };
-    const stream = this.sink(target);
-    const pid = this.phone.processes.byName(app)[0]?.pid ?? 0;
-    const hostPort = authority(route.host, route.port);
-    const what = route.kind === 'proxy' ? `proxy ${hostPort}` : hostPort;
-    this.phone.logcat.append({
-      pid,
-      priority: stream ? 4 : 5,
-      tag: LOG_TAG,
-      message: `${app}: connection to ${what} (${route.kind}) ${stream ? 'handed to the sink' : 'refused: no network off the lab'}`,
+  /**
+   * Opens the first hop (the proxy, or the destination itself) through the phone's sockets:
+   * netfilter, per-UID accounting, the phone's loopback or the sink.
+   */
+  private async open(route: Route, app: string): Promise<Duplex> {
+    const conn = await this.sockets.connect({
+      app,
+      uid: this.appUid(app),
+      host: route.host,
+      port: route.port,
+      via: route.kind,
+      sink: (t) => this.sink(t),
     });
-    if (!stream) {
-      throw new PhoneHttpError(
-        'refused',
-        `${app}: connect to ${what}: Connection refused (no network off the lab)`,
-      );
-    }
-    return stream;
+    return conn.stream;
   }
 
   private async connectTunnel(stream: Duplex, authority: string, req: HttpRequest): Promise<void> {
@@ -335,8 +318,15 @@ export class PhoneHttp implements HttpClient {
     }
   }
 
-  private startTls(stream: Duplex, host: string, app: string, flight: Flight): Promise<TLSSocket> {
-    const cas = this.trustStore(app).cas.map((c) => c.pem);
+  private startTls(
+    stream: Duplex,
+    host: string,
+    app: string,
+    flight: Flight,
+    pinning: boolean,
+  ): Promise<TLSSocket> {
+    // A pinning app accepts only its own certificate: no CA of the phone's stores.
+    const cas = pinning ? [] : this.trustStore(app).cas.map((c) => c.pem);
     return new Promise((resolve, reject) => {
       const tls = flight.track(
         tlsConnect({
@@ -358,7 +348,9 @@ export class PhoneHttp implements HttpClient {
           reject(
             new PhoneHttpError(
               'cert-rejected',
-              `${app}: TLS to ${host}: certificate not trusted (${code ? `${code}: ` : ''}${e.message})`,
+              pinning
+                ? `${app}: TLS to ${host}: certificate does not match the app's pin (${code ? `${code}: ` : ''}${e.message})`
+                : `${app}: TLS to ${host}: certificate not trusted (${code ? `${code}: ` : ''}${e.message})`,
             ),
           );
         } else reject(new PhoneHttpError('reset', `${app}: TLS to ${host}: ${e.message}`));
@@ -377,7 +369,7 @@ export class PhoneHttp implements HttpClient {
     return new PhoneHttpError(fallback, `${req.app}: ${req.method} ${req.url}: ${msg}`);
   }
 
-  private appUid(app: string): number {
+  appUid(app: string): number {
     return this.phone.processes.byName(app)[0]?.uid ?? this.phone.packages.get(app)?.uid ?? 10199;
   }
 }
