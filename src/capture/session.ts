@@ -8,6 +8,7 @@
  * leaves the lab; `passthrough` forwards upstream; host rules choose per host (`*.suffix` allowed).
  * A capture session knows nothing about scenarios, decoding or phones.
  */
+import { hostMatches } from '../util/hosts.ts';
 import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { getLocal, type CompletedRequest, type CompletedResponse, type Mockttp } from 'mockttp';
@@ -39,15 +40,8 @@ export interface SessionOptions {
 
 export const DEFAULT_BODY_CAP = 16 * 1024 * 1024;
 
-export function hostMatches(pattern: string, host: string): boolean {
-  const h = host.toLowerCase();
-  const p = pattern.toLowerCase();
-  if (p.startsWith('*.')) {
-    const suffix = p.slice(2);
-    return h === suffix || h.endsWith(`.${suffix}`);
-  }
-  return h === p;
-}
+/** Host patterns mean the same here as in the catalogue and the assertions (src/util/hosts.ts). */
+export { hostMatches } from '../util/hosts.ts';
 
 export function modeFor(
   host: string,

@@ -3,17 +3,36 @@
  * `trackers.json` (each with the source of its facts) so that adding a host is a data change, not a
  * code change. This module validates the file once at load, with messages that name the file, the
  * entry and the field, and compiles it into indexes for the per-exchange lookup:
- * - host patterns: an exact name, or `*.suffix` for any subdomain of `suffix` (not `suffix` itself);
+ * - host patterns: an exact name, or `*.suffix` for `suffix` itself and any name below it, the one
+ *   meaning src/util/hosts.ts gives patterns everywhere (capture rules, assertions);
  * - path patterns: prefixes ending at a segment boundary (`/sa` matches `/sa` and `/sa/x`, not `/sa.gif`);
  * - precedence: host+path entries beat host-only ones, a longer path beats a shorter one, an exact host
  *   beats a wildcard, a longer wildcard suffix beats a shorter one;
  * - layer entries (`layers: ["sensors"]`) name a decoded layer kind that identifies a tracker on any
  *   host; the detector consults them only when no host rule matched (sensorsdata-format.md §5: key on
  *   parameters, not on the path).
+ * - `upload` (per entry, or `defaults.upload` for entries without one and for hosts no entry lists):
+ *   how late the channel's SDK may send what it queued (its flush interval), whether its queue
+ *   survives the app's process, and whether it flushes when the app goes to the background. The
+ *   scenario executor waits that long before a negative verdict when no positive control measured it.
+ * - `apps` (per entry): packages known to upload to it; their traffic outside the capture counts
+ *   against a negative verdict even when the scenario never drove them.
+ * - `vendors`: the registrable domains each vendor owns, so `to: vendor Xiaomi` also covers a Xiaomi
+ *   host that no entry lists (e.g. `t.browser.miui.com`).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { normaliseHost as normaliseHostName, underDomain } from '../util/hosts.ts';
 import { UserFacingError } from '../util/user-facing.ts';
+
+/** Used when a catalogue file gives no `defaults.upload` (a catalogue made in a test). */
+const FALLBACK_UPLOAD: UploadTiming = {
+  delayMs: 15_000,
+  persistentQueue: true,
+  flushOnBackground: true,
+  source:
+    'Sensors Analytics Android SDK defaults (android-realities.md §6): flush interval 15 s, SQLite queue',
+};
 
 export const TRACKER_CATEGORIES = [
   'analytics',
@@ -46,6 +65,28 @@ export interface TrackerEntry {
   layers: readonly string[];
   source: string;
   notes?: string;
+  /** The channel's upload timing (absent: the catalogue's default). */
+  upload?: UploadTiming;
+  /** Packages known to upload to this tracker. */
+  apps: readonly string[];
+}
+
+/** How late an SDK may send what it queued (catalogue data with its source). */
+export interface UploadTiming {
+  /** The longest the SDK may hold an event before it sends it by itself (its flush interval). */
+  delayMs: number;
+  /** The queue survives the app's process (force-stop) and is sent at the next launch. */
+  persistentQueue: boolean;
+  /** The SDK sends its queue when its app goes to the background. */
+  flushOnBackground: boolean;
+  source: string;
+}
+
+/** A vendor's registrable domains. */
+export interface VendorDomains {
+  name: string;
+  domains: readonly string[];
+  source: string;
 }
 
 /** What a lookup reports. `host`/`path` are the catalogue patterns that matched (`*` for a layer match). */
@@ -79,6 +120,8 @@ const ENTRY_FIELDS = new Set([
   'layers',
   'source',
   'notes',
+  'upload',
+  'apps',
 ]);
 const ID_RE = /^[a-z0-9][a-z0-9-]*$/;
 const HOST_RE = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -100,6 +143,9 @@ export class Catalogue {
   constructor(
     entries: readonly TrackerEntry[],
     readonly file: string,
+    /** Timing for entries without their own and for hosts no entry lists. */
+    readonly defaultUpload: UploadTiming = FALLBACK_UPLOAD,
+    readonly vendors: readonly VendorDomains[] = [],
   ) {
     this.entries = entries;
     for (const e of entries) {
@@ -139,6 +185,26 @@ export class Catalogue {
     return null;
   }
 
+  /** The entry with this id. */
+  entry(id: string): TrackerEntry | undefined {
+    return this.entries.find((e) => e.id === id);
+  }
+
+  /** The upload timing of an entry (its own, else the default). */
+  uploadOf(id: string | undefined): UploadTiming {
+    return (id !== undefined ? this.entry(id)?.upload : undefined) ?? this.defaultUpload;
+  }
+
+  /** The vendor whose domains cover `host` (`Xiaomi` for `t.browser.miui.com`), if any. */
+  vendorOfHost(host: string): VendorDomains | undefined {
+    return this.vendors.find((v) => underDomain(v.domains, host) !== undefined);
+  }
+
+  /** Every package an entry names in `apps`. */
+  senderApps(): string[] {
+    return [...new Set(this.entries.flatMap((e) => e.apps))].sort();
+  }
+
   /** The layer entry for a decoded layer kind, if any. */
   matchLayer(kind: string): TrackerInfo | null {
     return this.byLayer.get(kind) ?? null;
@@ -148,7 +214,8 @@ export class Catalogue {
   private rulesFor(host: string): readonly Rule[] {
     const cached = this.hostCache.get(host);
     if (cached) return cached;
-    const found: Rule[] = [...(this.exact.get(host) ?? [])];
+    // `*.suffix` covers the suffix itself too (src/util/hosts.ts).
+    const found: Rule[] = [...(this.exact.get(host) ?? []), ...(this.wildcard.get(`.${host}`) ?? [])];
     for (let i = host.indexOf('.'); i >= 0; i = host.indexOf('.', i + 1)) {
       const list = this.wildcard.get(host.slice(i));
       if (list) found.push(...list);
@@ -160,12 +227,9 @@ export class Catalogue {
   }
 }
 
+/** The one host normalisation of phonehome (src/util/hosts.ts); IPv6 literals stay bracketed-free. */
 function normaliseHost(host: string): string {
-  let h = host.toLowerCase();
-  if (h.startsWith('[')) return h; // IPv6 literal: never in the catalogue
-  const colon = h.indexOf(':');
-  if (colon >= 0) h = h.slice(0, colon);
-  return h.endsWith('.') ? h.slice(0, -1) : h;
+  return normaliseHostName(host);
 }
 
 function stripQuery(path: string): string {
@@ -219,7 +283,63 @@ export function parseCatalogue(json: unknown, file: string): Catalogue {
     }
     entries.push(entry);
   });
-  return new Catalogue(entries, file);
+  const top = json as { defaults?: unknown; vendors?: unknown };
+  let defaultUpload: UploadTiming | undefined;
+  if (top.defaults !== undefined) {
+    if (typeof top.defaults !== 'object' || top.defaults === null || Array.isArray(top.defaults))
+      fail('field "defaults" must be an object with "upload"');
+    const d = top.defaults as Record<string, unknown>;
+    for (const k of Object.keys(d))
+      if (k !== 'upload') fail(`defaults: unknown field "${k}"; allowed: upload`);
+    if (d.upload !== undefined) defaultUpload = parseUpload(d.upload, 'defaults.upload', fail);
+  }
+  const vendors: VendorDomains[] = [];
+  if (top.vendors !== undefined) {
+    if (!Array.isArray(top.vendors)) fail('field "vendors" must be an array of {name, domains, source}');
+    (top.vendors as unknown[]).forEach((raw, i) => {
+      const where = `vendors[${i}]`;
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+        fail(`${where}: must be an object with name, domains, source`);
+      const v = raw as Record<string, unknown>;
+      for (const k of Object.keys(v))
+        if (!['name', 'domains', 'source'].includes(k))
+          fail(`${where}: unknown field "${k}"; allowed: name, domains, source`);
+      if (typeof v.name !== 'string' || !v.name) fail(`${where}: field "name" must be a non-empty string`);
+      if (typeof v.source !== 'string' || !v.source)
+        fail(`${where}: field "source" must be a non-empty string`);
+      if (!Array.isArray(v.domains) || v.domains.length === 0)
+        fail(`${where}: field "domains" must be a non-empty array of domain names`);
+      (v.domains as unknown[]).forEach((d, j) => {
+        if (typeof d !== 'string' || !HOST_RE.test(d) || d.startsWith('*.'))
+          fail(
+            `${where}: field "domains[${j}]" must be a lower-case domain name (no "*."); got ${JSON.stringify(d)}`,
+          );
+      });
+      vendors.push({ name: v.name, domains: v.domains as string[], source: v.source });
+    });
+  }
+  return new Catalogue(entries, file, defaultUpload, vendors);
+}
+
+function parseUpload(raw: unknown, where: string, fail: (msg: string) => never): UploadTiming {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    fail(`${where}: must be an object with delayMs, persistentQueue, flushOnBackground, source`);
+  const o = raw as Record<string, unknown>;
+  const keys = ['delayMs', 'persistentQueue', 'flushOnBackground', 'source'];
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) fail(`${where}: unknown field "${k}"; allowed: ${keys.join(', ')}`);
+  if (typeof o.delayMs !== 'number' || !Number.isInteger(o.delayMs) || o.delayMs < 0 || o.delayMs > 3_600_000)
+    fail(`${where}: field "delayMs" must be a whole number of milliseconds from 0 to 3600000`);
+  for (const k of ['persistentQueue', 'flushOnBackground'])
+    if (typeof o[k] !== 'boolean') fail(`${where}: field "${k}" must be true or false`);
+  if (typeof o.source !== 'string' || !o.source.trim())
+    fail(`${where}: field "source" must say where the timing comes from`);
+  return {
+    delayMs: o.delayMs,
+    persistentQueue: o.persistentQueue as boolean,
+    flushOnBackground: o.flushOnBackground as boolean,
+    source: o.source,
+  };
 }
 
 function parseEntry(raw: unknown, i: number, fail: (msg: string) => never): TrackerEntry {
@@ -268,6 +388,7 @@ function parseEntry(raw: unknown, i: number, fail: (msg: string) => never): Trac
   if (paths.length && hosts.length === 0)
     fail(`${where}: field "paths" needs field "hosts"; a layer entry matches on any host and path`);
   if (o.notes !== undefined && typeof o.notes !== 'string') bad('notes', 'must be a string when present');
+  const apps = strings('apps', /^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$/, 'package names');
   const entry: TrackerEntry = {
     id,
     vendor,
@@ -277,8 +398,10 @@ function parseEntry(raw: unknown, i: number, fail: (msg: string) => never): Trac
     paths,
     layers,
     source,
+    apps,
   };
   if (typeof o.notes === 'string') entry.notes = o.notes;
+  if (o.upload !== undefined) entry.upload = parseUpload(o.upload, `${where}: field "upload"`, fail);
   return entry;
 }
 

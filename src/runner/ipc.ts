@@ -41,6 +41,8 @@ export interface WorkerInit {
   appiumUrl?: string;
   stepTimeoutMs?: number;
   adbTimeoutMs?: number;
+  /** Decryption keys, hex by name (`phonehome run --key`). */
+  keys?: Record<string, string>;
 }
 
 export type ParentMessage =

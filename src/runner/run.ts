@@ -2,6 +2,7 @@
  * `phonehome run` end to end: scenarios → phones → leases → (Appium) → scheduled jobs over phone
  * workers → report files → exit code. The CLI command (src/cli/commands/run.ts) only parses options.
  */
+import { orderByControls } from './controls.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadScenarios } from '../scenario/parse.ts';
@@ -43,6 +44,8 @@ export interface RunOptions {
   adbTimeoutMs?: number;
   stateDir: string;
   caDir: string;
+  /** Decryption keys for the decoders, hex by name (`mistat`, `sensors`, a host pattern): `--key`. */
+  keys?: Record<string, string>;
 }
 
 export interface RunOutcome {
@@ -56,7 +59,10 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
   const say = (line: string): void => void progressOut.write(`${line}\n`);
   const warn = (line: string): void => void process.stderr.write(`${line}\n`);
 
-  const scenarios = loadScenarios(o.paths, { ...(o.tags?.length ? { tags: o.tags } : {}) });
+  const loaded = loadScenarios(o.paths, { ...(o.tags?.length ? { tags: o.tags } : {}) });
+  // Scenarios that define positive controls run before the ones that name them (on each phone).
+  const { ordered: scenarios, warnings } = orderByControls(loaded);
+  for (const w of warnings) process.stderr.write(`phonehome: warning: ${w}\n`);
   const devicesFile = o.devicesFile ?? (existsSync('devices.json') ? 'devices.json' : undefined);
   const phones = await resolvePhones({
     ...(devicesFile ? { devicesFile } : {}),
@@ -118,6 +124,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
         ...(appiumUrl ? { appiumUrl } : {}),
         ...(o.stepTimeoutMs ? { stepTimeoutMs: o.stepTimeoutMs } : {}),
         ...(o.adbTimeoutMs ? { adbTimeoutMs: o.adbTimeoutMs } : {}),
+        ...(o.keys && Object.keys(o.keys).length ? { keys: o.keys } : {}),
       });
       workers.add(w);
       void w.exited.then(() => workers.delete(w));

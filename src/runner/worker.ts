@@ -26,8 +26,14 @@ import { Journal } from '../capture/journal.ts';
 import { CaptureSession } from '../capture/session.ts';
 import { restorePhone, wirePhone, type Wiring } from '../capture/wiring.ts';
 import { readIdentifiers, type Identifier } from '../detect/index.ts';
+import { appsUnderTest } from './packages.ts';
 import { openUiDriver, type UiDriver } from '../ui/index.ts';
-import { runScenario, type ScenarioOutcome, type StepReporter } from '../scenario/executor.ts';
+import {
+  runScenario,
+  type ControlRegistry,
+  type ScenarioOutcome,
+  type StepReporter,
+} from '../scenario/executor.ts';
 import type { Verdict } from '../scenario/types.ts';
 import {
   evidenceDirOf,
@@ -63,6 +69,8 @@ interface PhoneState {
 }
 
 let phone: PhoneState | undefined;
+/** What the positive controls of this phone's earlier jobs showed (issue 10 §2 "Controls"). */
+const controls: ControlRegistry = new Map();
 let stopping = false;
 let tearingDown: Promise<void> | undefined;
 const inbox: Array<JobSpec | null> = [];
@@ -126,6 +134,10 @@ async function setUp(init: WorkerInit): Promise<void> {
     journal,
     adb: p.adb,
     log,
+    // The apps the suites drive and those known to upload for a tracker: on a rooted phone their
+    // direct TCP is redirected into the capture (the capture runs in block mode).
+    bypass: { packages: appsUnderTest() },
+    mode: 'block',
   });
   if (stopping) return;
   state.ui = await openUiDriver({
@@ -255,11 +267,20 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
         identifiers: s.identifiers,
         capture: s.session,
         wiring: s.wiring!,
+        bypass: s.wiring!.bypass,
       },
       rep,
       {
         env: process.env,
         runId: s.init.runId,
+        controls,
+        ...(s.init.keys
+          ? {
+              keys: Object.fromEntries(
+                Object.entries(s.init.keys).map(([k, v]) => [k, Buffer.from(v, 'hex')]),
+              ),
+            }
+          : {}),
         ...(s.init.stepTimeoutMs ? { stepTimeoutMs: s.init.stepTimeoutMs } : {}),
       },
     );

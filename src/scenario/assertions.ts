@@ -1,37 +1,70 @@
 /**
- * The capture assertions (issue 6 §1) over the scenario's evidence (evidence.ts):
+ * The capture assertions over the scenario's evidence (evidence.ts). What a negative verdict may claim
+ * is written down in ../shared/ARCHITECTURE.md "Verdicts": `passed` needs the check to be seen (liveness
+ * probe), complete (nothing went around the capture), readable, waited and controlled. This module
+ * decides what the records themselves say (readable, and whether anything leaked); the executor adds
+ * liveness, completeness (bypass), waiting and controls.
  *
- * - `assertNoUpload {to, value?, containing, identifier?}` fails when any exchange since the scenario
- *   started went to a matching destination and carried a canary of this run / a phone identifier /
- *   anything. HTTPS the capture could not decrypt (a `tls-failure` record) to a matching host is an
- *   upload of unknown content: a leak for `containing: any` (the phone did contact it), and for
- *   `canary` / `identifier` a `broken` verdict, since nothing proves the negative (unless a decrypted
- *   exchange already proves a leak: then `failed`).
- * - `assertUpload` (the positive control) passes only if such an upload exists (for `any`, a TLS
- *   failure to a matching host counts, as above).
- * - `assertNoRequest {host}`: no exchange and no TLS failure to that host.
+ * Scope (which records an assertion looks at):
+ * - `to` absent: ANY THIRD PARTY, i.e. every destination except the hosts the scenario itself
+ *   addressed (the site it opened, the search engine it searched with) and the liveness probe;
+ * - `to: tracker` (any catalogue entry, or the one whose id is `value`), `to: vendor` (entries of that
+ *   vendor, plus every host under the vendor's registrable domains: `Xiaomi` covers
+ *   `t.browser.miui.com`), `to: host` (a host pattern, src/util/hosts.ts): narrower scopes.
  *
- * Destinations: `tracker` = any catalogue tracker, or the entry whose id is `value`; `vendor` = a
- * tracker whose vendor is `value` (case-insensitive; `Xiaomi` also covers `Xiaomi (Sensors Analytics)`);
- * `host` = a host pattern, `*.suffix` for the suffix and its subdomains. For a TLS failure only the host
- * is known, so a catalogue entry matches by its hosts, whatever its paths.
+ * `assertNoUpload`:
+ * - `failed` when a record in scope carries what the check is about (a canary of this run, a phone
+ *   identifier, or for `containing: any` anything at all, an undecrypted HTTPS connection included);
+ * - `broken` when a record in scope could not be read to the end: HTTPS the capture could not decrypt
+ *   (a `tls-failure`), a payload the decoders flagged `opaque` (encrypted, or binary that no decoder
+ *   explains) or cut short (`limit`). A canary is fresh for this run, so for canary checks only records
+ *   that arrived after the first step that used a canary count here: nothing sent before can hold it.
+ * - `passed` otherwise (as far as the records go).
+ *
+ * `assertUpload` (the positive control) passes only if such an upload exists; it also reports what it
+ * proves for controls: the hosts and trackers of the channel, when it arrived, and whether the upload
+ * was decodable (a canary found, or for `any` an upload with no opaque part).
+ *
+ * `assertNoRequest`: no record at all to that host pattern.
  */
-import { hostMatches } from '../capture/session.ts';
-import type { Catalogue, TrackerEntry } from '../detect/index.ts';
+import type { Catalogue, Finding, TrackerEntry } from '../detect/index.ts';
 import { pathOf } from '../detect/detector.ts';
-import type { Finding } from '../detect/index.ts';
+import { hostMatches, underDomain } from '../util/hosts.ts';
 import type { Observed } from './evidence.ts';
 
 export interface UploadArgs {
-  to: 'tracker' | 'vendor' | 'host';
+  /** Absent: any third party (every host but those the scenario addressed). */
+  to?: 'tracker' | 'vendor' | 'host';
   value?: string;
   containing: 'canary' | 'identifier' | 'any';
   identifier?: string;
+  /** assertNoUpload / assertNoRequest: the positive control that proves the channel. */
+  control?: string;
+  /** assertUpload: the name under which this check serves as a control. */
+  id?: string;
 }
 
 export interface CheckResult {
   status: 'passed' | 'failed' | 'broken';
   message: string;
+}
+
+/** What a passing positive control showed about its channel. */
+export interface ChannelProof {
+  /** Hosts of the uploads that matched. */
+  hosts: string[];
+  /** Catalogue ids of those uploads' trackers. */
+  trackers: string[];
+  /** Date.now() when the first matching upload arrived. */
+  firstAt: number;
+  /** …and the last one (the channel's observed delay is measured to it: the longer, the safer). */
+  lastAt: number;
+  /** A matching upload was decoded to the end (its content, not only its existence, was seen). */
+  decodable: boolean;
+}
+
+export interface UploadCheckResult extends CheckResult {
+  proof?: ChannelProof;
 }
 
 export interface CheckContext {
@@ -41,17 +74,14 @@ export interface CheckContext {
   /** The wiring's CA method and what it decrypts (wiring.ts coverageOf). */
   caMethod: string;
   coverage: string;
-}
-
-/** Catalogue host pattern semantics: exact, or `*.suffix` for subdomains of suffix. */
-function catalogueHost(pattern: string, host: string): boolean {
-  const h = host.toLowerCase().replace(/\.$/, '');
-  const p = pattern.toLowerCase();
-  return p.startsWith('*.') ? h.endsWith(p.slice(1)) : h === p;
+  /** Host patterns the scenario addressed itself (outside "any third party"). */
+  addressed: readonly string[];
+  /** Date.now() when a step first used each canary value; absent: not used yet. */
+  plantedAt: ReadonlyMap<string, number>;
 }
 
 function entryMatches(e: TrackerEntry, host: string, path: string | null): boolean {
-  if (!e.hosts.some((h) => catalogueHost(h, host))) return false;
+  if (!e.hosts.some((h) => hostMatches(h, host))) return false;
   if (path === null || e.paths.length === 0) return true;
   const p = path.split(/[?#]/)[0]!;
   return e.paths.some((x) => p === x || p.startsWith(x.endsWith('/') ? x : `${x}/`));
@@ -63,29 +93,36 @@ const vendorIs = (vendor: string, want: string): boolean => {
   return v === w || v.startsWith(`${w} (`);
 };
 
-/** Whether the record went to the assertion's destination. */
-export function toDestination(o: Observed, a: Pick<UploadArgs, 'to' | 'value'>, cat: Catalogue): boolean {
+/** Whether the record went to the assertion's destination (`to` given). */
+export function toDestination(
+  o: Observed,
+  a: Pick<UploadArgs, 'to' | 'value'>,
+  cat: Catalogue,
+  addressed: readonly string[] = [],
+): boolean {
   const r = o.record;
   const path = r.type === 'exchange' ? pathOf(r.url) : null;
   const tracker = o.inspected.tracker;
   switch (a.to) {
+    case undefined:
+      return !addressed.some((p) => hostMatches(p, r.host));
     case 'host':
       return a.value !== undefined && hostMatches(a.value, r.host);
     case 'tracker':
       if (a.value === undefined)
-        return (
-          tracker !== null ||
-          (r.type === 'tls-failure' && cat.entries.some((e) => entryMatches(e, r.host, null)))
-        );
+        return tracker !== null || cat.entries.some((e) => entryMatches(e, r.host, path));
       return (
         tracker?.id === a.value || cat.entries.some((e) => e.id === a.value && entryMatches(e, r.host, path))
       );
-    case 'vendor':
-      if (a.value === undefined) return false;
+    case 'vendor': {
+      const want = a.value;
+      if (want === undefined) return false;
       return (
-        (tracker !== null && vendorIs(tracker.vendor, a.value)) ||
-        cat.entries.some((e) => vendorIs(e.vendor, a.value!) && entryMatches(e, r.host, path))
+        (tracker !== null && vendorIs(tracker.vendor, want)) ||
+        cat.entries.some((e) => vendorIs(e.vendor, want) && entryMatches(e, r.host, path)) ||
+        cat.vendors.some((v) => vendorIs(v.name, want) && underDomain(v.domains, r.host) !== undefined)
       );
+    }
   }
 }
 
@@ -101,7 +138,13 @@ function carried(o: Observed, a: UploadArgs, ctx: CheckContext): Finding[] {
   );
 }
 
+/** The decoder's notes that leave part of an exchange unread. */
+export function unreadParts(o: Observed): Finding[] {
+  return o.inspected.findings.filter((f) => f.kind === 'opaque' || f.kind === 'limit');
+}
+
 export function describeDestination(a: Pick<UploadArgs, 'to' | 'value'>): string {
+  if (a.to === undefined) return 'any third party';
   if (a.to === 'tracker') return a.value ? `tracker ${a.value}` : 'any tracker';
   return `${a.to} ${a.value ?? '?'}`;
 }
@@ -123,14 +166,20 @@ export function describeLeak(o: Observed, found: Finding[], ctx: CheckContext): 
   const probeNote = o.duringProbe ? ' [arrived while the liveness probe ran]' : '';
   if (r.type === 'tls-failure')
     return `#${r.index} TLS failure to ${r.host} (${r.cause}): HTTPS not decrypted, content unknown${probeNote}`;
-  const tracker = o.inspected.tracker ? ` [${o.inspected.tracker.id}]` : '';
+  const tracker = o.inspected.tracker
+    ? ` [${o.inspected.tracker.id}]`
+    : ctx.catalogue.vendorOfHost(r.host)
+      ? ` [no catalogue entry; a ${ctx.catalogue.vendorOfHost(r.host)!.name} domain]`
+      : ' [no catalogue entry]';
   const what = found.length
     ? found
         .slice(0, 4)
         .map((f) =>
           f.kind === 'canary'
             ? `canary ${canaryName(ctx, f.value)}=${f.value} at ${f.path} (${f.encoding})`
-            : `${f.name ?? 'identifier'}=${f.value} at ${f.path} (${f.encoding})`,
+            : f.kind === 'identifier'
+              ? `${f.name ?? 'identifier'}=${f.value} at ${f.path} (${f.encoding})`
+              : `${f.kind} at ${f.path}: ${f.detail ?? f.value}`,
         )
         .join('; ') + (found.length > 4 ? `; +${found.length - 4} more` : '')
     : `${r.request.bodySize} body bytes`;
@@ -151,11 +200,39 @@ function tlsExplanation(ctx: CheckContext, n: number, hosts: string[]): string {
   return `${n} HTTPS connection(s) to ${hosts.join(', ')} could not be decrypted: ${why}. Fix: ${fix}`;
 }
 
-/** assertNoUpload. */
+/** The fix for opaque parts: the key option that would open them, or judging by host. */
+function opaqueFix(parts: Array<{ o: Observed; unread: Finding[] }>): string {
+  const keys = new Set<string>();
+  for (const { o, unread } of parts) {
+    for (const f of unread) {
+      if (f.kind !== 'opaque') continue;
+      const text = `${f.path} ${f.detail ?? f.value}`;
+      if (/mistat/i.test(text)) keys.add('--key mistat=HEX');
+      else if (/sensors/i.test(text)) keys.add(`--key sensors=HEX (or --key ${o.record.host}=HEX)`);
+      else keys.add(`--key ${o.record.host}=HEX`);
+    }
+  }
+  const giveKey = keys.size
+    ? `give the decryption key to phonehome run / inspect (${[...keys].join(', ')}), `
+    : 'raise the decoder limits or shorten the scenario, ';
+  return `${giveKey}or judge these hosts by host instead (a request check on the host, or to: host … containing: any)`;
+}
+
+/** Records the check looks at. */
+function scoped(a: UploadArgs, observed: readonly Observed[], ctx: CheckContext): Observed[] {
+  return observed.filter((o) => !o.probe && toDestination(o, a, ctx.catalogue, ctx.addressed));
+}
+
+/** For canary checks: the first time a canary was used (records before cannot hold one). */
+function canaryCutoff(ctx: CheckContext): number | undefined {
+  const times = [...ctx.plantedAt.values()];
+  return times.length ? Math.min(...times) : undefined;
+}
+
+/** assertNoUpload, as far as the records go (the executor adds liveness, bypass, timing, controls). */
 export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx: CheckContext): CheckResult {
-  const dest = observed.filter((o) => !o.probe && toDestination(o, a, ctx.catalogue));
+  const dest = scoped(a, observed, ctx);
   const exchanges = dest.filter((o) => o.record.type === 'exchange');
-  const tls = dest.filter((o) => o.record.type === 'tls-failure');
   const leaks = exchanges
     .map((o) => ({ o, found: carried(o, a, ctx) }))
     .filter((x) => a.containing === 'any' || x.found.length > 0);
@@ -166,45 +243,103 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
       message: `${head}: ${leaks.length} upload(s)\n  ${list(leaks.map((x) => describeLeak(x.o, x.found, ctx)))}`,
     };
   }
-  if (tls.length > 0) {
-    const hosts = [...new Set(tls.map((o) => o.record.host))];
-    if (a.containing === 'any') {
+  const tlsAll = dest.filter((o) => o.record.type === 'tls-failure');
+  if (a.containing === 'any') {
+    if (tlsAll.length > 0)
       return {
         status: 'failed',
-        message: `${head}: the phone opened ${tls.length} HTTPS connection(s) to it (not decrypted, content unknown)\n  ${list(tls.map((o) => describeLeak(o, [], ctx)))}`,
+        message: `${head}: the phone opened ${tlsAll.length} HTTPS connection(s) to it (not decrypted, content unknown)\n  ${list(tlsAll.map((o) => describeLeak(o, [], ctx)))}`,
       };
-    }
     return {
-      status: 'broken',
-      message: `cannot prove that ${describeDestination(a)} received no ${describeContent(a).replace(/^an? /, '')}: ${tlsExplanation(ctx, tls.length, hosts)}`,
+      status: 'passed',
+      message: `no upload to ${describeDestination(a)} (${observed.filter((o) => !o.probe).length} record(s) looked at)`,
     };
   }
+  let cutoff = -Infinity;
+  let cutoffNote = '';
+  if (a.containing === 'canary') {
+    const c = canaryCutoff(ctx);
+    if (c === undefined)
+      return {
+        status: 'broken',
+        message:
+          'no step of the scenario used a canary of this run before this check, so there is nothing whose absence it could prove. ' +
+          'Fix: put ${canary.NAME} into a step (openUrl, search, inputText) before the check',
+      };
+    cutoff = c;
+    const before = dest.filter((o) => o.at < c).length;
+    if (before) cutoffNote = `; ${before} record(s) from before the first canary was used cannot hold one`;
+  }
+  const late = dest.filter((o) => o.at >= cutoff);
+  const tls = late.filter((o) => o.record.type === 'tls-failure');
+  const cannot = `cannot prove that ${describeDestination(a)} received no ${describeContent(a).replace(/^an? /, '')}`;
+  const unread = late
+    .filter((o) => o.record.type === 'exchange')
+    .map((o) => ({ o, unread: unreadParts(o) }))
+    .filter((x) => x.unread.length > 0);
+  const problems: string[] = [];
+  if (unread.length > 0) {
+    problems.push(
+      `${unread.length} upload(s) in scope could not be decoded to the end (encrypted, or binary that no decoder explains), so a canary or identifier may be inside them:\n  ` +
+        list(unread.map((x) => describeLeak(x.o, x.unread, ctx))) +
+        `\n  Fix: ${opaqueFix(unread)}`,
+    );
+  }
+  if (tls.length > 0) {
+    const hosts = [...new Set(tls.map((o) => o.record.host))];
+    problems.push(tlsExplanation(ctx, tls.length, hosts));
+  }
+  if (problems.length) return { status: 'broken', message: `${cannot}: ${problems.join('; and ')}` };
   return {
     status: 'passed',
-    message: `no upload to ${describeDestination(a)} carried ${describeContent(a)} (${exchanges.length} exchange(s) to it, ${observed.filter((o) => !o.probe).length} record(s) looked at)`,
+    message: `no upload to ${describeDestination(a)} carried ${describeContent(a)} (${exchanges.length} exchange(s) in scope, all decoded to the end; ${observed.filter((o) => !o.probe).length} record(s) looked at${cutoffNote})`,
   };
 }
 
 /** assertUpload: the positive control. */
-export function checkUpload(a: UploadArgs, observed: readonly Observed[], ctx: CheckContext): CheckResult {
-  const dest = observed.filter((o) => !o.probe && toDestination(o, a, ctx.catalogue));
+export function checkUpload(
+  a: UploadArgs,
+  observed: readonly Observed[],
+  ctx: CheckContext,
+): UploadCheckResult {
+  const dest = scoped(a, observed, ctx);
   const exchanges = dest.filter((o) => o.record.type === 'exchange');
   const tls = dest.filter((o) => o.record.type === 'tls-failure');
   const hits = exchanges
     .map((o) => ({ o, found: carried(o, a, ctx) }))
     .filter((x) => a.containing === 'any' || x.found.length > 0);
-  if (hits.length > 0)
+  const proofOf = (matched: Observed[], decodable: boolean): ChannelProof => ({
+    hosts: [...new Set(matched.map((o) => o.record.host))].sort(),
+    trackers: [
+      ...new Set(matched.flatMap((o) => (o.inspected.tracker ? [o.inspected.tracker.id] : []))),
+    ].sort(),
+    firstAt: Math.min(...matched.map((o) => o.at)),
+    lastAt: Math.max(...matched.map((o) => o.at)),
+    decodable,
+  });
+  if (hits.length > 0) {
+    // A canary or identifier found is content seen; for `any`, an upload with no unread part.
+    const decodable = a.containing !== 'any' || hits.some((x) => unreadParts(x.o).length === 0);
     return {
       status: 'passed',
       message: `${describeDestination(a)} received ${describeContent(a)}: ${describeLeak(hits[0]!.o, hits[0]!.found, ctx)}`,
+      proof: proofOf(
+        hits.map((x) => x.o),
+        decodable,
+      ),
     };
+  }
   if (a.containing === 'any' && tls.length > 0)
     return {
       status: 'passed',
       message: `the phone opened ${tls.length} HTTPS connection(s) to ${describeDestination(a)} (not decrypted): ${describeLeak(tls[0]!, [], ctx)}`,
+      proof: proofOf(tls, false),
     };
   const total = observed.filter((o) => !o.probe).length;
   let message = `no upload to ${describeDestination(a)} carried ${describeContent(a)}: ${exchanges.length} exchange(s) went to it, ${total} record(s) looked at`;
+  const unread = exchanges.filter((o) => unreadParts(o).length > 0);
+  if (unread.length > 0)
+    message += `; ${unread.length} of them could not be decoded to the end (encrypted?): ${list(unread.map((o) => describeLeak(o, unreadParts(o), ctx)))}`;
   if (tls.length > 0)
     message += `; ${tlsExplanation(ctx, tls.length, [...new Set(tls.map((o) => o.record.host))])}, and the upload may be inside them`;
   else if (exchanges.length === 0)

@@ -12,7 +12,7 @@
 import type { CaptureRecord } from '../capture/exchange.ts';
 import type { CaptureSession } from '../capture/session.ts';
 import type { Detector } from '../detect/index.ts';
-import { analyseRecord, type InspectedExchange } from '../inspect/analyse.ts';
+import { analyseRecord, type AnalyseOptions, type InspectedExchange } from '../inspect/analyse.ts';
 
 export interface Observed {
   /** Arrival order within the scenario (0-based). */
@@ -46,10 +46,15 @@ export class Evidence {
     readonly probeHost: string,
     readonly probeToken: string,
     private readonly canaries: ReadonlySet<string>,
+    /** Decryption keys for the decoders (`phonehome run --key`). */
+    private readonly analyse: AnalyseOptions = {},
   ) {}
 
+  /** Date.now() when start() was called. */
+  startedAt = Date.now();
+
   start(): void {
-    this.lastAt = Date.now();
+    this.lastAt = this.startedAt = Date.now();
     this.source.on('record', this.onRecord);
     this.source.on('error', this.onError);
   }
@@ -61,7 +66,7 @@ export class Evidence {
   }
 
   private add(record: CaptureRecord): void {
-    const full = analyseRecord(record, this.detector);
+    const full = analyseRecord(record, this.detector, this.analyse);
     const token = (f: { kind: string; value: string }) => f.kind === 'canary' && f.value === this.probeToken;
     const hasToken = full.findings.some(token);
     const hasCanary = full.findings.some((f) => f.kind === 'canary' && this.canaries.has(f.value));
@@ -112,6 +117,11 @@ export class Evidence {
 
   /** Where the assertions' window starts in `observed` (startEvidence moves it). */
   private windowFrom = 0;
+
+  /** The index in `observed` where the assertions' window starts. */
+  get windowStart(): number {
+    return this.windowFrom;
+  }
 
   /** Starts the assertions' window here: what was captured so far no longer counts for them. */
   markWindow(): void {

@@ -1,40 +1,42 @@
 /**
- * Runs one Scenario on one phone (issue 6 §1): fresh canaries, the steps through the page objects
- * (src/ui/pages; never screen coordinates), every capture record since the scenario's start analysed
- * (decode + detect), the assertions over them, and the liveness probe before negative ones.
+ * Runs one Scenario on one phone (issues 6 and 10): fresh canaries, the steps through the step table
+ * (steps.ts: each row's `run`, under the row's time limit) and the page objects (src/ui/pages; never
+ * screen coordinates), every capture record since the scenario's start analysed (decode + detect),
+ * and the assertions over them.
  *
  * Verdicts:
- * - `skipped`: `when` does not match the phone (profile, OS, region, root, an installed app); the
- *   message says which;
- * - `failed`: an assertion did not hold, or a step could not do what it asked for a reason that is the
- *   phone's or the scenario's (a UiError that is not a timeout, e.g. a switch this browser lacks);
- * - `broken`: the harness cannot tell: the liveness probe was not captured, the evidence could not be
- *   decrypted (TLS failures where a canary/identifier must be proved absent), adb or the phone failed
- *   (DeviceError, a lost phone), a UI wait timed out, a step ran past its time limit, the capture
- *   failed, or anything unexpected;
- * - `passed` otherwise. An `optional` step's failure is recorded (its own status) and the scenario goes
- *   on; any other failure ends the scenario (the steps left are recorded as skipped).
- *
- * Steps: launchApp (force-stop, then start: "from scratch"), openUrl / search / incognito (Mi Browser,
- * started first when it is not in front), setToggle / assertToggle (toggles.ts), tapOn, inputText,
- * swipe (on the home screen: to the next page, waiting for the indicator), openFolder, statusBar,
- * openSettings, wait, background (HOME, then until the capture is quiet for `quietMs` or
- * `settleTimeoutMs` passed: the SDKs flush their queues when their app leaves the foreground), repeat,
- * retry (all commands again, up to maxRetries more times), runFlow (children inlined by the parser;
- * their `${NAME}` resolved with the runFlow's env over the scenario's). Every leaf step runs under a
- * time limit (`stepTimeoutMs`, plus the step's own wait where it has one).
+ * - `skipped`: `when` does not match the phone (profile, OS, region, root, an installed app);
+ * - `failed`: an assertion did not hold (a leak is visible: the canary or identifier with its
+ *   provenance path is enough), or a step could not do what it asked for a reason that is the phone's
+ *   or the scenario's (a UiError that is not a timeout, e.g. a switch this browser lacks);
+ * - `broken`: the harness cannot tell. For a negative check (assertNoUpload, assertNoRequest) that is
+ *   whenever one of these does not hold (ARCHITECTURE.md "Verdicts"):
+ *   - seen: the liveness probe proved that the phone's traffic reaches the capture;
+ *   - complete: nothing the scenario's apps sent went around the capture (per-UID accounting on every
+ *     phone, iptables owner rules on rooted ones: `PhoneSession.bypass`);
+ *   - readable: every record in scope was decoded to the end (no TLS failure, opaque or cut payload);
+ *   - waited: the channel had its chance (background, a relaunch of the scenario's apps when a channel
+ *     in scope keeps a persistent queue, and a trailing window from the control's measured delay or
+ *     the catalogue's per-tracker `upload.delayMs`);
+ *   - controlled: a `control:` it names showed the channel carrying decodable data on this phone in
+ *     this run (an assertUpload with that `id`, earlier here or in an earlier scenario).
+ *   A check that passed is looked at again when the scenario ends, after the toggles were put back:
+ *   what arrived until then still counts. adb or phone failures, UI waits that ran out, steps past
+ *   their time limit and capture errors are `broken` too;
+ * - `passed` otherwise. An `optional` step's failure is recorded and the scenario goes on; any other
+ *   failure ends the scenario (the steps left are recorded as skipped).
  *
  * Evidence attached through the reporter: a screenshot and the logcat tail on a failing step, the
  * findings (the exchanges with findings, probe excluded) at the end.
  */
 import { randomBytes } from 'node:crypto';
+import type { BypassMonitor, BypassReport, TrafficSnapshot } from '../capture/bypass.ts';
 import type { CaptureSession } from '../capture/session.ts';
 import type { Wiring } from '../capture/wiring.ts';
 import { createDetector, loadCatalogue, type Catalogue, type Identifier } from '../detect/index.ts';
 import { DeviceUnavailableError, type Device, type Fingerprint } from '../device/index.ts';
 import type { InspectedExchange } from '../inspect/analyse.ts';
 import type { StepResult } from '../runner/types.ts';
-import type { Locator, UiDriver } from '../ui/driver.ts';
 import {
   Launcher,
   loadLocators,
@@ -44,26 +46,36 @@ import {
   targetOf,
   type LocatorData,
 } from '../ui/pages/index.ts';
+import { hostMatches } from '../util/hosts.ts';
 import {
   checkNoRequest,
   checkNoUpload,
   checkUpload,
+  describeDestination,
+  toDestination,
+  type ChannelProof,
   type CheckContext,
+  type CheckResult,
   type UploadArgs,
 } from './assertions.ts';
 import { makeCanaries, resolveArgs, type RefScope } from './canaries.ts';
 import { messageOf, StepFailed, StepBroken, verdictOf, withTimeout } from './errors.ts';
 import { Evidence } from './evidence.ts';
 import { PROBE_HOST, probeLiveness } from './liveness.ts';
+import type { StepRuntime, StepTimings } from './runtime.ts';
+import { describeStep, STEPS } from './steps.ts';
 import { MIUI_TOGGLE_KEYS, readMiuiToggle, readToggle, setToggle } from './toggles.ts';
 import type { Scenario, ScenarioConfig, Step, ToggleName, Verdict } from './types.ts';
 
 export { PROBE_HOST } from './liveness.ts';
+export { describeStep } from './steps.ts';
+
+export type { BypassMonitor, BypassReport } from '../capture/bypass.ts';
 
 export interface PhoneSession {
   serial: string;
   device: Device;
-  ui: UiDriver;
+  ui: import('../ui/driver.ts').UiDriver;
   profile: string;
   fingerprint: Fingerprint;
   /** readIdentifiers(device). */
@@ -71,6 +83,11 @@ export interface PhoneSession {
   /** Already wired; the runner restores it. */
   capture: CaptureSession;
   wiring: Wiring;
+  /**
+   * The wiring's bypass monitor. Without one, no negative check can pass (nothing proves that the
+   * apps' traffic went through the capture).
+   */
+  bypass?: BypassMonitor;
 }
 
 export interface StepReporter {
@@ -91,6 +108,21 @@ export interface ScenarioOutcome {
   findings: InspectedExchange[];
 }
 
+/** What a positive control (assertUpload with `id`) showed, kept for the negative checks that name it. */
+export interface ControlRecord {
+  id: string;
+  /** Where it ran: the scenario's file and step path. */
+  where: string;
+  status: 'passed' | 'failed' | 'broken';
+  message: string;
+  proof?: ChannelProof;
+  /** From the step that first produced the channel's data (canary planted, first action) to the upload. */
+  delayMs?: number;
+}
+
+/** Controls of this phone in this run (the worker keeps one per phone; a scenario adds its own). */
+export type ControlRegistry = Map<string, ControlRecord>;
+
 export interface RunScenarioOptions {
   /** For `${env.NAME}`. */
   env?: NodeJS.ProcessEnv;
@@ -104,11 +136,26 @@ export interface RunScenarioOptions {
   settleTimeoutMs?: number;
   /** How long the liveness probe waits for its request (default 15 s). */
   probeTimeoutMs?: number;
+  /** The longest trailing window a negative check waits for a late upload (default 120 s). */
+  maxTrailingMs?: number;
   /** Tracker catalogue (default: the shipped one). */
   catalogue?: Catalogue;
+  /** Decryption keys by name (`mistat`, `sensors`, or a host pattern), as `phonehome run --key`. */
+  keys?: Record<string, Buffer>;
+  /** Positive controls of earlier scenarios on this phone in this run; this scenario's are added. */
+  controls?: ControlRegistry;
 }
 
-const DEFAULTS = { stepTimeoutMs: 120_000, quietMs: 1500, settleTimeoutMs: 15_000, probeTimeoutMs: 15_000 };
+const DEFAULTS: StepTimings = {
+  stepTimeoutMs: 120_000,
+  quietMs: 1500,
+  settleTimeoutMs: 15_000,
+  probeTimeoutMs: 15_000,
+  maxTrailingMs: 120_000,
+};
+
+/** Packages the harness never relaunches (the home screen and the status bar restart by themselves). */
+const NOT_RELAUNCHED = new Set(['com.miui.home', 'com.android.systemui']);
 
 /** A step ended the scenario (or its flow): carries the verdict up through the enclosing steps. */
 class Halt extends Error {
@@ -126,27 +173,6 @@ class Halt extends Error {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A step's report name: its label, else the step and its arguments in one line. */
-export function describeStep(step: Step): string {
-  if (step.label) return step.label;
-  const a = step.args;
-  const fmt = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
-  switch (step.name) {
-    case 'repeat':
-      return `repeat ${fmt(a.times)} times`;
-    case 'retry':
-      return `retry (up to ${fmt(a.maxRetries)} more times)`;
-    case 'runFlow':
-      return `runFlow ${fmt(a.file)}`;
-    default: {
-      const entries = Object.entries(a).filter(([k]) => k !== 'commands');
-      if (entries.length === 0) return step.name;
-      if (entries.length === 1) return `${step.name} ${fmt(entries[0]![1])}`;
-      return `${step.name} ${entries.map(([k, v]) => `${k}: ${fmt(v)}`).join(', ')}`;
-    }
-  }
-}
 
 /** Why the scenario does not apply to this phone, or undefined when it does. */
 export async function whenMismatch(
@@ -173,36 +199,92 @@ async function installed(device: Pick<Device, 'shell'>, pkg: string): Promise<bo
   return r.exitCode === 0 && r.stdout.includes('package:');
 }
 
-class Run {
+/** A negative check that passed: looked at again when the scenario ends. */
+interface PassedNegative {
+  step: Step;
+  args: Record<string, unknown>;
+  /** The evidence window's start when it was judged. */
+  windowFrom: number;
+}
+
+/** One reason a negative check cannot pass, and what to do about it. */
+type Unproven = string;
+
+const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+class Run implements StepRuntime {
   readonly steps: StepResult[] = [];
-  private readonly locators: LocatorData = loadLocators();
-  private readonly settings: MiuiSettings;
-  private readonly launcher: Launcher;
-  private readonly statusBar: StatusBar;
+  readonly locators: LocatorData = loadLocators();
+  readonly settings: MiuiSettings;
+  readonly launcher: Launcher;
+  readonly statusBar: StatusBar;
   private browserPkg: string | undefined;
   private probes = 0;
   /** A probe succeeded and no action step ran since. */
   private live = false;
   private screenshots = 0;
-  private readonly o: typeof DEFAULTS;
+  readonly t: StepTimings;
+  /** Apps the scenario drove. */
+  private readonly used = new Set<string>();
+  /** Hosts the scenario addressed itself. */
+  readonly addressed: string[] = [PROBE_HOST];
+  /** Date.now() when a step first used each canary value. */
+  readonly plantedAt = new Map<string, number>();
+  /** Date.now() of the first action step since the evidence window started. */
+  private firstActionAt: number | undefined;
+  /** Action steps run so far, and the count when the scenario's apps were last relaunched. */
+  private actions = 0;
+  private relaunchedAtAction = -1;
+  /** The bypass monitor's snapshot at the scenario's start. */
+  bypassStart: TrafficSnapshot | undefined;
+  bypassStartError: string | undefined;
+  readonly passedNegatives: PassedNegative[] = [];
 
   constructor(
     private readonly phone: PhoneSession,
     private readonly rep: StepReporter,
-    private readonly evidence: Evidence,
-    private readonly check: CheckContext,
+    readonly evidence: Evidence,
+    readonly check: CheckContext,
     private readonly env: Readonly<Record<string, string | undefined>>,
+    private readonly controls: ControlRegistry,
+    private readonly scenarioFile: string,
     opts: RunScenarioOptions,
   ) {
     this.settings = new MiuiSettings(phone.ui, { locators: this.locators });
     this.launcher = new Launcher(phone.ui, { locators: this.locators });
     this.statusBar = new StatusBar(phone.ui, { locators: this.locators });
-    this.o = {
+    this.t = {
       stepTimeoutMs: opts.stepTimeoutMs ?? DEFAULTS.stepTimeoutMs,
       quietMs: opts.quietMs ?? DEFAULTS.quietMs,
       settleTimeoutMs: opts.settleTimeoutMs ?? DEFAULTS.settleTimeoutMs,
       probeTimeoutMs: opts.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs,
+      maxTrailingMs: opts.maxTrailingMs ?? DEFAULTS.maxTrailingMs,
     };
+  }
+
+  get ui() {
+    return this.phone.ui;
+  }
+  get device() {
+    return this.phone.device;
+  }
+  log(line: string): void {
+    this.rep.log(line);
+  }
+  sleep(ms: number): Promise<void> {
+    return sleep(ms);
+  }
+  use(pkg: string): void {
+    this.used.add(pkg);
+  }
+  address(hostPattern: string): void {
+    if (!this.addressed.includes(hostPattern)) this.addressed.push(hostPattern);
+  }
+  reportStep<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return Promise.resolve(this.rep.step(name, fn));
+  }
+  retryable(err: unknown): boolean {
+    return !(err instanceof Halt && err.cause instanceof DeviceUnavailableError);
   }
 
   // ------------------------------------------------------------------ flow
@@ -260,228 +342,41 @@ class Run {
   private async body(step: Step, name: string, vars: Record<string, string>): Promise<void> {
     const scope: RefScope = { vars, env: this.env, canaries: this.check.canaries };
     const args = resolveArgs(step.args, scope);
-    switch (step.name) {
-      case 'repeat': {
-        const times = Number(args.times);
-        for (let i = 1; i <= times; i++)
-          await this.rep.step(`${i}/${times}`, () => this.list(step.children ?? [], vars));
-        return;
-      }
-      case 'retry': {
-        const max = Number(args.maxRetries);
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await this.rep.step(`attempt ${attempt + 1}/${max + 1}`, () =>
-              this.list(step.children ?? [], vars),
-            );
-            if (attempt > 0) this.rep.log(`${step.path}: passed on attempt ${attempt + 1}`);
-            return;
-          } catch (err) {
-            const lost = err instanceof Halt && err.cause instanceof DeviceUnavailableError;
-            if (attempt >= max || lost) throw err;
-            this.rep.log(
-              `${step.path}: attempt ${attempt + 1} ${err instanceof Halt ? err.verdict : 'broken'}, retrying`,
-            );
-          }
-        }
-      }
-      case 'runFlow': {
-        const env = (args.env ?? {}) as Record<string, string>;
-        await this.list(step.children ?? [], { ...vars, ...env });
-        return;
-      }
-      default:
-        await withTimeout(name, this.limit(step, args), () => this.leaf(step, args));
-    }
+    const spec = STEPS[step.name];
+    if (spec.kind === 'flow') return spec.run(this, args, step, vars);
+    if (spec.kind === 'action') this.actionStarted(args);
+    const limit = this.t.stepTimeoutMs + (spec.extraMs?.(args, this.t) ?? 0);
+    await withTimeout(name, limit, () => spec.run(this, args, step, vars));
   }
 
-  private limit(step: Step, args: Record<string, unknown>): number {
-    const base = this.o.stepTimeoutMs;
-    if (step.name === 'wait') return base + Number(args.ms);
-    if (step.name === 'background') return base + this.o.settleTimeoutMs;
-    if (step.name.startsWith('assert')) return base + this.o.settleTimeoutMs + this.o.probeTimeoutMs;
-    return base;
+  /** An action step starts: the probe must run again, and the canaries it uses are planted now. */
+  private actionStarted(args: Record<string, unknown>): void {
+    const now = Date.now();
+    this.live = false;
+    this.actions++;
+    this.firstActionAt ??= now;
+    const text = JSON.stringify(args);
+    for (const value of Object.values(this.check.canaries))
+      if (!this.plantedAt.has(value) && text.includes(value)) this.plantedAt.set(value, now);
   }
 
-  // ------------------------------------------------------------------ leaf steps
+  // ------------------------------------------------------------------ actions
 
-  private async leaf(step: Step, a: Record<string, unknown>): Promise<void> {
-    const ui = this.phone.ui;
-    const s = (k: string): string => String(a[k]);
-    if (!step.name.startsWith('assert')) this.live = false;
-    switch (step.name) {
-      case 'launchApp':
-        return this.launchApp(s('app'));
-      case 'openUrl': {
-        const b = await this.browserInFront();
-        await b.openUrl(s('url'));
-        await this.pageLoaded(b);
-        return;
-      }
-      case 'search': {
-        const b = await this.browserInFront();
-        await b.search(s('query'), a.engine === undefined ? {} : { engine: s('engine') });
-        await this.pageLoaded(b);
-        return;
-      }
-      case 'incognito':
-        await (await this.browserInFront()).setIncognito(a.on === true);
-        return;
-      case 'setToggle':
-        return this.setToggle(s('name') as ToggleName, a.on === true);
-      case 'tapOn': {
-        const loc: Locator = {
-          ...(a.text !== undefined ? { text: s('text') } : {}),
-          ...(a.id !== undefined ? { id: s('id') } : {}),
-          ...(a.desc !== undefined ? { desc: s('desc') } : {}),
-        };
-        if (a.index !== undefined && Number(a.index) > 0)
-          throw new StepBroken(
-            `tapOn index ${Number(a.index)}: the UI driver finds the first match only; make the target unique (id, desc or exact text)`,
-          );
-        await ui.tap(await ui.find(loc));
-        return;
-      }
-      case 'inputText': {
-        // The driver seam has no "focused" criterion: the first edit field on screen takes the text.
-        const field = await ui.find({ class: 'android.widget.EditText' });
-        await ui.type(field, s('text'));
-        return;
-      }
-      case 'swipe':
-        return this.swipe(s('direction') as 'left' | 'right' | 'up' | 'down');
-      case 'openFolder':
-        if (!(await ui.query(targetOf(this.locators, 'launcher.workspace')))) await this.launcher.goHome();
-        await this.launcher.openFolder(s('name'));
-        return;
-      case 'statusBar':
-        if (s('action') === 'down') await this.statusBar.pullDown();
-        else await this.statusBar.putBack();
-        return;
-      case 'openSettings':
-        await this.settings.openPage(s('page'));
-        return;
-      case 'wait':
-        await sleep(Number(a.ms));
-        return;
-      case 'startEvidence': {
-        // Let what is already on its way land first, so it falls before the window.
-        await this.evidence.waitQuiet(this.o.quietMs, Date.now() + this.o.settleTimeoutMs);
-        this.evidence.markWindow();
-        return;
-      }
-      case 'background': {
-        const pressed = Date.now();
-        await this.launcher.goHome();
-        const quiet = await this.evidence.waitQuiet(
-          this.o.quietMs,
-          pressed + this.o.settleTimeoutMs,
-          pressed,
-        );
-        this.rep.log(
-          quiet
-            ? `background: capture quiet for ${this.o.quietMs} ms after ${Date.now() - pressed} ms`
-            : `background: uploads still arriving after ${this.o.settleTimeoutMs} ms; going on`,
-        );
-        return;
-      }
-      case 'assertNoUpload':
-      case 'assertNoRequest': {
-        await this.ensureLive();
-        const r =
-          step.name === 'assertNoRequest'
-            ? checkNoRequest(s('host'), this.evidence.window(), this.check)
-            : checkNoUpload(a as unknown as UploadArgs, this.evidence.window(), this.check);
-        return this.verdict(r);
-      }
-      case 'assertUpload': {
-        await this.settle();
-        const r = checkUpload(a as unknown as UploadArgs, this.evidence.window(), this.check);
-        // A missing upload with a dead capture says nothing about the phone: probe to tell them apart.
-        if (r.status === 'failed') await this.ensureLive();
-        return this.verdict(r);
-      }
-      case 'assertToggle':
-        return this.assertToggle(s('name') as ToggleName, a.on === true);
-      default:
-        throw new StepBroken(`${step.name} cannot run here (the parser should have inlined it)`);
-    }
-  }
-
-  private verdict(r: { status: 'passed' | 'failed' | 'broken'; message: string }): void {
-    this.rep.log(`${r.status}: ${r.message}`);
-    if (r.status === 'failed') throw new StepFailed(r.message);
-    if (r.status === 'broken') throw new StepBroken(r.message);
-  }
-
-  private async settle(): Promise<void> {
-    await this.evidence.waitQuiet(this.o.quietMs, Date.now() + this.o.settleTimeoutMs);
-  }
-
-  /** The liveness probe, unless one passed and only assertions ran since. */
-  private async ensureLive(): Promise<void> {
-    await this.settle();
-    if (this.live) return;
-    await probeLiveness(
-      {
-        ui: this.phone.ui,
-        device: this.phone.device,
-        wiring: this.phone.wiring,
-        evidence: this.evidence,
-        locators: this.locators,
-        browserPackage: await this.browserPackage(),
-        timeoutMs: this.o.probeTimeoutMs,
-        log: (l) => this.rep.log(l),
-      },
-      ++this.probes,
-    );
-    this.live = true;
-  }
-
-  // ------------------------------------------------------------------ helpers
-
-  /** The browser package the phone has: the first of locators.json apps.browser.packages installed. */
-  private async browserPackage(): Promise<string> {
-    if (this.browserPkg) return this.browserPkg;
-    const candidates = this.locators.apps.browser?.packages ?? [];
-    for (const p of candidates) {
-      if (await installed(this.phone.device, p)) return (this.browserPkg = p);
-    }
-    throw new StepFailed(
-      `no Mi Browser on this phone (none of ${candidates.join(', ')} is installed); add \`when: {app: …}\` to the scenario`,
-    );
-  }
-
-  private async browser(): Promise<MiBrowser> {
-    return new MiBrowser(this.phone.ui, {
-      locators: this.locators,
-      packageName: await this.browserPackage(),
-    });
-  }
-
-  /** The browser, started (not restarted) when its address bar is not on screen. */
-  private async browserInFront(): Promise<MiBrowser> {
-    const b = await this.browser();
-    const bar = targetOf(this.locators, 'browser.addressBar', { browser: b.packageName });
-    if (!(await this.phone.ui.query(bar))) await b.launch();
-    return b;
-  }
-
-  /** Waits until the shown page stopped loading. */
-  private async pageLoaded(b: MiBrowser): Promise<void> {
-    await this.phone.ui.waitGone(targetOf(this.locators, 'browser.loading', { browser: b.packageName }));
-  }
-
-  private async launchApp(app: string): Promise<void> {
+  async launchApp(app: string): Promise<void> {
     const pkg =
       app === 'browser'
         ? await this.browserPackage()
         : app === 'settings'
           ? (this.locators.apps.settings?.packages[0] ?? 'com.android.settings')
           : app;
+    this.use(pkg);
     await this.phone.device.shellOk(['am', 'force-stop', pkg]);
     if (app === 'browser') return (await this.browser()).launch();
     if (app === 'settings') return this.settings.openMain();
+    await this.startLauncherActivity(pkg);
+  }
+
+  private async startLauncherActivity(pkg: string): Promise<void> {
     const r = await this.phone.device.shell([
       'cmd',
       'package',
@@ -502,17 +397,386 @@ class Run {
     await this.phone.ui.startActivity(component);
   }
 
-  private async swipe(direction: 'left' | 'right' | 'up' | 'down'): Promise<void> {
+  async swipe(direction: 'left' | 'right' | 'up' | 'down'): Promise<void> {
     const ui = this.phone.ui;
     const onHome =
       (direction === 'left' || direction === 'right') &&
       (await ui.query(targetOf(this.locators, 'launcher.pageIndicator'))) !== null;
     if (onHome) {
+      this.use('com.miui.home');
       const cur = await this.launcher.currentScreen();
       const target = cur.index + (direction === 'left' ? 1 : -1);
       if (target >= 0 && target < cur.count) return this.launcher.swipeToScreen(target);
     }
     await ui.swipeScreen(direction);
+  }
+
+  async openFolder(name: string): Promise<void> {
+    this.use('com.miui.home');
+    if (!(await this.phone.ui.query(targetOf(this.locators, 'launcher.workspace'))))
+      await this.launcher.goHome();
+    await this.launcher.openFolder(name);
+  }
+
+  async background(): Promise<void> {
+    const pressed = Date.now();
+    await this.launcher.goHome();
+    const quiet = await this.evidence.waitQuiet(this.t.quietMs, pressed + this.t.settleTimeoutMs, pressed);
+    this.rep.log(
+      quiet
+        ? `background: capture quiet for ${this.t.quietMs} ms after ${Date.now() - pressed} ms`
+        : `background: uploads still arriving after ${this.t.settleTimeoutMs} ms; going on`,
+    );
+  }
+
+  async startEvidence(): Promise<void> {
+    // Let what is already on its way land first, so it falls before the window.
+    await this.evidence.waitQuiet(this.t.quietMs, Date.now() + this.t.settleTimeoutMs);
+    this.evidence.markWindow();
+    this.firstActionAt = undefined;
+  }
+
+  // ------------------------------------------------------------------ assertions
+
+  private ctxNow(): CheckContext {
+    return { ...this.check, addressed: [...this.addressed], plantedAt: new Map(this.plantedAt) };
+  }
+
+  private verdict(r: { status: 'passed' | 'failed' | 'broken'; message: string }): void {
+    this.rep.log(`${r.status}: ${r.message}`);
+    if (r.status === 'failed') throw new StepFailed(r.message);
+    if (r.status === 'broken') throw new StepBroken(r.message);
+  }
+
+  private async settle(): Promise<void> {
+    await this.evidence.waitQuiet(this.t.quietMs, Date.now() + this.t.settleTimeoutMs);
+  }
+
+  /** The liveness probe, unless one passed and only assertions ran since. */
+  private async ensureLive(): Promise<void> {
+    await this.settle();
+    if (this.live) return;
+    await probeLiveness(
+      {
+        ui: this.phone.ui,
+        device: this.phone.device,
+        wiring: this.phone.wiring,
+        evidence: this.evidence,
+        locators: this.locators,
+        browserPackage: await this.browserPackage(),
+        timeoutMs: this.t.probeTimeoutMs,
+        log: (l) => this.rep.log(l),
+      },
+      ++this.probes,
+    );
+    this.live = true;
+  }
+
+  async positive(step: Step, args: Record<string, unknown>): Promise<void> {
+    const a = args as unknown as UploadArgs;
+    await this.settle();
+    let r = checkUpload(a, this.evidence.window(), this.ctxNow());
+    if (r.status === 'failed') {
+      // Not there yet: the channel may flush late (a persistent queue at the next launch, a long
+      // interval). Give it the same chance a negative check gives it before calling it missing, and
+      // stop waiting as soon as it shows.
+      await this.giveChannelItsChance(
+        a,
+        undefined,
+        () => checkUpload(a, this.evidence.window(), this.ctxNow()).status === 'passed',
+      );
+      r = checkUpload(a, this.evidence.window(), this.ctxNow());
+    }
+    let final: CheckResult = r;
+    if (r.status === 'failed') {
+      // A missing upload with a dead capture says nothing about the phone: probe to tell them apart.
+      try {
+        await this.ensureLive();
+        const around = await this.bypassProblems();
+        if (around.length && this.phone.bypass)
+          final = { ...r, message: `${r.message}; meanwhile:\n- ${around.join('\n- ')}` };
+      } catch (err) {
+        final = { status: 'broken', message: messageOf(err) };
+      }
+    }
+    if (a.id !== undefined) {
+      const reference =
+        a.containing === 'canary' ? this.canaryReference() : (this.firstActionAt ?? this.evidence.startedAt);
+      const rec: ControlRecord = {
+        id: a.id,
+        where: `${this.scenarioFile} ${step.path}`,
+        status: final.status,
+        message: final.message,
+        ...(r.proof ? { proof: r.proof } : {}),
+        ...(r.proof && reference !== undefined ? { delayMs: Math.max(0, r.proof.lastAt - reference) } : {}),
+      };
+      this.controls.set(a.id, rec);
+      if (rec.delayMs !== undefined)
+        this.rep.log(
+          `control ${a.id}: the channel (${r.proof!.hosts.join(', ')}) carried it ${rec.delayMs} ms after it was produced`,
+        );
+    }
+    this.verdict(final);
+  }
+
+  /** When the scenario first used a canary (undefined: none yet). */
+  private canaryReference(): number | undefined {
+    const times = [...this.plantedAt.values()];
+    return times.length ? Math.min(...times) : undefined;
+  }
+
+  /** The negative verdict: seen, complete, readable, waited, controlled (see the module comment). */
+  async negative(step: Step, args: Record<string, unknown>): Promise<void> {
+    const isRequest = step.name === 'assertNoRequest';
+    const a = args as unknown as UploadArgs & { host?: string };
+    const scopeArgs: UploadArgs = isRequest ? { to: 'host', value: String(a.host), containing: 'any' } : a;
+    // seen
+    await this.ensureLive();
+    // controlled (read first: its measured delay sets the trailing window)
+    const control = a.control !== undefined ? this.controls.get(a.control) : undefined;
+    // waited
+    await this.giveChannelItsChance(scopeArgs, control);
+    // readable + the records' own verdict
+    const ctx = this.ctxNow();
+    const records = isRequest
+      ? checkNoRequest(String(a.host), this.evidence.window(), ctx)
+      : checkNoUpload(a, this.evidence.window(), ctx);
+    if (records.status === 'failed') return this.verdict(records);
+    const unproven: Unproven[] = [];
+    if (records.status === 'broken') unproven.push(records.message.replace(/^cannot prove that [^:]*: /, ''));
+    // complete
+    unproven.push(...(await this.bypassProblems()));
+    // controlled
+    if (a.control !== undefined) {
+      const problem = this.controlProblem(a.control, control);
+      if (problem) unproven.push(problem);
+    }
+    if (unproven.length) {
+      const what = isRequest
+        ? `no request to ${String(a.host)}`
+        : `${describeDestination(a)} received nothing it must not`;
+      return this.verdict({
+        status: 'broken',
+        message: `cannot prove that ${what}:\n- ${unproven.join('\n- ')}`,
+      });
+    }
+    this.passedNegatives.push({ step, args, windowFrom: this.evidence.windowStart });
+    const controlNote = control ? `; control ${control.id} showed the channel (${control.where})` : '';
+    this.verdict({ status: 'passed', message: `${records.message}${controlNote}` });
+  }
+
+  private controlProblem(id: string, c: ControlRecord | undefined): Unproven | undefined {
+    if (!c)
+      return (
+        `its control ${id} did not run on this phone before it in this run, so nothing shows that this channel can be seen at all. ` +
+        `Fix: run the scenario that defines it (an upload check with \`id: ${id}\`) in the same run (phonehome run orders controls first), or put such a check earlier in this scenario`
+      );
+    if (c.status !== 'passed')
+      return `its control ${id} (${c.where}) did not show the channel (${c.status}: ${c.message.split('\n')[0]}), so a silent channel here proves nothing. Fix: make the control pass first (is the capture decrypting this app? does the firmware still use this channel?)`;
+    if (c.proof && !c.proof.decodable)
+      return `its control ${id} (${c.where}) saw the channel only as undecodable traffic (${c.proof.hosts.join(', ')}), so the absence of the canary here proves nothing. Fix: give the decryption key (--key), or judge by host`;
+    return undefined;
+  }
+
+  /** Traffic of the scenario's apps that went around the capture since the scenario started. */
+  private async bypassProblems(): Promise<Unproven[]> {
+    const monitor = this.phone.bypass;
+    if (!monitor)
+      return [
+        'nothing measured the traffic that did not go through the capture (no bypass monitor on this wiring), so an app with its own sockets could have sent anything. Fix: wire the phone with phonehome run / phonehome capture',
+      ];
+    if (this.bypassStartError)
+      return [
+        `the per-UID traffic counters could not be read when the scenario started (${this.bypassStartError}), so traffic around the capture cannot be ruled out`,
+      ];
+    let report: BypassReport;
+    try {
+      if (!this.bypassStart) throw new Error('no snapshot was taken at the start');
+      const now = await monitor.snapshot();
+      report = await monitor.compare(this.bypassStart, now);
+    } catch (err) {
+      return [
+        `the per-UID traffic counters could not be read (${messageOf(err)}), so traffic around the capture cannot be ruled out`,
+      ];
+    }
+    return this.judgeBypass(report);
+  }
+
+  /** Packages whose traffic outside the capture counts against this scenario's negative checks. */
+  private inScopePackages(): Set<string> {
+    const pkgs = new Set(this.used);
+    if (this.browserPkg) pkgs.add(this.browserPkg);
+    for (const p of this.check.catalogue.senderApps()) pkgs.add(p);
+    return pkgs;
+  }
+
+  judgeBypass(report: BypassReport): Unproven[] {
+    const how = report.checked.join(' and ') || 'nothing';
+    const scope = this.inScopePackages();
+    const mine = (pkgs: string[]): boolean => pkgs.length === 0 || pkgs.some((p) => scope.has(p));
+    const name = (uid: number, pkgs: string[]): string =>
+      pkgs.length ? `${pkgs.join(', ')} (uid ${uid})` : `uid ${uid}`;
+    const apps: string[] = [];
+    const others: string[] = [];
+    for (const l of report.leaks) {
+      const line = `${name(l.uid, l.packages)} sent ${l.txBytes} bytes in ${plural(l.txPackets, 'packet')} over ${l.ifaces.join(', ')} without going through the capture (seen by ${how})`;
+      (mine(l.packages) ? apps : others).push(line);
+    }
+    for (const r of report.rejected) {
+      const line = `${name(r.uid, r.packages)} tried to send ${r.bytes} bytes (${plural(r.packets, 'packet')}) around the capture; the harness's iptables rule rejected them, so what they held is unknown`;
+      (mine(r.packages) ? apps : others).push(line);
+    }
+    for (const r of report.redirected)
+      this.rep.log(
+        `${name(r.uid, r.packages)} ignored the proxy: ${plural(r.connections, 'connection')} brought into the capture by the harness's iptables REDIRECT rule (their content is judged like any other upload)`,
+      );
+    if (others.length)
+      this.rep.log(
+        `traffic around the capture by apps this scenario does not drive (not judged): ${others.join('; ')}`,
+      );
+    const out: Unproven[] = report.unavailable.map(
+      (u) => `traffic around the capture could not be measured: ${u}`,
+    );
+    if (apps.length)
+      out.push(
+        ...apps,
+        'Fix: the app ignores the system proxy (its own sockets, native code or a VPN). On a rooted phone phonehome redirects its TCP into the capture with iptables; on an unrooted one it can only count the bytes. Use a rooted phone, or judge its hosts by host',
+      );
+    return out;
+  }
+
+  /**
+   * Gives the channels in scope their chance to upload before a negative verdict: relaunches the
+   * scenario's apps when a channel keeps a persistent queue (it sends it at the next launch), sends
+   * them to the background, and waits until the trailing window has passed (the control's measured
+   * delay, else the catalogue's `upload.delayMs` for the trackers in scope).
+   */
+  private async giveChannelItsChance(
+    a: UploadArgs,
+    control: ControlRecord | undefined,
+    seen?: () => boolean,
+  ): Promise<void> {
+    const timings = this.timingsInScope(a, control);
+    const persistent = timings.some((t) => t.persistentQueue);
+    const relaunch = [...this.used].filter((p) => !NOT_RELAUNCHED.has(p));
+    // Once per action: a second check right after the first needs no second relaunch (the queue
+    // went out at the first), but it does wait for its own window (below).
+    if (persistent && relaunch.length && this.relaunchedAtAction !== this.actions && !seen?.()) {
+      this.relaunchedAtAction = this.actions;
+      for (const pkg of relaunch) {
+        this.rep.log(
+          `relaunching ${pkg}: a channel in scope keeps its queue across the app's process and sends it at the next start (${timings.find((t) => t.persistentQueue)!.source})`,
+        );
+        await this.phone.device.shellOk(['am', 'force-stop', pkg]);
+        if (this.browserPkg === pkg) await (await this.browser()).launch();
+        else if ((this.locators.apps.settings?.packages ?? []).includes(pkg)) await this.settings.openMain();
+        else await this.startLauncherActivity(pkg);
+      }
+      await this.background();
+    }
+    const reference =
+      a.containing === 'canary' ? this.canaryReference() : (this.firstActionAt ?? this.evidence.startedAt);
+    let delay: number;
+    let why: string;
+    if (control?.status === 'passed' && control.delayMs !== undefined) {
+      delay = control.delayMs;
+      why = `control ${control.id} measured ${control.delayMs} ms`;
+    } else {
+      delay = Math.max(...timings.map((t) => t.delayMs));
+      why = `the catalogue's upload delay for ${describeDestination(a)} (${timings.find((t) => t.delayMs === delay)?.source ?? ''})`;
+    }
+    const window = Math.min(delay + Math.max(delay / 2, 2000), this.t.maxTrailingMs);
+    const until = (reference ?? Date.now()) + window;
+    const left = until - Date.now();
+    if (left > 0 && !seen?.()) {
+      this.rep.log(`waiting up to ${left} ms more for late uploads: ${why}, trailing window ${window} ms`);
+      while (Date.now() < until && !seen?.()) await sleep(Math.min(250, until - Date.now()));
+    }
+    await this.settle();
+  }
+
+  /** The upload timings of the channels a check looks at. */
+  private timingsInScope(a: UploadArgs, control: ControlRecord | undefined) {
+    const cat = this.check.catalogue;
+    if (control?.proof?.trackers.length) return control.proof.trackers.map((id) => cat.uploadOf(id));
+    if (a.to === 'tracker' && a.value !== undefined) return [cat.uploadOf(a.value)];
+    if (a.to === 'host' && a.value !== undefined) {
+      const pattern = a.value;
+      const entries = cat.entries.filter((e) =>
+        e.hosts.some(
+          (h) => hostMatches(pattern, h.replace(/^\*\./, '')) || hostMatches(h, pattern.replace(/^\*\./, '')),
+        ),
+      );
+      return entries.length ? entries.map((e) => cat.uploadOf(e.id)) : [cat.defaultUpload];
+    }
+    if (a.to === 'vendor' && a.value !== undefined) {
+      const want = a.value.toLowerCase();
+      const entries = cat.entries.filter((e) => e.vendor.toLowerCase().startsWith(want));
+      return [cat.defaultUpload, ...entries.map((e) => cat.uploadOf(e.id))];
+    }
+    return [cat.defaultUpload, ...cat.entries.map((e) => cat.uploadOf(e.id))];
+  }
+
+  /**
+   * The scenario is over and the phone put back: what arrived since a negative check passed still
+   * counts. Returns the verdict change, if any.
+   */
+  async recheck(): Promise<{ status: 'failed' | 'broken'; message: string } | undefined> {
+    const ctx = this.ctxNow();
+    for (const p of this.passedNegatives) {
+      const records = this.evidence.observed.slice(p.windowFrom);
+      const r =
+        p.step.name === 'assertNoRequest'
+          ? checkNoRequest(String(p.args.host), records, ctx)
+          : checkNoUpload(p.args as unknown as UploadArgs, records, ctx);
+      if (r.status !== 'passed')
+        return {
+          status: r.status,
+          message: `${p.step.path} (${describeStep(p.step)}) passed, but before the phone was restored more arrived: ${r.message}`,
+        };
+    }
+    if (this.passedNegatives.length) {
+      const problems = await this.bypassProblems();
+      if (problems.length)
+        return {
+          status: 'broken',
+          message: `${this.passedNegatives[0]!.step.path} passed, but before the phone was restored traffic went around the capture:\n- ${problems.join('\n- ')}`,
+        };
+    }
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /** The browser package the phone has: the first of locators.json apps.browser.packages installed. */
+  async browserPackage(): Promise<string> {
+    if (this.browserPkg) return this.browserPkg;
+    const candidates = this.locators.apps.browser?.packages ?? [];
+    for (const p of candidates) {
+      if (await installed(this.phone.device, p)) return (this.browserPkg = p);
+    }
+    throw new StepFailed(
+      `no Mi Browser on this phone (none of ${candidates.join(', ')} is installed); add \`when: {app: …}\` to the scenario`,
+    );
+  }
+
+  private async browser(): Promise<MiBrowser> {
+    return new MiBrowser(this.phone.ui, {
+      locators: this.locators,
+      packageName: await this.browserPackage(),
+    });
+  }
+
+  async browserInFront(): Promise<MiBrowser> {
+    const b = await this.browser();
+    this.use(b.packageName);
+    const bar = targetOf(this.locators, 'browser.addressBar', { browser: b.packageName });
+    if (!(await this.phone.ui.query(bar))) await b.launch();
+    return b;
+  }
+
+  async pageLoaded(b: MiBrowser): Promise<void> {
+    await this.phone.ui.waitGone(targetOf(this.locators, 'browser.loading', { browser: b.packageName }));
   }
 
   /**
@@ -521,7 +785,7 @@ class Run {
    */
   private readonly originals = new Map<ToggleName, { raw: string | null } | { on: boolean }>();
 
-  private async setToggle(name: ToggleName, on: boolean): Promise<void> {
+  async setToggle(name: ToggleName, on: boolean): Promise<void> {
     if (name !== 'browser.incognitoDataCollection' && !this.originals.has(name)) {
       const k = MIUI_TOGGLE_KEYS[name];
       this.originals.set(name, { raw: await this.phone.device.getSetting(k.ns, k.key) });
@@ -567,7 +831,7 @@ class Run {
     return problems;
   }
 
-  private async assertToggle(name: ToggleName, on: boolean): Promise<void> {
+  async assertToggle(name: ToggleName, on: boolean): Promise<void> {
     const r = await readToggle(name, this.phone.device, () => this.browserInFront());
     if (r.on === undefined) throw new StepFailed(`${name}: ${r.source}`);
     const msg = `${name} is ${r.on ? 'on' : 'off'} (${r.source})`;
@@ -634,16 +898,32 @@ export async function runScenario(
   const probeToken = `phprobe${randomBytes(6).toString('hex')}`;
   const values = Object.values(canaries);
   const detector = createDetector({ canaries: [...values, probeToken], identifiers: phone.identifiers });
-  const evidence = new Evidence(phone.capture, detector, PROBE_HOST, probeToken, new Set(values));
+  const evidence = new Evidence(
+    phone.capture,
+    detector,
+    PROBE_HOST,
+    probeToken,
+    new Set(values),
+    opts.keys ? { keys: opts.keys } : {},
+  );
   const check: CheckContext = {
     catalogue: opts.catalogue ?? loadCatalogue(),
     canaries,
     caMethod: phone.wiring.caMethod,
     coverage: phone.wiring.coverage,
+    addressed: [],
+    plantedAt: new Map(),
   };
   const env = opts.env ?? {};
   evidence.start();
-  const run = new Run(phone, rep, evidence, check, env, opts);
+  const run = new Run(phone, rep, evidence, check, env, opts.controls ?? new Map(), s.file, opts);
+  if (phone.bypass) {
+    try {
+      run.bypassStart = await phone.bypass.snapshot();
+    } catch (err) {
+      run.bypassStartError = messageOf(err);
+    }
+  }
   let status: Verdict = 'passed';
   let message: string | undefined;
   try {
@@ -657,7 +937,6 @@ export async function runScenario(
       message = messageOf(err);
     }
   } finally {
-    evidence.stop();
     const problems = !run.changedToggles
       ? []
       : await rep
@@ -671,6 +950,22 @@ export async function runScenario(
       status = status === 'failed' ? status : 'broken';
       message = `${message ? `${message}; ` : ''}toggles not restored: ${problems.join('; ')}`;
     }
+    // What arrived until the phone was put back still counts against the checks that passed.
+    if (status === 'passed' && run.passedNegatives.length) {
+      try {
+        await evidence.waitQuiet(run.t.quietMs, Date.now() + run.t.settleTimeoutMs);
+        const late = await run.recheck();
+        if (late) {
+          status = late.status;
+          message = late.message;
+          rep.log(`${late.status}: ${late.message}`);
+        }
+      } catch (err) {
+        status = 'broken';
+        message = `the final look at the evidence failed: ${messageOf(err)}`;
+      }
+    }
+    evidence.stop();
   }
   if (evidence.captureError && status === 'passed') {
     status = 'broken';
@@ -685,3 +980,6 @@ export async function runScenario(
   rep.log(`${status}${message ? `: ${message}` : ''}`);
   return result;
 }
+
+/** Whether a record went to a check's destination (re-exported for reports). */
+export { toDestination };

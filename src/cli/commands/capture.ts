@@ -18,6 +18,8 @@ import {
   type Wiring,
 } from '../../capture/wiring.ts';
 import { matchTracker } from '../../detect/index.ts';
+import type { BypassReport, TrafficSnapshot } from '../../capture/bypass.ts';
+import { appsUnderTest } from '../../runner/packages.ts';
 import { UserError } from '../errors.ts';
 import { adbPortOption, timeoutMsParser } from '../options.ts';
 import { stateDir } from '../state.ts';
@@ -77,6 +79,9 @@ interface PhoneCapture {
   serial: string;
   session: CaptureSession;
   wiring: Wiring | null;
+  /** Per-UID counters when the capture started, and what went around it by the end. */
+  trafficStart?: TrafficSnapshot;
+  bypass?: BypassReport;
 }
 
 /** Resolves when the first of SIGINT, SIGTERM or the duration arrives. */
@@ -221,7 +226,14 @@ export function registerCaptureCommand(program: Command): void {
             journal,
             adb: { host: client.host, port: client.port },
             log: (l) => say(`phonehome: ${l}`),
+            bypass: { packages: appsUnderTest() },
+            mode,
           });
+          try {
+            pc.trafficStart = await pc.wiring.bypass.snapshot();
+          } catch (err) {
+            say(`phonehome: ${serial}: per-UID traffic counters unreadable (${(err as Error).message})`);
+          }
           say(
             `phonehome: capturing ${serial} on 127.0.0.1:${session.port} into ${dir}\n` +
               `  CA: ${pc.wiring.caMethod}: ${pc.wiring.coverage}`,
@@ -237,6 +249,29 @@ export function registerCaptureCommand(program: Command): void {
       } finally {
         for (const pc of captures.reverse()) {
           if (abandon) break;
+          if (pc.wiring && pc.trafficStart) {
+            // What went around the capture while it ran (Android's own counters; iptables on root).
+            try {
+              const report = await pc.wiring.bypass.compare(
+                pc.trafficStart,
+                await pc.wiring.bypass.snapshot(),
+              );
+              pc.bypass = report;
+              for (const l of report.leaks)
+                say(
+                  `phonehome: ${pc.serial}: ${l.packages.join(', ') || `uid ${l.uid}`} sent ${l.txBytes} bytes over ${l.ifaces.join(', ')} around the capture (${report.checked.join(' and ')})`,
+                );
+              for (const r of report.redirected)
+                say(
+                  `phonehome: ${pc.serial}: ${r.packages.join(', ') || `uid ${r.uid}`} ignored the proxy: ${r.connections} connection(s) redirected into the capture`,
+                );
+              for (const u of report.unavailable) say(`phonehome: ${pc.serial}: not measured: ${u}`);
+            } catch (err) {
+              say(
+                `phonehome: ${pc.serial}: traffic around the capture not measured (${(err as Error).message})`,
+              );
+            }
+          }
           if (pc.wiring) {
             const report = await pc.wiring.restore();
             reports.push(report);
@@ -258,6 +293,14 @@ export function registerCaptureCommand(program: Command): void {
         coverage: pc.wiring?.coverage ?? null,
         ...pc.session.counts,
         restored: reports.find((r) => r.serial === pc.serial)?.ok ?? false,
+        aroundCapture: pc.bypass
+          ? {
+              checked: pc.bypass.checked,
+              unavailable: pc.bypass.unavailable,
+              leaks: pc.bypass.leaks,
+              redirected: pc.bypass.redirected,
+            }
+          : null,
       }));
       if (o.json) process.stdout.write(`${JSON.stringify({ captures: summary }, null, 2)}\n`);
       else {

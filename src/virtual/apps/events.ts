@@ -43,6 +43,13 @@ export interface TelemetrySink {
   track(event: AppEvent, context: AppEventContext): void;
   /** The app went to the background: SDKs flush their queues then. */
   appBackgrounded(pkg: string): void;
+  /**
+   * The app was force-stopped (`am force-stop`, also `am start -S` and a scenario's launchApp): its
+   * process died, before the focus moved away from it (so SDKs with a persisted queue do not flush).
+   */
+  appStopped?(pkg: string): void;
+  /** An activity of the app started (its process runs, anew if it had been force-stopped). */
+  appStarted?(pkg: string): void;
 }
 
 /** How apps reach the network: through the phone's stack (proxy, TLS trust) — see src/virtual/netstack. */

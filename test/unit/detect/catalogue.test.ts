@@ -12,6 +12,9 @@ import {
 
 const id = (host: string, path: string): string | null => matchTracker(host, path)?.id ?? null;
 
+/** A minimal valid entry. */
+const base = { id: 'ok', vendor: 'V', category: 'ads', decoder: null, hosts: ['a.example.com'], source: 's' };
+
 describe('detect: tracker catalogue', () => {
   it('loads the shipped file once and names it', () => {
     const c = loadCatalogue();
@@ -152,7 +155,9 @@ describe('detect: tracker catalogue', () => {
     assert.equal(matchTracker('x.a.example.com', '/', c)?.id, 'exact');
     assert.equal(matchTracker('y.a.example.com', '/', c)?.id, 'narrow');
     assert.equal(matchTracker('b.example.com', '/', c)?.id, 'wide');
-    assert.equal(matchTracker('example.com', '/', c), null, '*.suffix does not match the suffix itself');
+    // One meaning of `*.suffix` everywhere (src/util/hosts.ts): the suffix itself is covered too.
+    assert.equal(matchTracker('example.com', '/', c)?.id, 'wide', '*.suffix covers the suffix itself');
+    assert.equal(matchTracker('notexample.com', '/', c), null, 'but not a name that merely ends with it');
     assert.equal(
       matchTracker('x.a.example.com', '/t/1', c)?.id,
       'path',
@@ -250,6 +255,170 @@ describe('detect: tracker catalogue', () => {
       const file = join(dir, 'paths.json');
       writeFileSync(file, JSON.stringify({ trackers: [good, { ...good, id: 'p', paths: ['/x'] }] }));
       assert.equal(loadCatalogue(file).entries.length, 2);
+    });
+  });
+  describe('upload timings, sender apps and vendors (issue 10)', () => {
+    it('the shipped file gives every entry an upload timing with a source, and a default', () => {
+      const c = loadCatalogue();
+      assert.ok(c.defaultUpload.source.length > 20, 'defaults.upload cites its source');
+      assert.ok(c.defaultUpload.delayMs > 0);
+      assert.equal(c.defaultUpload.persistentQueue, true);
+      for (const e of c.entries) {
+        const u = c.uploadOf(e.id);
+        assert.ok(u.source.trim().length > 10, `${e.id}: upload.source`);
+        assert.ok(Number.isInteger(u.delayMs) && u.delayMs >= 0 && u.delayMs <= 3_600_000, e.id);
+        assert.equal(typeof u.persistentQueue, 'boolean', e.id);
+        assert.equal(typeof u.flushOnBackground, 'boolean', e.id);
+      }
+      assert.equal(c.uploadOf('miui-analytics').delayMs, 60_000);
+      assert.equal(c.uploadOf('no-such-entry'), c.defaultUpload);
+      assert.equal(c.uploadOf(undefined), c.defaultUpload);
+    });
+
+    it('vendors: the registrable domains of Xiaomi and Sensors Data; vendorOfHost', () => {
+      const c = loadCatalogue();
+      const xiaomi = c.vendors.find((v) => v.name === 'Xiaomi')!;
+      assert.deepEqual([...xiaomi.domains].sort(), ['mi.com', 'miui.com', 'xiaomi.com', 'xiaomi.net']);
+      assert.ok(xiaomi.source.length > 10);
+      assert.equal(c.vendorOfHost('t.browser.miui.com')?.name, 'Xiaomi');
+      assert.equal(c.vendorOfHost('data.mistat.intl.xiaomi.com:443')?.name, 'Xiaomi');
+      assert.equal(c.vendorOfHost('static.sensorsdata.cn')?.name, 'Sensors Data');
+      assert.equal(c.vendorOfHost('notmiui.com'), undefined);
+      assert.equal(c.vendorOfHost('news.example.com'), undefined);
+      // Every entry's host falls under its vendor's domains where the vendor lists domains.
+      for (const e of c.entries) {
+        const v = c.vendors.find((x) => x.name === e.vendor);
+        if (!v) continue;
+        for (const h of e.hosts)
+          assert.equal(c.vendorOfHost(h.replace(/^\*\./, ''))?.name, e.vendor, `${e.id} ${h}`);
+      }
+    });
+
+    it('senderApps lists every package an entry names, once, sorted', () => {
+      const c = loadCatalogue();
+      const apps = c.senderApps();
+      assert.ok(apps.includes('com.miui.analytics'));
+      assert.deepEqual(apps, [...new Set(apps)].sort());
+      const m = parseCatalogue(
+        {
+          trackers: [
+            { ...base, id: 'a', hosts: ['a.example.com'], apps: ['com.b.app', 'com.a.app'] },
+            { ...base, id: 'b', hosts: ['b.example.com'], apps: ['com.a.app'] },
+            { ...base, id: 'c', hosts: ['c.example.com'] },
+          ],
+        },
+        'mem.json',
+      );
+      assert.deepEqual(m.senderApps(), ['com.a.app', 'com.b.app']);
+      assert.deepEqual(m.entry('c')?.apps, []);
+    });
+
+    it('a file without defaults or vendors still loads (built-in default timing, no vendors)', () => {
+      const m = parseCatalogue({ trackers: [{ ...base, id: 'a', hosts: ['a.example.com'] }] }, 'mem.json');
+      assert.ok(m.defaultUpload.source.length > 10);
+      assert.deepEqual(m.vendors, []);
+      assert.equal(m.vendorOfHost('t.browser.miui.com'), undefined);
+      const own = parseCatalogue(
+        {
+          defaults: { upload: { delayMs: 5, persistentQueue: false, flushOnBackground: false, source: 'x' } },
+          trackers: [
+            {
+              ...base,
+              id: 'a',
+              hosts: ['a.example.com'],
+              upload: { delayMs: 7, persistentQueue: true, flushOnBackground: true, source: 'y' },
+            },
+            { ...base, id: 'b', hosts: ['b.example.com'] },
+          ],
+        },
+        'mem.json',
+      );
+      assert.deepEqual(own.uploadOf('a'), {
+        delayMs: 7,
+        persistentQueue: true,
+        flushOnBackground: true,
+        source: 'y',
+      });
+      assert.deepEqual(own.uploadOf('b'), {
+        delayMs: 5,
+        persistentQueue: false,
+        flushOnBackground: false,
+        source: 'x',
+      });
+    });
+
+    it('validation names the file and the field: upload, defaults, vendors, apps', () => {
+      const upload = { delayMs: 1000, persistentQueue: true, flushOnBackground: true, source: 'src' };
+      const cases: Array<[unknown, RegExp]> = [
+        [
+          { trackers: [{ ...base, upload: { ...upload, source: undefined } }] },
+          /^mem\.json: trackers\[0\] \(id "ok"\): field "upload": field "source" must say where the timing comes from$/,
+        ],
+        [
+          { trackers: [{ ...base, upload: { ...upload, delay: 5 } }] },
+          /^mem\.json: trackers\[0\] \(id "ok"\): field "upload": unknown field "delay"; allowed: delayMs, persistentQueue, flushOnBackground, source$/,
+        ],
+        [
+          { trackers: [{ ...base, upload: { ...upload, delayMs: -1 } }] },
+          /field "upload": field "delayMs" must be a whole number of milliseconds from 0 to 3600000/,
+        ],
+        [
+          { trackers: [{ ...base, upload: { ...upload, persistentQueue: 'yes' } }] },
+          /field "upload": field "persistentQueue" must be true or false/,
+        ],
+        [{ trackers: [{ ...base, upload: 60 }] }, /field "upload": must be an object with delayMs/],
+        [
+          { trackers: [{ ...base, apps: ['not a package'] }] },
+          /^mem\.json: trackers\[0\] \(id "ok"\): field "apps\[0\]" must be package names; got "not a package"$/,
+        ],
+        [
+          { defaults: { upload: { ...upload, source: '' } }, trackers: [] },
+          /^mem\.json: defaults\.upload: field "source" must say where/,
+        ],
+        [
+          { defaults: { timeout: 1 }, trackers: [] },
+          /^mem\.json: defaults: unknown field "timeout"; allowed: upload$/,
+        ],
+        [{ defaults: [], trackers: [] }, /^mem\.json: field "defaults" must be an object with "upload"$/],
+        [
+          { vendors: {}, trackers: [] },
+          /^mem\.json: field "vendors" must be an array of \{name, domains, source\}$/,
+        ],
+        [
+          { vendors: [{ name: 'X', domains: ['*.x.com'], source: 's' }], trackers: [] },
+          /^mem\.json: vendors\[0\]: field "domains\[0\]" must be a lower-case domain name \(no "\*\."\); got "\*\.x\.com"$/,
+        ],
+        [
+          { vendors: [{ name: 'X', domains: ['Bad Domain'], source: 's' }], trackers: [] },
+          /vendors\[0\]: field "domains\[0\]" must be a lower-case domain name/,
+        ],
+        [
+          { vendors: [{ name: 'X', domains: ['x.com'] }], trackers: [] },
+          /^mem\.json: vendors\[0\]: field "source" must be a non-empty string$/,
+        ],
+        [
+          { vendors: [{ name: 'X', domains: [], source: 's' }], trackers: [] },
+          /^mem\.json: vendors\[0\]: field "domains" must be a non-empty array of domain names$/,
+        ],
+        [
+          { vendors: [{ name: '', domains: ['x.com'], source: 's' }], trackers: [] },
+          /^mem\.json: vendors\[0\]: field "name" must be a non-empty string$/,
+        ],
+        [
+          { vendors: [{ name: 'X', domains: ['x.com'], source: 's', owner: 'y' }], trackers: [] },
+          /^mem\.json: vendors\[0\]: unknown field "owner"; allowed: name, domains, source$/,
+        ],
+      ];
+      for (const [json, re] of cases) {
+        let message = '';
+        try {
+          parseCatalogue(json, 'mem.json');
+        } catch (e) {
+          assert.ok(e instanceof CatalogueError, String(e));
+          message = e.message;
+        }
+        assert.match(message, re, JSON.stringify(json));
+      }
     });
   });
 });

@@ -1,242 +1,23 @@
 /**
- * The scenario executor with fakes: a permissive fake UiDriver (every target is on screen) whose
- * openUrl / key presses make a fake phone "upload" through a fake capture session (an EventEmitter of
- * CaptureRecords), a fake Device and Wiring. Checks the verdict rules, canaries and `${…}`, the
- * liveness probe, TLS-failure semantics, optional, retry and repeat, time limits and `when`.
+ * The scenario executor with fakes (fake-phone.ts): a permissive fake UiDriver whose openUrl / key
+ * presses make a fake phone "upload" through a fake capture session, a fake Device and Wiring. Checks
+ * the verdict rules, canaries and `${…}`, the liveness probe, TLS-failure semantics, optional, retry
+ * and repeat, time limits and `when`. The negative verdict's proofs (bypass, controls, waiting,
+ * relaunch, the final recheck) are in executor-verdicts.test.ts.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { getStatusFromError } from 'allure-js-commons/sdk';
-import type { CaptureRecord } from '../../../src/capture/exchange.ts';
-import type { CaptureSession } from '../../../src/capture/session.ts';
-import type { Wiring } from '../../../src/capture/wiring.ts';
-import { DeviceError, type Device, type Fingerprint } from '../../../src/device/index.ts';
+import { DeviceError } from '../../../src/device/index.ts';
 import {
   makeCanaries,
   resolveArgs,
   resolveString,
   ScenarioReferenceError,
 } from '../../../src/scenario/canaries.ts';
-import {
-  describeStep,
-  PROBE_HOST,
-  runScenario,
-  type PhoneSession,
-  type StepReporter,
-} from '../../../src/scenario/executor.ts';
-import type { Scenario, ScenarioConfig, Step, StepName } from '../../../src/scenario/types.ts';
-import { UiError, type Locator, type Target, type UiDriver, type UiElement } from '../../../src/ui/driver.ts';
-
-// ------------------------------------------------------------------------------------ fakes
-
-let index = 0;
-function exchange(url: string, body = ''): CaptureRecord {
-  const u = new URL(url);
-  return {
-    type: 'exchange',
-    index: index++,
-    startedAt: new Date().toISOString(),
-    method: body ? 'POST' : 'GET',
-    url,
-    host: u.hostname,
-    httpVersion: '1.1',
-    request: {
-      headers: body ? { 'content-type': 'application/json' } : {},
-      body: Buffer.from(body),
-      bodySize: body.length,
-      truncated: false,
-    },
-    response: { status: 200, headers: {}, bodySize: 0, source: 'local' },
-    ...(url.startsWith('https:') ? { tls: { sni: u.hostname } } : {}),
-  };
-}
-
-function tlsFailure(host: string): CaptureRecord {
-  return {
-    type: 'tls-failure',
-    index: index++,
-    startedAt: new Date().toISOString(),
-    host,
-    cause: 'cert-rejected',
-  };
-}
-
-const el = (l: Locator): UiElement => ({
-  matched: l,
-  fallback: 0,
-  text: l.text ?? '',
-  resourceId: l.id ?? '',
-  contentDesc: l.desc ?? '',
-  className: l.class ?? 'android.view.View',
-  checked: false,
-  enabled: true,
-  bounds: { left: 0, top: 0, right: 10, bottom: 10 },
-  handle: null,
-});
-
-const first = (t: Target): Locator => (Array.isArray(t) ? (t as Locator[])[0]! : (t as Locator));
-
-/** The fake phone: what its UI did, and a capture that sees its uploads while `proxied`. */
-class FakePhone {
-  readonly capture = new EventEmitter();
-  readonly calls: string[] = [];
-  proxied = true;
-  /** Called for every URL the phone opens (VIEW intents); default: the request goes through the proxy. */
-  onUrl: (url: string) => void = (url) => this.send(exchange(url));
-  /** Called when HOME is pressed (the SDKs flush). */
-  onHome: () => void = () => undefined;
-  /** Makes find/query fail for a target (by its first locator), or hang. */
-  findError: (l: Locator) => Error | 'hang' | undefined = () => undefined;
-  typed: string[] = [];
-  settings: Record<string, string | null> = {};
-
-  send(r: CaptureRecord): void {
-    if (this.proxied) setTimeout(() => this.capture.emit('record', r), 5);
-  }
-
-  ui(): UiDriver {
-    const find = async (t: Target): Promise<UiElement> => {
-      const l = first(t);
-      const e = this.findError(l);
-      if (e === 'hang') return new Promise<never>(() => undefined);
-      if (e) throw e;
-      return el(l);
-    };
-    return {
-      serial: 'fake1',
-      kind: 'adb',
-      timeoutMs: 1000,
-      find,
-      query: async (t) => find(t).catch(() => null),
-      waitGone: async () => undefined,
-      tap: async (e) => void this.calls.push(`tap ${e.matched.text ?? e.matched.id ?? e.matched.desc ?? ''}`),
-      type: async (_e, text) => void this.typed.push(text),
-      clear: async () => undefined,
-      pressKey: async (code) => {
-        this.calls.push(`key ${code}`);
-        if (code === 3) this.onHome();
-      },
-      back: async () => void this.calls.push('back'),
-      swipe: async () => undefined,
-      swipeScreen: async (d) => void this.calls.push(`swipe ${d}`),
-      openNotifications: async () => undefined,
-      startActivity: async (c) => void this.calls.push(`start ${c}`),
-      openUrl: async (url) => {
-        this.calls.push(`open ${url}`);
-        this.onUrl(url);
-      },
-      source: async () => '<hierarchy/>',
-      screenshot: async () => Buffer.from('png'),
-      windowSize: async () => ({ width: 1080, height: 2340 }),
-      close: async () => undefined,
-    };
-  }
-
-  device(): Device {
-    const fake = {
-      serial: 'fake1',
-      shell: async (cmd: string | readonly string[]) => {
-        const argv = typeof cmd === 'string' ? cmd.split(' ') : [...cmd];
-        this.calls.push(`shell ${argv.join(' ')}`);
-        if (argv[0] === 'pm' && argv[1] === 'path')
-          return argv[2] === 'com.mi.globalbrowser'
-            ? { stdout: 'package:/system/app/x.apk\n', stderr: '', exitCode: 0 }
-            : { stdout: '', stderr: '', exitCode: 1 };
-        return { stdout: argv[0] === 'logcat' ? 'I/x: log line\n' : '', stderr: '', exitCode: 0 };
-      },
-      shellOk: async (cmd: readonly string[]) => {
-        this.calls.push(`shell ${cmd.join(' ')}`);
-        return '';
-      },
-      getSetting: async (_ns: string, key: string) =>
-        this.settings[key] ?? (key === 'http_proxy' && this.proxied ? '127.0.0.1:8080' : null),
-      getProp: async () => 'V12.0.3.0.QCOMIXM',
-      listReverses: async () => [{ serial: 'fake1', remote: 'tcp:8080', local: 'tcp:9090' }],
-    };
-    return fake as unknown as Device;
-  }
-
-  session(over: Partial<PhoneSession> = {}, caMethod = 'preinstalled'): PhoneSession {
-    const fingerprint = {
-      os: { name: 'MIUI', version: '12' },
-      region: 'global',
-      rooted: false,
-    } as Fingerprint;
-    const wiring = {
-      serial: 'fake1',
-      devicePort: 8080,
-      hostPort: 9090,
-      caMethod,
-      coverage: 'x',
-    } as unknown as Wiring;
-    return {
-      serial: 'fake1',
-      device: this.device(),
-      ui: this.ui(),
-      profile: 'redmi-note-8-leaky',
-      fingerprint,
-      identifiers: [{ name: 'android_id', value: 'a1b2c3d4e5f60718' }],
-      capture: this.capture as unknown as CaptureSession,
-      wiring,
-      ...over,
-    };
-  }
-}
-
-interface Rep extends StepReporter {
-  lines: string[];
-  attached: string[];
-  thrown: Array<{ name: string; error: unknown }>;
-}
-
-function rep(): Rep {
-  const r: Rep = {
-    lines: [],
-    attached: [],
-    thrown: [],
-    step: async (name, fn) => {
-      try {
-        return await fn();
-      } catch (error) {
-        r.thrown.push({ name, error });
-        throw error;
-      }
-    },
-    attach: (name) => void r.attached.push(name),
-    log: (l) => void r.lines.push(l),
-  };
-  return r;
-}
-
-let line = 0;
-function step(name: StepName, args: Record<string, unknown> = {}, extra: Partial<Step> = {}): Step {
-  line++;
-  return { name, args, pos: { file: 't.yaml', line, col: 3 }, path: `steps[${line}]`, ...extra };
-}
-
-function scenario(steps: Step[], config: Partial<ScenarioConfig> = {}): Scenario {
-  steps.forEach((s, i) => (s.path = `steps[${i}]`));
-  return { file: 't.yaml', config: { name: 't', tags: [], env: {}, canaries: ['url'], ...config }, steps };
-}
-
-const OPTS = {
-  runId: 'unit-run',
-  quietMs: 30,
-  settleTimeoutMs: 500,
-  probeTimeoutMs: 300,
-  stepTimeoutMs: 2000,
-};
-
-/** The leaky fake: the page URL goes to Sensors (JSON body), except the probe's own request. */
-function leaky(p: FakePhone): void {
-  p.onUrl = (url) => {
-    p.send(exchange(url));
-    if (!url.includes(PROBE_HOST))
-      p.send(exchange('https://sa.api.intl.miui.com/sa?project=x', JSON.stringify({ properties: { url } })));
-  };
-}
-
-const visit = [step('openUrl', { url: 'https://news.example.com/story/${canary.url}' }), step('background')];
+import { describeStep, PROBE_HOST, runScenario } from '../../../src/scenario/executor.ts';
+import type { ScenarioConfig, Step } from '../../../src/scenario/types.ts';
+import { UiError } from '../../../src/ui/driver.ts';
+import { exchange, FakePhone, leaky, OPTS, rep, scenario, step, tlsFailure, visit } from './fake-phone.ts';
 
 // ------------------------------------------------------------------------------------ tests
 
@@ -273,8 +54,13 @@ describe('scenario canaries and references', () => {
     assert.equal(describeStep(step('wait', { ms: 5 }, { label: 'pause' })), 'pause');
     assert.equal(
       describeStep(step('assertNoUpload', { to: 'tracker', containing: 'canary' })),
-      'assertNoUpload to: tracker, containing: canary',
+      'assertNoUpload to tracker containing canary',
     );
+    assert.equal(
+      describeStep(step('assertNoUpload', { containing: 'canary', control: 'c1' })),
+      'assertNoUpload to any third party containing canary (control c1)',
+    );
+    assert.equal(describeStep(step('assertNoRequest', { host: '*.miui.com' })), 'assertNoRequest *.miui.com');
   });
 });
 
@@ -293,7 +79,7 @@ describe('runScenario with fakes', () => {
     const canary = out.canaries.url!;
     assert.match(
       out.message!,
-      /^steps\[2\] \(assertNoUpload to: tracker, containing: canary\): any tracker received/,
+      /^steps\[2\] \(assertNoUpload to tracker containing canary\): any tracker received/,
     );
     assert.match(
       out.message!,
@@ -408,10 +194,11 @@ describe('runScenario with fakes', () => {
     };
     const canary = await run([step('assertNoUpload', { to: 'tracker', containing: 'canary' })]);
     assert.equal(canary.status, 'broken');
-    assert.match(canary.message!, /cannot prove that any tracker received no canary of this run/);
+    assert.match(canary.message!, /cannot prove that any tracker received nothing it must not:\n- /);
+    // HOME is pressed twice (background, and again after the browser's relaunch before the verdict).
     assert.match(
       canary.message!,
-      /1 HTTPS connection\(s\) to sa\.api\.intl\.miui\.com could not be decrypted/,
+      /\d HTTPS connection\(s\) to sa\.api\.intl\.miui\.com could not be decrypted/,
     );
     assert.match(canary.message!, /CA method is none/);
     assert.doesNotMatch(canary.message!.split(': ').slice(1).join(': '), /assert/i);

@@ -276,8 +276,8 @@ describe('scenario parser', () => {
           `${f}:9:17 steps[3].assertNoUpload.containing: expected one of canary, identifier, any, got "anything"`,
           '  fix: write it like this:',
           '    - assertNoUpload:',
-          '        to: tracker',
           '        containing: canary',
+          '        control: incognito-reported',
           `${f}:10:3 steps[4]: expected a step (a step name or a one-key map like \`openUrl: https://…\`), got number 42`,
           `  fix: ${KNOWN_STEPS}`,
         ].join('\n'),
@@ -381,9 +381,9 @@ describe('scenario parser', () => {
         [
           '2 problems in scenario files:',
           't.yaml:3:17 steps[0].assertUpload.value: value is required with to: host (the host pattern)',
-          '  fix: write it like this:\n    - assertUpload:\n        to: tracker\n        value: miui-analytics\n        containing: any',
+          '  fix: write it like this:\n    - assertUpload:\n        to: tracker\n        value: miui-analytics\n        containing: any\n        id: uep-reported',
           't.yaml:4:65 steps[1].assertNoUpload.identifier: identifier is only allowed with containing: identifier',
-          '  fix: write it like this:\n    - assertNoUpload:\n        to: tracker\n        containing: canary',
+          '  fix: write it like this:\n    - assertNoUpload:\n        containing: canary\n        control: incognito-reported',
         ].join('\n'),
       );
     });

@@ -54,12 +54,50 @@ describe('JSON Schemas', () => {
     assert.match(text, /"commands":\{"minItems":1,"type":"array","items":\{"\$ref":"#\/\$defs\/Step"\}/);
   });
 
-  it('`phonehome schema --out DIR` writes both files', async () => {
+  it('give the negative checks an optional `to` and `control:`, and assertUpload `id:`', () => {
+    type Obj = { properties: Record<string, { pattern?: string }>; required?: string[] };
+    const variants = (
+      scenarioJsonSchema() as { $defs: { Step: { anyOf: Array<{ properties?: Record<string, unknown> }> } } }
+    ).$defs.Step.anyOf;
+    const argsOf = (name: string): Obj => {
+      const v = variants.find((x) => Object.keys(x.properties ?? {})[0] === name)!;
+      const a = v.properties![name] as Obj | { anyOf: Obj[] };
+      return 'anyOf' in a ? a.anyOf.find((x) => x.properties)! : a;
+    };
+    const noUpload = argsOf('assertNoUpload');
+    assert.deepEqual(noUpload.required, ['containing']);
+    assert.equal(noUpload.properties.control?.pattern, '^[A-Za-z][A-Za-z0-9_.-]*$');
+    assert.equal(noUpload.properties.id, undefined);
+    const upload = argsOf('assertUpload');
+    assert.deepEqual(upload.required, ['containing']);
+    assert.equal(upload.properties.id?.pattern, '^[A-Za-z][A-Za-z0-9_.-]*$');
+    assert.equal(upload.properties.control, undefined);
+    const noRequest = argsOf('assertNoRequest');
+    assert.deepEqual(noRequest.required, ['host']);
+    assert.ok(noRequest.properties.control);
+  });
+
+  it('include the firmware profile schema (src/virtual/profile-schema.ts)', () => {
+    const files = schemaFiles();
+    assert.deepEqual(Object.keys(files), [
+      'scenario.schema.json',
+      'devices.schema.json',
+      'profile.schema.json',
+    ]);
+    const profile = JSON.parse(files['profile.schema.json']!) as {
+      title: string;
+      $defs: Record<string, unknown>;
+    };
+    assert.equal(profile.title, 'phonehome firmware profile');
+    assert.ok(profile.$defs.Profile && profile.$defs.ProfileOverride);
+  });
+
+  it('`phonehome schema --out DIR` writes every file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'phonehome-schema-'));
     try {
       const r = await runMain(['schema', '--out', dir]);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /scenario\.schema\.json\n.*devices\.schema\.json\n/);
+      assert.match(r.stdout, /scenario\.schema\.json\n.*devices\.schema\.json\n.*profile\.schema\.json\n/);
       for (const [name, content] of Object.entries(schemaFiles())) {
         assert.equal(readFileSync(join(dir, name), 'utf8'), content);
       }
