@@ -1,7 +1,9 @@
 /**
  * bench/fuzz-decode: fast-check over decode() with the arbitraries of test/unit/decode/arbitraries.ts
- * (random bytes and strings; valid Sensors, MIUI, MiStat and form bodies then mutated; gzip headers
- * with garbage; deep JSON; huge repeated keys; random content types, URLs, headers and keys).
+ * (random bytes and strings; valid Sensors, MIUI, MiStat and form bodies then mutated, also under
+ * random chains of base64/base64url/hex/base32/percent/gzip/deflate/json-string, maybe AES-encrypted
+ * first; gzip headers with garbage; deep JSON; huge repeated keys; random content types, URLs,
+ * headers carrying payloads, and keys by name and by host).
  * Property: decode() never throws (nor reports a `decoder failure`, its safety net catching a
  * throw), returns a root layer, and every layer's path starts with its parent's (below the root,
  * which holds the body, query and cookie trees side by side).

@@ -3,23 +3,41 @@
  * below takes bytes or a string and returns a layer or null (not its format); `decode()` never throws.
  * Formats: sensorsdata-format.md §3–5 (Sensors), xiaomi-telemetry.md §2.2 (MIUI H/B envelope) and
  * §2.4 (MiStat, opaque).
+ *
+ * Issue 10 (firmware that hides its uploads): request headers are decoded like form fields; strings
+ * are tried as JSON, JSON string literals, base32, base64/base64url, hex and percent-encoding, each
+ * only when it decodes to something meaningful (text, gzip/zlib, raw deflate of those), so chains of
+ * these encodings unwrap to the end. What decodes to 40 bytes or more of binary that no decoder
+ * explains (ciphertext, an unknown format) is an `opaque` finding, never a plain string: a negative
+ * verdict over it cannot be trusted. Keys (DecodeInput.keys) open Sensors envelopes, MiStat and AES
+ * residue.
  */
 import { isUtf8 } from 'node:buffer';
-import { createDecipheriv } from 'node:crypto';
+import { createDecipheriv, type CipherGCMTypes } from 'node:crypto';
+import { hostMatches, normaliseHost } from '../util/hosts.ts';
 import {
   asText,
+  base32Bytes,
   base64Alphabet,
   base64Bytes,
   base64HeadRejects,
+  base64MayBeDeflate,
+  base64Start,
+  deflatePrefix,
+  hexHeadRejects,
   inflateCapped,
+  inflateRawComplete,
+  isBase32,
   isControlFree,
   isGzip,
   isHex,
   isZlib,
   javaHashCode,
+  looksDeflated,
   looksLikeForm,
+  looksRandom,
   parsePairs,
-  percentDecode,
+  percentBytes,
   type InflateKind,
 } from './codecs.ts';
 import {
@@ -49,6 +67,12 @@ interface Ctx {
   url: string;
   /** Decryption keys by name (`mistat`: the AES-128 session key). */
   keys: Record<string, Buffer>;
+  /** The request's host (normalised), for keys given by host pattern. */
+  host: string;
+  /** Keys given for a host pattern that covers this request's host. */
+  hostKeys: Buffer[];
+  /** > 0 while walking a part whose binary strings are accounted for (a Sensors envelope). */
+  quiet: number;
 }
 
 const join = (path: string, seg: string): string => (path ? `${path}${SEP}${seg}` : seg);
@@ -170,9 +194,51 @@ const BYTES_DECODERS: Array<[string, BytesDecoder]> = [
       return textLayer(text, path, ctx, depth, pre);
     },
   ],
-  // Raw deflate has no magic: accept only when it inflates to text.
-  ['deflate', compressed('deflate', (b) => b.length >= 8, false)],
+  ['deflate', rawDeflate],
 ];
+
+/**
+ * Raw deflate has no magic: a pure-JS probe of its first blocks first (zlib is slow to say no), then
+ * taken only when the whole stream inflates (final block reached, every byte used: random bytes
+ * that start like deflate and give a few letters do not) to text or to compressed data again.
+ */
+function rawDeflate(b: Buffer, path: string, ctx: Ctx, depth: number): Layer | null {
+  if (b.length < 8 || !looksDeflated(b)) return null;
+  const p = join(path, 'deflate');
+  const out = inflateComplete(b, p, ctx);
+  if (!out || (asText(out) === null && !isGzip(out) && !isZlib(out) && !looksDeflated(out))) return null;
+  const l = layer(ctx, 'deflate', p);
+  l.children.push(bytesLayer(out, p, ctx, depth + 1));
+  return l;
+}
+
+/** inflateRawComplete within the limits (a `limit` finding past them); counts the bytes it made. */
+function inflateComplete(b: Buffer, path: string, ctx: Ctx): Buffer | null {
+  const { maxInflateBytes, inflateAllowance, maxRatio, maxTotalBytes } = ctx.limits;
+  const remaining = maxTotalBytes - ctx.bytes;
+  if (remaining <= 0) {
+    noteOnce(
+      ctx,
+      'total',
+      path,
+      `decoders produced more than ${maxTotalBytes} bytes; the rest is not decoded`,
+    );
+    return null;
+  }
+  const cap = Math.min(maxInflateBytes, remaining, Math.max(inflateAllowance, b.length * maxRatio));
+  const out = inflateRawComplete(b, cap);
+  if (out === 'limit') {
+    finding(
+      ctx,
+      'limit',
+      path,
+      `deflate output exceeds ${cap} bytes from ${b.length} (size/ratio limit): not decoded`,
+    );
+    return null;
+  }
+  if (out) ctx.bytes += out.length;
+  return out;
+}
 
 function bytesLayer(b: Buffer, path: string, ctx: Ctx, depth: number): Layer {
   if (!ctx.full && depth <= ctx.limits.maxDepth) {
@@ -181,11 +247,107 @@ function bytesLayer(b: Buffer, path: string, ctx: Ctx, depth: number): Layer {
       if (l) return l;
     }
   } else if (depth > ctx.limits.maxDepth) {
-    noteOnce(ctx, 'depth', path, `nesting deeper than ${ctx.limits.maxDepth} layers is not decoded`);
+    depthLimit(ctx, path);
+    return opaqueLayer(b, path, ctx, `${b.length} bytes of binary data`);
   }
+  if (ctx.full) return opaqueLayer(b, path, ctx, `${b.length} bytes of binary data`);
+  return residueLayer(b, path, ctx, depth);
+}
+
+function opaqueLayer(b: Buffer, path: string, ctx: Ctx, detail: string): Layer {
   const p = join(path, 'opaque');
-  finding(ctx, 'opaque', p, `${b.length} bytes of binary data`);
+  finding(ctx, 'opaque', p, detail);
   return layer(ctx, 'opaque', p, `${b.length} bytes`);
+}
+
+/** Binary residue under 40 bytes is a plain value (hashes, ids, nonces: md5 is 16 bytes, sha256 32). */
+const RESIDUE_MIN = 40;
+/** The smallest AES output: IV(12) ‖ one byte ‖ tag(16) (GCM). */
+const AES_MIN = 29;
+
+/**
+ * Bytes no decoder explains: decrypted with a key given for the host when one opens them (an `aes`
+ * layer), otherwise an `opaque` layer and finding. `via`: the text encoding they came in.
+ */
+function residueLayer(b: Buffer, path: string, ctx: Ctx, depth: number, via?: string): Layer {
+  // Raw deflate of binary (of ciphertext: encrypted, then deflated) has no magic and no text to
+  // show: taken when the whole stream inflates, so that a key can open what is inside.
+  const inflated = depth <= ctx.limits.maxDepth ? deflatedBinary(b, path, ctx) : null;
+  if (inflated) {
+    const p = join(path, 'deflate');
+    const l = layer(ctx, 'deflate', p);
+    l.children.push(residueLayer(inflated, p, ctx, depth + 1));
+    return l;
+  }
+  if (ctx.hostKeys.length > 0 && b.length >= AES_MIN) {
+    const aes = aesLayer(b, ctx.hostKeys, path, ctx, depth);
+    if (aes) return aes;
+    finding(
+      ctx,
+      'error',
+      join(path, 'aes'),
+      `no key given for ${ctx.host} decrypts these ${b.length} bytes to gzip or text (AES-CBC with IV(16), AES-GCM with IV(12) and tag(16) tried): a wrong key or another format`,
+    );
+  }
+  return opaqueLayer(
+    b,
+    path,
+    ctx,
+    `${b.length} bytes of binary data${via ? ` (${via})` : ''} that no decoder explains: encrypted or an unknown format`,
+  );
+}
+
+/** The output of `b` when it is a complete raw deflate stream (of 40 bytes or more); else null. */
+function deflatedBinary(b: Buffer, path: string, ctx: Ctx): Buffer | null {
+  if (b.length < RESIDUE_MIN || deflatePrefix(b, 256) === null) return null;
+  return inflateComplete(b, join(path, 'deflate'), ctx);
+}
+
+/** AES modes tried with a key of each length. */
+function aesModes(key: Buffer): Array<'cbc' | 'gcm'> {
+  if (key.length === 16 || key.length === 32) return ['cbc', 'gcm'];
+  return key.length === 24 ? ['cbc'] : [];
+}
+
+/**
+ * The first plaintext that one of the keys gives, that is gzip or text: IV(16) ‖ AES-CBC with
+ * PKCS#7 padding, or IV(12) ‖ AES-GCM ‖ tag(16). Null when none does (never a throw).
+ */
+function aesDecrypt(sealed: Buffer, keys: Buffer[], path: string, ctx: Ctx): Buffer | null {
+  for (const key of keys) {
+    if (!Buffer.isBuffer(key)) continue;
+    for (const mode of aesModes(key)) {
+      const cbc = mode === 'cbc';
+      if (cbc ? sealed.length < 32 || sealed.length % 16 !== 0 : sealed.length < AES_MIN) continue;
+      if (!spend(ctx, sealed.length, path)) return null;
+      let plain: Buffer;
+      try {
+        if (cbc) {
+          const d = createDecipheriv(`aes-${key.length * 8}-cbc`, key, sealed.subarray(0, 16));
+          plain = Buffer.concat([d.update(sealed.subarray(16)), d.final()]);
+        } else {
+          const algo: CipherGCMTypes = key.length === 16 ? 'aes-128-gcm' : 'aes-256-gcm';
+          const d = createDecipheriv(algo, key, sealed.subarray(0, 12), { authTagLength: 16 });
+          d.setAuthTag(sealed.subarray(sealed.length - 16));
+          plain = Buffer.concat([d.update(sealed.subarray(12, sealed.length - 16)), d.final()]);
+        }
+      } catch {
+        continue; // padding or tag check failed: not this key or mode
+      }
+      if (isGzip(plain) || (plain.length > 0 && asText(plain) !== null)) return plain;
+    }
+  }
+  return null;
+}
+
+/** An `aes` layer over the plaintext when one of the keys opens the bytes; null otherwise. */
+function aesLayer(b: Buffer, keys: Buffer[], path: string, ctx: Ctx, depth: number): Layer | null {
+  const p = join(path, 'aes');
+  const plain = aesDecrypt(b, keys, p, ctx);
+  if (!plain) return null;
+  const l = layer(ctx, 'aes', p);
+  l.children.push(bytesLayer(plain, p, ctx, depth + 1));
+  return l;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,8 +398,68 @@ function jsonDecoder(s: string, path: string, ctx: Ctx, depth: number, pre?: Par
   return jsonLayer(v, join(path, 'json'), 'json', ctx, depth);
 }
 
+/** Decoded bytes worth a layer: gzip or zlib data, text (3 visible characters or more), raw deflate of those. */
+function meaningful(b: Buffer): boolean {
+  if (isGzip(b) || isZlib(b)) return true;
+  const text = asText(b);
+  if (text !== null) return text.trim().length >= 3;
+  // Deflate of anything worth finding is longer than an id: skip the probe for short ids.
+  return b.length >= 12 && looksDeflated(b);
+}
+
+/**
+ * A `kind` layer (a text encoding) over its decoded bytes when they are meaningful and a decoder
+ * below takes them; otherwise null, with the tree and findings as they were.
+ */
+function encodedLayer(
+  kind: LayerKind,
+  b: Buffer,
+  path: string,
+  ctx: Ctx,
+  depth: number,
+  textIsNotEnough = false,
+): Layer | null {
+  if (!meaningful(b)) return null;
+  const p = join(path, kind);
+  const mark = { findings: ctx.findings.length, nodes: ctx.nodes, bytes: ctx.bytes };
+  const inner = bytesLayer(b, p, ctx, depth + 1);
+  if (
+    (inner.kind === 'opaque' && !isGzip(b) && asText(b) === null) ||
+    (textIsNotEnough && inner.kind === 'text')
+  ) {
+    // A zlib-looking header or a deflate-looking start that did not inflate: not this encoding
+    // after all (the residue check may still call the bytes opaque). Or a plain text where only
+    // more encoding would do.
+    ctx.findings.length = mark.findings;
+    for (const [tag, i] of ctx.noted) if (i >= mark.findings) ctx.noted.delete(tag);
+    ctx.nodes = mark.nodes;
+    ctx.bytes = mark.bytes;
+    return null;
+  }
+  const l = layer(ctx, kind, p);
+  l.children.push(inner);
+  return l;
+}
+
+/** Whether the first bytes of base64 text may be raw deflate of something meaningful. */
+function base64DeflateHead(s: string): boolean {
+  // 12 bytes at least (meaningful()), a block type that exists, not a uuid.
+  if (s.length < 16 || !base64MayBeDeflate(s)) return false;
+  // 172 characters = 129 bytes: past the code tables of a dynamic block of text.
+  const head = base64Bytes(s.length > 172 ? s.slice(0, 172) : s);
+  return looksDeflated(head);
+}
+
+/** `8-4-4-4-12` with dashes: a uuid (telemetry sends several per event), never base64url. */
+const isUuidShaped = (s: string): boolean =>
+  s.length === 36 &&
+  s.charCodeAt(8) === 0x2d &&
+  s.charCodeAt(13) === 0x2d &&
+  s.charCodeAt(18) === 0x2d &&
+  s.charCodeAt(23) === 0x2d;
+
 function base64Decoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
-  if (s.length < 8 || isHex(s)) return null; // digits or hex: ids and hashes, not base64
+  if (s.length < 8 || isUuidShaped(s) || isHex(s)) return null; // ids and hashes, not base64
   const alphabet = base64Alphabet(s);
   if (!alphabet) return null;
   if (!s.includes('\n') && !s.includes('\r')) {
@@ -245,32 +467,125 @@ function base64Decoder(s: string, path: string, ctx: Ctx, depth: number): Layer 
     // text: skip the decoding, but count the bytes it would have produced, as the limits do.
     let n = s.length;
     while (s.charCodeAt(n - 1) === 0x3d) n--;
-    if (base64HeadRejects(s)) {
+    if (base64HeadRejects(s) && !base64DeflateHead(s)) {
       spend(ctx, Math.floor((n * 3) / 4), path);
       return null;
     }
   }
   const b = base64Bytes(s);
   if (!spend(ctx, b.length, path)) return null;
-  // Only when it decodes to something meaningful: compressed data or text.
-  const compressedMagic = isGzip(b) || isZlib(b);
-  if (!compressedMagic) {
-    const text = asText(b);
-    if (text === null || text.trim().length < 3) return null;
+  return encodedLayer(alphabet, b, path, ctx, depth);
+}
+
+const isDigits = (s: string): boolean => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
   }
-  const p = join(path, alphabet);
-  const mark = { findings: ctx.findings.length, nodes: ctx.nodes, bytes: ctx.bytes };
-  const inner = bytesLayer(b, p, ctx, depth + 1);
-  if (inner.kind === 'opaque' && !isGzip(b) && asText(b) === null) {
-    // A zlib-looking header that did not inflate: not base64 after all.
-    ctx.findings.length = mark.findings;
-    for (const [tag, i] of ctx.noted) if (i >= mark.findings) ctx.noted.delete(tag);
-    ctx.nodes = mark.nodes;
-    ctx.bytes = mark.bytes;
+  return true;
+};
+
+/** Lower- (or upper-) case hex of text or compressed data, 16 characters or more. */
+function hexDecoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
+  if (s.length < 16 || s.length % 2 !== 0 || !isHex(s)) return null;
+  if (s.length < 24 && hexHeadRejects(s)) {
+    // Too short for deflate (meaningful()), and its first bytes are neither text nor gzip/zlib.
+    spend(ctx, s.length / 2, path);
     return null;
   }
-  const l = layer(ctx, alphabet, p);
-  l.children.push(inner);
+  const b = Buffer.from(s, 'hex');
+  if (!spend(ctx, b.length, path)) return null;
+  // Long numbers are numbers: all digits is hex only of what decodes further (hex of hex, of
+  // percent-encoding, of a JSON string literal…), never of a text that happens to fit.
+  return encodedLayer('hex', b, path, ctx, depth, isDigits(s));
+}
+
+/** RFC 4648 base32 (upper case, `=` padding) of text or compressed data. */
+function base32Decoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
+  if (!isBase32(s)) return null;
+  const b = base32Bytes(s);
+  if (!spend(ctx, b.length, path)) return null;
+  return encodedLayer('base32', b, path, ctx, depth);
+}
+
+/**
+ * A string percent-encoded through and through (unreserved characters and `%XX` only: no space,
+ * `=`, `&`, `/` or `:`, so a form value, which arrives decoded, or a URL is not decoded again).
+ */
+function percentDecoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
+  if (!s.includes('%')) return null;
+  const b = percentBytes(s);
+  if (!b || !spend(ctx, b.length, path)) return null;
+  return encodedLayer('percent', b, path, ctx, depth);
+}
+
+/** A JSON string literal (`"…"`, JSON.stringify of a text): its content, discovered in turn. */
+function jsonStringDecoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
+  let t = s;
+  if (t.charCodeAt(0) !== 0x22 || t.charCodeAt(t.length - 1) !== 0x22) {
+    if (t.charCodeAt(0) > 0x20 && t.charCodeAt(t.length - 1) > 0x20) return null;
+    t = s.trim();
+    if (t.charCodeAt(0) !== 0x22 || t.charCodeAt(t.length - 1) !== 0x22) return null;
+  }
+  if (t.length < 4) return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(t);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'string' || v.length === 0 || !spend(ctx, v.length, path)) return null;
+  const p = join(path, 'json-string');
+  const l = layer(ctx, 'json-string', p);
+  l.children.push(textLayer(v, p, ctx, depth + 1));
+  return l;
+}
+
+/**
+ * The last resort for a string no decoder took: hex, base32, base64 or percent-encoding (of random-
+ * looking text, so words and paths are left alone) that decodes to binary no decoder explains, 40
+ * bytes or more: an `opaque` layer and finding (or, with a key for the host that opens it, an `aes`
+ * layer). Below 40 bytes it stays a plain value unless a key opens it.
+ */
+function residueDecoder(s: string, path: string, ctx: Ctx, depth: number): Layer | null {
+  const min = ctx.hostKeys.length > 0 ? AES_MIN : RESIDUE_MIN;
+  const n = s.length;
+  // Every encoding here takes at least one character per byte.
+  if (n < min || ctx.quiet > 0) return null;
+  let kind: LayerKind;
+  let b: Buffer | null;
+  if (isHex(s)) {
+    if (n % 2 !== 0 || n < 2 * min || !looksRandom(s, 16)) return null;
+    kind = 'hex';
+    b = Buffer.from(s, 'hex');
+  } else if (isBase32(s)) {
+    if (n < (8 * min) / 5 || !looksRandom(s, 32)) return null;
+    kind = 'base32';
+    b = base32Bytes(s);
+  } else if (s.includes('%')) {
+    b = percentBytes(s);
+    // Binary shows as mostly escapes; a text with a few non-UTF-8 escapes is not ciphertext.
+    if (!b || b.length < min || (n - b.length) / 2 < b.length / 3) return null;
+    kind = 'percent';
+  } else {
+    if (n < (4 * min) / 3 || !base64Start(s, 16)) return null;
+    const alphabet = base64Alphabet(s);
+    if (!alphabet || !looksRandom(s, 64)) return null;
+    kind = alphabet;
+    b = base64Bytes(s);
+  }
+  if (b.length < min || !spend(ctx, b.length, path) || asText(b) !== null) return null;
+  const p = join(path, kind);
+  if (b.length < RESIDUE_MIN) {
+    // Short: only worth a layer if a key opens it.
+    const aes = aesLayer(b, ctx.hostKeys, p, ctx, depth + 1);
+    if (!aes) return null;
+    const l = layer(ctx, kind, p);
+    l.children.push(aes);
+    return l;
+  }
+  const l = layer(ctx, kind, p);
+  l.children.push(residueLayer(b, p, ctx, depth + 1, kind));
   return l;
 }
 
@@ -286,6 +601,10 @@ function nestedFormDecoder(s: string, path: string, ctx: Ctx, depth: number): La
   return paramsLayer('form', parsePairs(s), join(path, 'form'), ctx, depth);
 }
 
+function depthLimit(ctx: Ctx, path: string): void {
+  noteOnce(ctx, 'depth', path, `nesting deeper than ${ctx.limits.maxDepth} layers is not decoded`);
+}
+
 function stringLayer(
   s: string,
   path: string,
@@ -296,14 +615,26 @@ function stringLayer(
 ): Layer | null {
   if (ctx.full || s.length < 4) return null;
   if (depth > ctx.limits.maxDepth) {
-    noteOnce(ctx, 'depth', path, `nesting deeper than ${ctx.limits.maxDepth} layers is not decoded`);
+    depthLimit(ctx, path);
     return null;
   }
+  // Each decoder's cheapest test is made here, so that the many short plain values of a batch
+  // cost no call.
+  const n = s.length;
+  const c0 = s.charCodeAt(0);
   return (
     jsonDecoder(s, path, ctx, depth, pre) ??
+    (c0 === 0x22 || c0 <= 0x20 ? jsonStringDecoder(s, path, ctx, depth) : null) ??
+    // base32 before base64: a base32 text also fits the base64 alphabet, not the other way round.
+    (n >= 16 && ((c0 >= 0x41 && c0 <= 0x5a) || (c0 >= 0x32 && c0 <= 0x37))
+      ? base32Decoder(s, path, ctx, depth)
+      : null) ??
     base64Decoder(s, path, ctx, depth) ??
+    (n >= 16 && (n & 1) === 0 ? hexDecoder(s, path, ctx, depth) : null) ??
+    (s.includes('%') ? percentDecoder(s, path, ctx, depth) : null) ??
     urlQueryDecoder(s, path, ctx, depth) ??
-    (whole ? null : nestedFormDecoder(s, path, ctx, depth)) // textLayer handles whole forms itself
+    (whole ? null : nestedFormDecoder(s, path, ctx, depth)) ?? // textLayer handles whole forms itself
+    (n >= AES_MIN ? residueDecoder(s, path, ctx, depth) : null)
   );
 }
 
@@ -381,7 +712,7 @@ function jsonChild(
 // Parameters: query, form, cookie — with the formats that live in form fields
 
 function paramsLayer(
-  kind: 'query' | 'form' | 'cookie',
+  kind: 'query' | 'form' | 'cookie' | 'header',
   pairs: Array<[string, string]>,
   path: string,
   ctx: Ctx,
@@ -394,7 +725,7 @@ function paramsLayer(
     const p = path + keySegment(k);
     const field = layer(ctx, kind, p, v, k);
     container.children.push(field);
-    if (kind !== 'cookie' && FIELD_KEYS.has(k)) {
+    if ((kind === 'form' || kind === 'query') && FIELD_KEYS.has(k)) {
       if (!fields) {
         fields = new Map<string, string>();
         for (const [k2, v2] of pairs) if (!fields.has(k2)) fields.set(k2, v2);
@@ -468,13 +799,26 @@ const sensorsField: FieldDecoder = {
         finding(ctx, 'error', meta.path, `Sensors crc mismatch: sent ${crcText}, computed ${actual}`);
     }
     if (json) {
-      const j = jsonDecoder(value, path, ctx, depth + 1);
-      if (encryptedFlag || (j && encryptedEnvelope(j.value))) {
+      let parsed: Parsed | undefined;
+      try {
+        parsed = { value: JSON.parse(value.trim()) };
+      } catch {
+        parsed = undefined;
+      }
+      const encrypted = encryptedFlag || (parsed !== undefined && encryptedEnvelope(parsed.value));
+      // The envelope itself is cleartext JSON (key_id, key_hash, pkv, ekey); its binary strings (the
+      // wrapped key, the payloads) are accounted for here, not residue of their own.
+      if (encrypted) ctx.quiet++;
+      const j = parsed ? jsonDecoder(value, path, ctx, depth + 1, parsed) : null;
+      if (encrypted) ctx.quiet--;
+      if (encrypted) {
         summary.encrypted = true;
         const why = encryptedFlag ? `gzip=${gzip}` : 'envelope without gzip flag';
-        finding(ctx, 'opaque', meta.path, `encrypted Sensors payload (${why}); no key`);
+        const keys = sensorsKeys(ctx);
+        if (keys.length === 0 || !j)
+          finding(ctx, 'opaque', meta.path, `encrypted Sensors payload (${why}); no key`);
+        else decryptSensors(j, keys, summary, meta.path, why, ctx, depth + 1);
       }
-      // The envelope itself is cleartext JSON (key_id, key_hash, pkv, ekey).
       if (j) {
         out.push(j);
         if (!summary.encrypted) summary.events = Array.isArray(j.value) ? j.value.length : 1;
@@ -501,6 +845,76 @@ const sensorsField: FieldDecoder = {
     return out;
   },
 };
+
+/** Keys for Sensors envelopes: `sensors`, then those given for the host. */
+function sensorsKeys(ctx: Ctx): Buffer[] {
+  const k = Object.hasOwn(ctx.keys, 'sensors') ? ctx.keys.sensors : undefined;
+  const own = Buffer.isBuffer(k) && aesModes(k).length > 0 ? [k] : [];
+  return [...own, ...ctx.hostKeys];
+}
+
+/** The payload strings of an envelope: `payloads` (gzip=9: an array; gzip=13: one string) or `payload`. */
+function envelopePayloads(j: Layer): Layer[] {
+  const out: Layer[] = [];
+  const objects = Array.isArray(j.value) ? j.children : [j];
+  for (const o of objects)
+    for (const c of o.children) {
+      if (c.key !== 'payloads' && c.key !== 'payload') continue;
+      if (typeof c.value === 'string') out.push(c);
+      else if (Array.isArray(c.value))
+        for (const x of c.children) if (typeof x.value === 'string') out.push(x);
+    }
+  return out;
+}
+
+/**
+ * Decrypts the payloads of a Sensors envelope in place: each becomes `… › base64 › aes › gzip › json`
+ * (sensorsdata-format.md §3.4: base64(IV ‖ AES(gzip(JSON)))). Payloads no key opens stay opaque.
+ */
+function decryptSensors(
+  j: Layer,
+  keys: Buffer[],
+  summary: Record<string, unknown>,
+  metaPath: string,
+  why: string,
+  ctx: Ctx,
+  depth: number,
+): void {
+  const payloads = envelopePayloads(j);
+  let failed = 0;
+  let events = 0;
+  for (const leaf of payloads) {
+    const text = plusAndOneLine(leaf.value as string);
+    const alphabet = base64Alphabet(text);
+    const sealed = alphabet ? base64Bytes(text) : null;
+    if (!alphabet || !sealed || !spend(ctx, sealed.length, leaf.path)) {
+      failed++;
+      continue;
+    }
+    const p = join(leaf.path, alphabet);
+    const aes = aesLayer(sealed, keys, p, ctx, depth + 1);
+    if (!aes) {
+      failed++;
+      continue;
+    }
+    const b64 = layer(ctx, alphabet, p);
+    b64.children.push(aes);
+    leaf.children = [b64];
+    const ev = findFirst(aes, 'json');
+    events += ev ? (Array.isArray(ev.value) ? ev.value.length : 1) : 0;
+  }
+  summary.decrypted = failed === 0 && payloads.length > 0;
+  if (summary.decrypted) {
+    summary.events = events;
+    return;
+  }
+  const what =
+    payloads.length === 0
+      ? 'no payload in the envelope'
+      : `${failed} of ${payloads.length} payloads do not decrypt to gzip or text with the key given`;
+  finding(ctx, 'error', metaPath, `Sensors: wrong key (${what})`);
+  finding(ctx, 'opaque', metaPath, `encrypted Sensors payload (${why}); the key given does not decrypt it`);
+}
 
 /** MIUI analytics H/B envelope: `value` (base64url of the JSON or its gzip) with `gzip`, `ts`, `nonce`, `sign`. */
 const miuiField: FieldDecoder = {
@@ -560,59 +974,59 @@ const mistatField: FieldDecoder = {
       sid: fields.get('sid'),
       payloadChars: value.length,
     };
-    const key = Object.hasOwn(ctx.keys, 'mistat') ? ctx.keys.mistat : undefined;
-    if (key === undefined) {
-      finding(ctx, 'opaque', p, `MiStat payload (${value.length} chars): AES with a session key`);
+    const given = Object.hasOwn(ctx.keys, 'mistat') ? ctx.keys.mistat : undefined;
+    // `keys.mistat`, else the AES-128 keys given for the host.
+    const keys = given !== undefined ? [given] : ctx.hostKeys.filter((k) => k.length === 16);
+    const opaque = `MiStat payload (${value.length} chars): AES with a session key`;
+    if (keys.length === 0) {
+      finding(ctx, 'opaque', p, opaque);
       return [layer(ctx, 'mistat', p, summary)];
     }
     const l = layer(ctx, 'mistat', p, summary);
     summary.decrypted = false;
     const aesPath = join(p, 'aes');
-    const plain = mistatDecrypt(value, key, aesPath, ctx);
-    if (!plain) return [l];
-    // The SDK's order is JSON → gzip → AES: a right key gives gzip (1 in 256 wrong keys pass the padding check).
-    if (!isGzip(plain)) {
-      finding(ctx, 'error', aesPath, 'MiStat: wrong key (the plaintext is not gzip)');
+    let why = '';
+    for (const key of keys) {
+      const plain = mistatDecrypt(value, key, aesPath, ctx);
+      if (typeof plain === 'string') {
+        why ||= plain;
+        continue;
+      }
+      // The SDK's order is JSON → gzip → AES: a right key gives gzip (1 in 256 wrong keys pass the padding check).
+      if (!isGzip(plain)) {
+        why ||= 'MiStat: wrong key (the plaintext is not gzip)';
+        continue;
+      }
+      summary.decrypted = true;
+      const aes = layer(ctx, 'aes', aesPath);
+      l.children.push(aes);
+      aes.children.push(bytesLayer(plain, aesPath, ctx, depth + 1));
       return [l];
     }
-    summary.decrypted = true;
-    const aes = layer(ctx, 'aes', aesPath);
-    l.children.push(aes);
-    aes.children.push(bytesLayer(plain, aesPath, ctx, depth + 1));
+    // A wrong key: the error says why, and the payload is as opaque as without a key.
+    if (why) finding(ctx, 'error', aesPath, why);
+    finding(ctx, 'opaque', p, `${opaque}; the key given does not decrypt it`);
     return [l];
   },
 };
 
-/** IV(16) ‖ AES-128-CBC with PKCS#7 padding; a finding (never a throw) for a wrong key or bad input. */
-function mistatDecrypt(value: string, key: Buffer, path: string, ctx: Ctx): Buffer | null {
-  if (!Buffer.isBuffer(key) || key.length !== 16) {
-    finding(
-      ctx,
-      'error',
-      path,
-      `MiStat key must be 16 bytes (AES-128), got ${Buffer.isBuffer(key) ? key.length : typeof key}`,
-    );
-    return null;
-  }
+/** IV(16) ‖ AES-128-CBC with PKCS#7 padding: the plaintext, or why not (never a throw). */
+function mistatDecrypt(value: string, key: Buffer, path: string, ctx: Ctx): Buffer | string {
+  if (!Buffer.isBuffer(key) || key.length !== 16)
+    return `MiStat key must be 16 bytes (AES-128), got ${Buffer.isBuffer(key) ? key.length : typeof key}`;
   const s = plusAndOneLine(value);
-  if (!base64Alphabet(s)) {
-    finding(ctx, 'error', path, 'MiStat payload is not base64');
-    return null;
-  }
+  if (!base64Alphabet(s)) return 'MiStat payload is not base64';
   const sealed = base64Bytes(s);
-  if (sealed.length < 32 || sealed.length % 16 !== 0) {
-    finding(ctx, 'error', path, `MiStat payload of ${sealed.length} bytes is not IV + AES-CBC blocks`);
-    return null;
-  }
+  if (sealed.length < 32 || sealed.length % 16 !== 0)
+    return `MiStat payload of ${sealed.length} bytes is not IV + AES-CBC blocks`;
   // The plaintext is at most the ciphertext less the IV: count that before decrypting.
-  if (!spend(ctx, sealed.length - 16, path)) return null;
+  if (!spend(ctx, sealed.length - 16, path)) return 'MiStat: not decrypted (decoding budget spent)';
   try {
     const d = createDecipheriv('aes-128-cbc', key, sealed.subarray(0, 16));
     return Buffer.concat([d.update(sealed.subarray(16)), d.final()]);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    finding(ctx, 'error', path, `MiStat: wrong key (AES-CBC padding check failed: ${why})`);
-    return null;
+    return `MiStat: wrong key (AES-CBC padding check failed: ${why})`;
   }
 }
 
@@ -679,8 +1093,9 @@ function multipartLayer(body: Buffer, boundary: string, path: string, ctx: Ctx, 
 // Entry point
 
 function header(input: DecodeInput, name: string): string | undefined {
-  if (!input.headers) return undefined;
-  for (const [k, v] of Object.entries(input.headers)) if (k.toLowerCase() === name) return v;
+  if (!input.headers || typeof input.headers !== 'object') return undefined;
+  for (const [k, v] of Object.entries(input.headers))
+    if (k.toLowerCase() === name) return typeof v === 'string' ? v : undefined;
   return undefined;
 }
 
@@ -713,6 +1128,66 @@ function decodeBody(input: DecodeInput, root: Layer, ctx: Ctx): void {
   else at.children.push(bytesLayer(bytes, at.path, ctx, 0));
 }
 
+/**
+ * Headers that are the transport's, not the request's content: not decoded (Cookie has its own
+ * layer; HTTP/2 pseudo-headers repeat the URL).
+ */
+const STRUCTURAL_HEADERS = new Set([
+  'host',
+  'content-length',
+  'connection',
+  'transfer-encoding',
+  'content-type',
+  'content-encoding',
+  'accept-encoding',
+  'cookie',
+]);
+
+/** The headers a firmware can carry data in, in order: every one but the structural ones. */
+function contentHeaders(input: DecodeInput): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (!input.headers || typeof input.headers !== 'object') return out;
+  for (const [k, v] of Object.entries(input.headers)) {
+    if (typeof v !== 'string' || k.startsWith(':') || STRUCTURAL_HEADERS.has(k.toLowerCase())) continue;
+    out.push([k, v]);
+  }
+  return out;
+}
+
+/** The request's host: the URL's authority, else the Host header; normalised. */
+function hostOf(input: DecodeInput, url: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url);
+  let authority = m?.[1] ?? header(input, 'host') ?? '';
+  if (typeof authority !== 'string') return '';
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) authority = authority.slice(at + 1);
+  return normaliseHost(authority);
+}
+
+const KEY_NAMES = new Set(['mistat', 'sensors']);
+
+/** The keys given for host patterns that cover `host` (AES key lengths only). */
+function keysForHost(keys: Record<string, Buffer>, host: string): Buffer[] {
+  const out: Buffer[] = [];
+  if (!host) return out;
+  for (const [name, key] of Object.entries(keys)) {
+    if (KEY_NAMES.has(name) || !Buffer.isBuffer(key) || aesModes(key).length === 0) continue;
+    if (hostMatches(name, host)) out.push(key);
+  }
+  return out;
+}
+
+/**
+ * A cookie value, percent-decoded when it is percent-encoded through and through (as JS SDKs store
+ * JSON: `%7B%22distinct_id%22…`) and decodes to UTF-8; otherwise as sent. A value that merely holds
+ * escapes (a JSON string literal of percent-encoded text) is left for the decoders to unwrap in order.
+ */
+function cookieValue(v: string): string {
+  if (!v.includes('%')) return v;
+  const b = percentBytes(v);
+  return b && isUtf8(b) ? b.toString('utf8') : v;
+}
+
 /** Decodes one request into a tree of layers. Never throws. */
 export function decode(input: DecodeInput, limits?: Partial<DecodeLimits>): DecodeResult {
   const ctx: Ctx = {
@@ -724,10 +1199,15 @@ export function decode(input: DecodeInput, limits?: Partial<DecodeLimits>): Deco
     noted: new Map(),
     url: typeof input?.url === 'string' ? input.url : '',
     keys: input?.keys && typeof input.keys === 'object' ? input.keys : {},
+    host: '',
+    hostKeys: [],
+    quiet: 0,
   };
   const root = layer(ctx, 'body', 'body');
   const extra: Layer[] = [];
   try {
+    ctx.host = hostOf(input, ctx.url);
+    ctx.hostKeys = keysForHost(ctx.keys, ctx.host);
     const q = ctx.url.indexOf('?');
     if (q >= 0) {
       const query = ctx.url.slice(q + 1).split('#')[0] ?? '';
@@ -741,10 +1221,13 @@ export function decode(input: DecodeInput, limits?: Partial<DecodeLimits>): Deco
         .filter(Boolean)
         .map((c): [string, string] => {
           const i = c.indexOf('=');
-          return i < 0 ? [c, ''] : [c.slice(0, i), percentDecode(c.slice(i + 1), false)];
+          return i < 0 ? [c, ''] : [c.slice(0, i), cookieValue(c.slice(i + 1))];
         });
       extra.push(paramsLayer('cookie', pairs, 'cookie', ctx, 0));
     }
+    // Every other header is discovered like a form field (Referer and Origin too: a URL's query).
+    const headers = contentHeaders(input);
+    if (headers.length > 0) extra.push(paramsLayer('header', headers, 'header', ctx, 0));
     if (Buffer.isBuffer(input?.body)) decodeBody(input, root, ctx);
   } catch (e) {
     finding(ctx, 'error', 'body', `decoder failure: ${e instanceof Error ? e.message : String(e)}`);

@@ -6,8 +6,15 @@ export interface DecodeInput {
   url?: string;
   headers?: Record<string, string>;
   /**
-   * Decryption keys by name, e.g. from `phonehome inspect --key NAME=VALUE`. `mistat`: the 16-byte
-   * AES-128 session key of a MiStat v3 upload (the `p` field).
+   * Decryption keys by name, e.g. from `phonehome inspect --key NAME=VALUE`:
+   * - `mistat`: the 16-byte AES-128 session key of a MiStat v3 upload (the `p` field);
+   * - `sensors`: the symmetric key of encrypted Sensors batches (`gzip=9`/`13` envelopes, on any
+   *   host): 16 or 24 bytes → AES-CBC with the IV in the first 16 bytes, 32 bytes → AES-256-GCM
+   *   (IV 12, tag 16) or AES-256-CBC;
+   * - any other name is a host pattern (`api.example.com`, `*.example.com`, as src/util/hosts.ts
+   *   reads them): the key (16, 24 or 32 bytes) applies to that host's exchanges, to their Sensors
+   *   envelopes and MiStat uploads and to any binary residue (IV(16) ‖ AES-CBC, or IV(12) ‖
+   *   AES-GCM ‖ tag(16)) whose plaintext is gzip or text.
    */
   keys?: Record<string, Buffer>;
 }
@@ -17,10 +24,15 @@ export type LayerKind =
   | 'query'
   | 'form'
   | 'cookie'
+  | 'header'
   | 'json'
+  | 'json-string'
   | 'multipart'
   | 'base64'
   | 'base64url'
+  | 'hex'
+  | 'base32'
+  | 'percent'
   | 'gzip'
   | 'deflate'
   | 'zlib'
@@ -76,7 +88,9 @@ export interface DecodeLimits {
 }
 
 export const DEFAULT_LIMITS: DecodeLimits = {
-  maxDepth: 6,
+  // Room for six wraps around a payload that has its own layers (a header or form field, then a
+  // Sensors `data_list` with base64 and gzip): a firmware that nests deeper gets a `limit` finding.
+  maxDepth: 12,
   maxJsonDepth: 64,
   maxInflateBytes: 16 * 1024 * 1024,
   maxRatio: 200,

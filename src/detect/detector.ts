@@ -10,8 +10,10 @@
  * - `tracker`: the catalogue entry (path `url` for a host+path rule, `host` for a host-only rule, the
  *   layer's path for a layer rule such as generic Sensors Analytics on an unknown host);
  * - `canary` / `identifier`: in the URL (path `url`), the host (`host`), then decoded layers in tree
- *   order; one finding per needle, path and encoding; detail `in a key` when only a key matched; a
- *   base64/urlencoded match is left out when the decoded layer below it has the same needle;
+ *   order (body, query, cookies, request headers: `header.X-Ctx › base32 › gzip › json.url`); one
+ *   finding per needle, path and encoding; detail `in a key` when only a key matched; a
+ *   base64/urlencoded/hex match is left out when a decoded layer below it has the same needle, and
+ *   any match when a transform below it (base32, percent, json-string…) has it;
  * - `opaque` / `limit`: the decoder's own findings (its `error`s become `limit`s), value = its detail.
  * `tls` findings are not made here: a failed handshake has no decoded request (src/inspect makes them).
  */
@@ -27,7 +29,11 @@ export interface Finding {
   value: string;
   /** provenance path of the layer where it matched ('url' / 'host' for tracker findings) */
   path: string;
-  /** how it matched: 'plain' | 'urlencoded' | 'base64' | 'base64url' | 'hex' | 'md5' | 'sha1' | 'sha256'; 'n/a' for non-match kinds */
+  /**
+   * how it matched in the layer's value: 'plain' | 'urlencoded' | 'base64' | 'base64url' | 'hex' |
+   * 'md5' | 'sha1' | 'sha256'; 'n/a' for non-match kinds. Encodings the decoder unwrapped show in
+   * the path instead (`header.X-Ctx › base32 › gzip › json[0].url`, encoding 'plain').
+   */
   encoding: string;
   /** identifier name (e.g. 'android_id') for identifier findings */
   name?: string;
@@ -110,22 +116,35 @@ function decoderFinding(f: DecodeResult['findings'][number]): Finding {
 const CLEAN_KEYS_MAX = 10_000;
 
 /** Encodings the decoder itself unwraps: a match in such a form is repeated, plain, below it. */
-const UNWRAPPED = new Set(['base64', 'base64url', 'urlencoded']);
+const UNWRAPPED = new Set(['base64', 'base64url', 'urlencoded', 'hex']);
 
 /**
- * Drops a base64/urlencoded match in a layer when the same needle is also found in a layer decoded
- * from it (a path below it): the deeper finding says more (`… › base64 › json.url` rather than the
- * raw field), and one upload should not read as two leaks.
+ * Layers that decode the very string above them (src/decode LayerKinds): what that string shows, in
+ * whatever encoding (a JSON string literal or a percent-encoded text keeps much of its content
+ * plain), is repeated below.
+ */
+const TRANSFORMS = new Set(['base64', 'base64url', 'hex', 'base32', 'percent', 'json-string']);
+
+/** Whether `inner` is a layer decoded from the string at `outer` (by any decoder, or by a transform). */
+function copies(outer: Finding, inner: Finding): boolean {
+  if (inner === outer || inner.kind !== outer.kind || inner.value !== outer.value) return false;
+  const prefix = `${outer.path}${SEP}`;
+  if (!inner.path.startsWith(prefix)) return false;
+  if (UNWRAPPED.has(outer.encoding)) return true;
+  const end = inner.path.indexOf(SEP, prefix.length);
+  return TRANSFORMS.has(inner.path.slice(prefix.length, end < 0 ? undefined : end));
+}
+
+/**
+ * Drops a match in a layer when the same needle is also found in a layer decoded from it (a path
+ * below it): a base64/base64url/urlencoded/hex match below any decoder, and any match below a
+ * transform (`header.X › percent › json.url` rather than the raw header). The deeper finding says
+ * more, and one upload should not read as two leaks. (A URL and its `query` layer, or a string and
+ * the JSON document in it, both keep their plain matches.)
  */
 function withoutOuterCopies(found: Finding[]): Finding[] {
   if (found.length < 2) return found;
-  return found.filter(
-    (f) =>
-      !UNWRAPPED.has(f.encoding) ||
-      !found.some(
-        (g) => g !== f && g.kind === f.kind && g.value === f.value && g.path.startsWith(`${f.path}${SEP}`),
-      ),
-  );
+  return found.filter((f) => !found.some((g) => copies(f, g)));
 }
 
 export function createDetector(opts: DetectorOptions = {}): Detector {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createCipheriv } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { loadProfile } from '../../src/virtual/profiles.ts';
 import {
@@ -62,6 +63,22 @@ function sensorsBody(): string {
 }
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** RFC 4648 base32, padded. */
+function base32(b: Buffer): string {
+  const A = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let out = '';
+  let acc = 0;
+  let bits = 0;
+  for (const x of b) {
+    acc = (acc << 8) | x;
+    bits += 8;
+    while (bits >= 5) out += A[(acc >>> (bits -= 5)) & 31];
+    acc &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += A[(acc << (5 - bits)) & 31];
+  return out.padEnd(Math.ceil(out.length / 8) * 8, '=');
+}
 
 describe('phonehome inspect', function () {
   this.timeout(60_000);
@@ -227,6 +244,44 @@ describe('phonehome inspect', function () {
     ]);
   });
 
+  it('finds a canary hidden in a header under base32(gzip), and opens an AES body with --key HOST', async () => {
+    const key = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+    const json = JSON.stringify([{ event: 'page_view', properties: { url: CANARY } }]);
+    const header = base32(gzipSync(json));
+    const iv = Buffer.alloc(16, 7);
+    const c = createCipheriv('aes-128-cbc', key, iv);
+    const sealed = Buffer.concat([iv, c.update(gzipSync(json)), c.final()]).toString('base64');
+    const file = join(dir, 'hidden.http');
+    writeFileSync(
+      file,
+      `GET /v2/ctx HTTP/1.1\r\nHost: ctx.api.example.net\r\nX-MI-Ctx: ${header}\r\n\r\n` +
+        `POST /v2/up HTTP/1.1\r\nHost: up.example.net\r\nContent-Type: text/plain\r\n` +
+        `Content-Length: ${sealed.length}\r\n\r\n${sealed}`,
+    );
+    const inspect = async (extra: string[]) => {
+      const r = await run([file, '--json', '--canary', CANARY, ...extra]);
+      assert.equal(r.code, 0, show(r));
+      return parseJson<{ exchanges: JsonExchange[] }>(r).exchanges.map((x) =>
+        x.findings.map((f) => `${f.kind} ${f.path}`),
+      );
+    };
+    const [ctx, up] = await inspect([]);
+    assert.ok(
+      // Raw HTTP requests are read with lower-case header names.
+      ctx!.includes('canary header.x-mi-ctx › base32 › gzip › json[0].properties.url'),
+      JSON.stringify(ctx),
+    );
+    assert.deepEqual(up, ['opaque body › base64 › opaque']);
+    const [, opened] = await inspect(['--key', `*.example.net=${key.toString('hex')}`]);
+    assert.deepEqual(opened, ['canary body › base64 › aes › gzip › json[0].properties.url']);
+    const text = await run([file, '--canary', CANARY]);
+    assert.match(
+      text.stdout,
+      /opaque +- +n\/a +body › base64 › opaque +\d+ bytes of binary data \(base64\) that no decoder explains/,
+    );
+    assert.match(text.stdout, /1 opaque payload/);
+  });
+
   it('reads a capture cut short: JSON on stdout, the warning on stderr', async () => {
     const cap = join(dir, 'cut');
     mkdirSync(cap);
@@ -284,11 +339,18 @@ describe('phonehome inspect', function () {
 
     it('for an unknown or malformed --key, listing the supported keys', async () => {
       const cap = capture();
-      const unknown = assertCleanFailure(await run([cap, '--key', 'sensors=abc']), 2);
-      assert.match(unknown.message, /--key 'sensors=abc': unknown key name 'sensors'/);
+      const unknown = assertCleanFailure(await run([cap, '--key', 'bogus=abc']), 2);
+      assert.match(unknown.message, /--key 'bogus=abc': unknown key name 'bogus'/);
       assert.match(unknown.hint, /supported keys: mistat=<32 hex digits or the base64 of 16 bytes/);
       const bad = assertCleanFailure(await run([cap, '--key', 'mistat=xyz']), 2);
       assert.match(bad.message, /--key mistat: the value must be 32 hex digits or the base64 of 16 bytes/);
+      const short = assertCleanFailure(await run([cap, '--key', `*.example.net=${'ab'.repeat(8)}`]), 2);
+      assert.match(short.message, /--key \*\.example\.net: the value must be .* \(got 8 bytes\)/);
+      const twice = assertCleanFailure(
+        await run([cap, '--key', `sensors=${'ab'.repeat(16)}`, '--key', `sensors=${'cd'.repeat(16)}`]),
+        2,
+      );
+      assert.match(twice.message, /--key sensors is given twice with different values/);
     });
 
     it('for a missing FILE or an unknown option', async () => {
@@ -304,6 +366,9 @@ describe('phonehome inspect', function () {
     assert.match(r.stdout, /--identifier <\[name=\]value>/);
     assert.match(r.stdout, /'aaid=dGVzdA==' is the value 'dGVzdA==' named 'aaid'/);
     assert.match(r.stdout, /mistat=<32 hex digits or the base64 of 16 bytes>: the AES-128 session key/);
+    assert.match(r.stdout, /sensors=<32, 48 or 64 hex digits or the base64 of 16, 24 or 32 bytes>: /);
+    assert.match(r.stdout, /HOST=<[^>]*>, or \*\.SUFFIX=<…>: a key for\s+that host's exchanges/);
+    assert.match(r.stdout, /Findings 'opaque' mark what could not be decoded to the end/);
     assert.doesNotMatch(r.stdout, /default: \[\]/);
     assert.match(r.stdout, /\$ phonehome inspect \S+ --canary /);
   });

@@ -17,9 +17,11 @@ import {
 } from '../../inspect/format.ts';
 import {
   DEFAULT_IDENTIFIER_NAME,
+  HOST_KEY,
   parseCanary,
   parseIdentifier,
-  parseKey,
+  parseKeyOption,
+  parseKeyOptions,
   SUPPORTED_KEYS,
   type NamedIdentifier,
 } from '../../inspect/options.ts';
@@ -28,7 +30,23 @@ interface InspectOptions {
   json?: boolean;
   canary?: string[];
   identifier?: NamedIdentifier[];
-  key?: Array<[string, Buffer]>;
+  /** `NAME=VALUE` as given (each checked when parsed; parseKeyOptions makes the record). */
+  key?: string[];
+}
+
+/** `text` in lines of at most `width` characters, the first indented by `first`, the others by `rest`. */
+function wrap(text: string, width: number, first: string, rest: string): string {
+  const lines: string[] = [];
+  let line = first;
+  for (const word of text.split(' ')) {
+    const lead = lines.length === 0 ? first : rest;
+    if (line.length > lead.length && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = rest + word;
+    } else line += (line.length > lead.length ? ' ' : '') + word;
+  }
+  lines.push(line);
+  return lines.join('\n');
 }
 
 /** A repeatable option; no default, so --help does not print `(default: [])`. */
@@ -49,9 +67,19 @@ argument is the value, named '${DEFAULT_IDENTIFIER_NAME}'. So 'dGVzdA==' is a va
 value, and 'aaid=dGVzdA==' is the value 'dGVzdA==' named 'aaid': give a name to be sure.
 
 --key NAME=VALUE supports:
-${Object.entries(SUPPORTED_KEYS)
-  .map(([n, s]) => `  ${n}=<${s.form}>: ${s.what}`)
+${[
+  ...Object.entries(SUPPORTED_KEYS).map(([n, s]) => `${n}=<${s.form}>: ${s.what}`),
+  `HOST=<${HOST_KEY.form}>, or *.SUFFIX=<…>: ${HOST_KEY.what}`,
+]
+  .map((line) => wrap(line, 100, '  ', '      '))
   .join('\n')}
+A key that does not open what it should is an error finding, and the payload stays opaque.
+
+Findings 'opaque' mark what could not be decoded to the end: encrypted Sensors batches and MiStat
+uploads without their key, and any base64, base64url, hex, base32 or percent-encoded value (body,
+form field, JSON value, query, cookie or header) that decodes to 40 bytes or more of binary no
+decoder explains. A canary not found there proves nothing. Request headers other than Host,
+Content-*, Connection, Transfer-Encoding, Accept-Encoding and Cookie are decoded as 'header.NAME'.
 
 Exit codes: 0 when the file was read (whatever its payloads hold), 2 for a missing, unreadable or
 unrecognised file or bad arguments.
@@ -59,6 +87,7 @@ unrecognised file or bad arguments.
 Examples:
   $ phonehome inspect reports/run-1/capture --canary phc-7f3a9e --identifier android_id=8f2c1e0b9d7a4c36
   $ phonehome inspect upload.http --json --key mistat=00112233445566778899aabbccddeeff
+  $ phonehome inspect capture/ --canary phc-7f3a9e --key '*.example.com=000102030405060708090a0b0c0d0e0f'
 `;
 
 export function registerInspectCommand(program: Command): void {
@@ -82,13 +111,16 @@ export function registerInspectCommand(program: Command): void {
     )
     .option(
       '--key <name=value>',
-      `a decryption key (repeatable); supported: ${Object.keys(SUPPORTED_KEYS).join(', ')}`,
-      collect(parseKey),
+      `a decryption key (repeatable); NAME: ${Object.keys(SUPPORTED_KEYS).join(', ')}, a host or *.suffix`,
+      collect((arg: string) => {
+        parseKeyOption(arg); // a bad key fails at once, with the option's own message
+        return arg;
+      }),
     )
     .addHelpText('after', HELP)
     .action(async (file: string, o: InspectOptions) => {
       const detector = createDetector({ canaries: o.canary ?? [], identifiers: o.identifier ?? [] });
-      const keys = o.key ? Object.fromEntries(o.key) : undefined;
+      const keys = o.key ? parseKeyOptions(o.key) : undefined;
       const warn = (m: string) => void process.stderr.write(`phonehome: warning: ${m}\n`);
       const summary = emptySummary();
       const out = new Output(process.stdout);

@@ -1,8 +1,11 @@
 /**
  * fast-check arbitraries for decode(): random bytes and strings, valid Sensors/MIUI/MiStat/form
- * bodies then mutated, gzip headers with garbage, deep JSON, huge repeated keys, content types,
- * URLs with query strings and random keys. Shared by bench/fuzz-decode.ts and property.test.ts.
+ * bodies then mutated, the same under random chains of issue 10's wraps (maybe AES-encrypted first),
+ * gzip headers with garbage, deep JSON, huge repeated keys, content types, URLs with query strings,
+ * headers that carry payloads, and random keys (by name and by host). Shared by
+ * bench/fuzz-decode.ts and property.test.ts.
  */
+import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { gzipSync } from 'node:zlib';
 import type { DecodeInput, DecodeResult, Layer } from '../../../src/decode/index.ts';
@@ -15,8 +18,11 @@ import {
 } from '../../../src/virtual/telemetry/index.ts';
 import { nodeSdkGzipBody, sensorsBodies, browserEvents } from './corpus.ts';
 import { DEVICE } from './helpers.ts';
+import { seal, validChain, WRAPS, wrapChain } from './wraps.ts';
 
 export const MISTAT_KEY = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
+const AES16 = Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e1f0', 'hex');
+const AES32 = Buffer.concat([MISTAT_KEY, AES16]);
 
 /** Valid bodies of every format decode() knows, small enough to mutate quickly. */
 function seedBodies(): Buffer[] {
@@ -150,8 +156,23 @@ const formish = fc
   )
   .map((d) => formBody(Object.entries(d)));
 
+/** A seed under a random chain of issue 10's wraps, maybe encrypted first, maybe mutated after. */
+const hidden = fc
+  .record({
+    seed: fc.constantFrom(...SEEDS),
+    encrypt: fc.option(fc.constantFrom('aes-128-cbc' as const, 'aes-256-gcm' as const), { nil: undefined }),
+    chain: fc.array(fc.constantFrom(...WRAPS), { maxLength: 7 }),
+    ops: fc.array(op, { maxLength: 2 }),
+  })
+  .map(({ seed, encrypt, chain, ops }) => {
+    const start = encrypt ? seal(encrypt, encrypt === 'aes-128-cbc' ? AES16 : AES32, seed) : seed;
+    const ok = validChain(chain, !encrypt && isUtf8(seed));
+    return applyOps(wrapChain(ok ? chain : chain.filter((w) => w !== 'json-string'), start), ops);
+  });
+
 export const body: fc.Arbitrary<Buffer> = fc.oneof(
   { weight: 4, arbitrary: mutated },
+  { weight: 3, arbitrary: hidden },
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 512 }).map((u) => Buffer.from(u)) },
   { weight: 2, arbitrary: text.map((s) => Buffer.from(s)) },
   { weight: 2, arbitrary: formish.map((s) => Buffer.from(s)) },
@@ -183,6 +204,7 @@ const url = fc.option(
         fc.constantFrom(
           'https://sa.api.intl.miui.com/sa',
           'https://data.mistat.intl.xiaomi.com/mistats/v3',
+          'https://up.example.net/v1/c',
           '/sa.gif',
           '',
         ),
@@ -197,22 +219,38 @@ const url = fc.option(
 
 const headers = fc.option(
   fc.dictionary(
-    fc.constantFrom('Content-Encoding', 'content-encoding', 'Cookie', 'content-type', 'X-Other'),
-    fc.oneof(fc.constantFrom('gzip', 'deflate', 'br', ' GZIP '), text),
-    { maxKeys: 3 },
+    fc.constantFrom(
+      'Content-Encoding',
+      'content-encoding',
+      'Cookie',
+      'content-type',
+      'X-Other',
+      'X-MI-Ctx',
+      'Referer',
+      'Host',
+      ':path',
+    ),
+    fc.oneof(
+      fc.constantFrom('gzip', 'deflate', 'br', ' GZIP ', 'up.example.net', 'x=%7B%22a%22%3A1%7D'),
+      text,
+      hidden.map((b) => b.toString('latin1')),
+    ),
+    { maxKeys: 4 },
   ),
   { nil: undefined },
 );
 
 const keys = fc.option(
   fc.dictionary(
-    fc.constantFrom('mistat', 'sensors', 'other'),
+    fc.constantFrom('mistat', 'sensors', 'other', 'up.example.net', '*.example.net', '*.miui.com'),
     fc.oneof(
       fc.constant(MISTAT_KEY),
+      fc.constant(AES16),
+      fc.constant(AES32),
       fc.uint8Array({ minLength: 16, maxLength: 16 }).map((u) => Buffer.from(u)),
       fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u)),
     ),
-    { maxKeys: 2 },
+    { maxKeys: 3 },
   ),
   { nil: undefined },
 );

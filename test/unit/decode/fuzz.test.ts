@@ -150,6 +150,6 @@ describe('decode: fuzz', () => {
       assert.ok(r.findings.length <= 1000);
       r.leaves();
     }
-    assert.equal(DEFAULT_LIMITS.maxDepth, 6);
+    assert.equal(DEFAULT_LIMITS.maxDepth, 12);
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { decode, type DecodeResult, type Layer } from '../../../src/decode/index.ts';
 import { createDetector, parseCatalogue, type Finding, type Identifier } from '../../../src/detect/index.ts';
 import {
@@ -246,7 +247,9 @@ describe('detect: detector over decoded requests', () => {
       form: `a+b ${new URLSearchParams({ q: `${c} x` }).toString()}`,
       b64: `id:${b64(`..${c}`)}`,
       b64url: `id:${Buffer.from(`.${c}???`).toString('base64url')}`,
-      hex: Buffer.from(c).toString('hex').toUpperCase(),
+      hex: `id:${Buffer.from(c).toString('hex').toUpperCase()}`,
+      // A whole hex value is decoded: the match is in the text below it, not in the hex.
+      wholeHex: Buffer.from(c).toString('hex'),
       md5: createHash('md5').update(c).digest('hex'),
       sha1: createHash('sha1').update(c).digest('hex'),
       sha256: `sha256=${createHash('sha256').update(c).digest('hex')}`,
@@ -256,6 +259,7 @@ describe('detect: detector over decoded requests', () => {
       c,
     ]);
     const got = new Set(where(findings, c));
+    assert.ok(!got.has('body › json.wholeHex|hex'), 'the hex copy of a decoded hex value is left out');
     for (const expected of [
       'body › json.plain|plain',
       'body › json.url|urlencoded',
@@ -263,6 +267,7 @@ describe('detect: detector over decoded requests', () => {
       'body › json.b64|base64',
       'body › json.b64url|base64url',
       'body › json.hex|hex',
+      'body › json.wholeHex › hex › text|plain',
       'body › json.md5|md5',
       'body › json.sha1|sha1',
       'body › json.sha256|sha256',
@@ -329,6 +334,31 @@ describe('detect: detector over decoded requests', () => {
     );
     const paths = where(decoded.findings, CANARY);
     assert.ok(paths.length >= 1 && paths.every((p) => p.startsWith('body › form.t › ')), paths.join(', '));
+  });
+
+  it('finds needles in request headers through any chain, one finding per leak', () => {
+    const headers = {
+      // Percent-encoding and JSON string literals keep the canary plain in the raw header too.
+      'X-Pct': encodeURIComponent(JSON.stringify({ u: CANARY })),
+      'X-Json': JSON.stringify(JSON.stringify({ u: CANARY })),
+      'X-Hex': Buffer.from(JSON.stringify({ u: CANARY })).toString('hex'),
+      'X-Gz': gzipSync(JSON.stringify({ u: CANARY })).toString('base64'),
+      'X-Device': `id=${DEVICE.androidId}`,
+    };
+    const url = 'https://unknown.example/x';
+    const decoded = decode({ body: Buffer.alloc(0), url, headers });
+    const { findings } = createDetector({ canaries: [CANARY], identifiers: IDS }).run(
+      { method: 'GET', url, host: 'unknown.example' },
+      decoded,
+    );
+    assertRealPaths(findings, decoded);
+    assert.deepEqual(where(findings, CANARY), [
+      'header.X-Pct › percent › json.u|plain',
+      'header.X-Json › json-string › json.u|plain',
+      'header.X-Hex › hex › json.u|plain',
+      'header.X-Gz › base64 › gzip › json.u|plain',
+    ]);
+    assert.deepEqual(where(findings, DEVICE.androidId), ['header.X-Device|plain']);
   });
 
   it('deduplicates: one finding per needle, path and encoding', () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createCipheriv } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import { createDetector, type Detector } from '../../../src/detect/index.ts';
 import { analyseRecord, layersOf } from '../../../src/inspect/analyse.ts';
@@ -237,6 +239,35 @@ describe('analyseRecord', () => {
     assert.ok(
       withKey.layers.some((l) => l.kind === 'aes'),
       JSON.stringify(withKey.layers),
+    );
+  });
+
+  it('lists header layers and opaque residue, and opens the residue with a key for the host', () => {
+    const key = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
+    const iv = Buffer.alloc(16, 1);
+    const c = createCipheriv('aes-128-cbc', key, iv);
+    const sealed = Buffer.concat([iv, c.update(gzipSync(JSON.stringify({ url: CANARY_URL }))), c.final()]);
+    const body = sealed.toString('base64url');
+    // base64url without `-` or `_` is base64 too, and named so.
+    const b64 = /[-_]/.test(body) ? 'base64url' : 'base64';
+    const record = post('https://up.example.net/v1', body);
+    (record as { request: { headers: Record<string, string> } }).request.headers['X-Ctx'] = Buffer.from(
+      JSON.stringify({ url: CANARY_URL }),
+    ).toString('hex');
+    const bare = analyseRecord(record, detector);
+    const kinds = new Map(bare.layers.map((l) => [l.path, l.kind]));
+    assert.equal(kinds.get('header'), 'header');
+    assert.equal(kinds.get('header.X-Ctx'), 'header');
+    assert.equal(kinds.get('header.X-Ctx › hex'), 'hex');
+    assert.equal(kinds.get(`body › ${b64} › opaque`), 'opaque');
+    assert.deepEqual(
+      bare.findings.filter((f) => f.kind !== 'tracker').map((f) => `${f.kind} ${f.path}`),
+      ['canary header.X-Ctx › hex › json.url', `opaque body › ${b64} › opaque`],
+    );
+    const keyed = analyseRecord(record, detector, { keys: { '*.example.net': key } });
+    assert.deepEqual(
+      keyed.findings.filter((f) => f.kind !== 'tracker').map((f) => `${f.kind} ${f.path}`),
+      [`canary body › ${b64} › aes › gzip › json.url`, 'canary header.X-Ctx › hex › json.url'],
     );
   });
 });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import {
   InspectArgumentError,
+  isHostPattern,
   parseCanary,
   parseIdentifier,
   parseKey,
+  parseKeyOption,
+  parseKeyOptions,
 } from '../../../src/inspect/options.ts';
 import { formatExchange, printable } from '../../../src/inspect/format.ts';
 
@@ -50,12 +53,52 @@ describe('inspect arguments', () => {
     );
     throwsArg(() => parseKey(`mistat=${Buffer.alloc(24, 0xfe).toString('base64')}`), /the value must be/);
     throwsArg(
-      () => parseKey('sensors=00112233445566778899aabbccddeeff'),
-      /unknown key name 'sensors'/,
-      /supported keys: mistat=</,
+      () => parseKey('bogus=00112233445566778899aabbccddeeff'),
+      /unknown key name 'bogus'/,
+      /supported keys: mistat=<32 hex digits or the base64 of 16 bytes>; sensors=<.*; HOST=<.*\*\.SUFFIX/,
     );
     throwsArg(() => parseKey('mistat'), /expected NAME=VALUE/, /mistat=/);
+    throwsArg(() => parseKey('=00112233445566778899aabbccddeeff'), /expected NAME=VALUE/);
     throwsArg(() => parseKey('__proto__=00112233445566778899aabbccddeeff'), /unknown key name/);
+  });
+
+  it('--key sensors, HOST and *.SUFFIX take 16, 24 or 32 bytes (hex or base64)', () => {
+    for (const n of [16, 24, 32]) {
+      const key = Buffer.alloc(n, n);
+      assert.deepEqual(parseKeyOption(`sensors=${key.toString('hex')}`), { name: 'sensors', key });
+      assert.deepEqual(parseKeyOption(`SA.Example.COM.=${key.toString('base64')}`), {
+        name: 'sa.example.com',
+        key,
+      });
+      assert.deepEqual(parseKeyOption(`*.example.com=${key.toString('base64url')}`), {
+        name: '*.example.com',
+        key,
+      });
+    }
+    assert.equal(parseKeyOption(`tracking.*.miui.com=${'ab'.repeat(16)}`).name, 'tracking.*.miui.com');
+    assert.equal(parseKeyOption(`10.0.2.2=${'ab'.repeat(32)}`).name, '10.0.2.2');
+    throwsArg(
+      () => parseKeyOption(`sensors=${'ab'.repeat(20)}`),
+      /--key sensors: the value must be 32, 48 or 64 hex digits or the base64 of 16, 24 or 32 bytes \(got 20 bytes\)/,
+      /AES-128, 192 or 256/,
+    );
+    throwsArg(() => parseKeyOption(`mistat=${'ab'.repeat(32)}`), /mistat: .*\(got 32 bytes\)/);
+    throwsArg(() => parseKeyOption('x.example=not base64!'), /--key x\.example: the value must be/);
+    for (const bad of ['localhost', '*', '*.*', 'a..b', '-a.b', 'a_b.com', 'http://a.b'])
+      throwsArg(() => parseKeyOption(`${bad}=${'ab'.repeat(16)}`), /unknown key name|expected NAME=VALUE/);
+    assert.ok(isHostPattern('a.b') && isHostPattern('*.b.c') && !isHostPattern('b'));
+  });
+
+  it('parseKeyOptions: a record for DecodeInput.keys; one name twice only with the same value', () => {
+    const a = 'ab'.repeat(16);
+    const b = 'cd'.repeat(32);
+    assert.deepEqual(parseKeyOptions([`mistat=${a}`, `sensors=${b}`, `*.x.example=${a}`, `mistat=${a}`]), {
+      mistat: Buffer.from(a, 'hex'),
+      sensors: Buffer.from(b, 'hex'),
+      '*.x.example': Buffer.from(a, 'hex'),
+    });
+    assert.deepEqual(parseKeyOptions([]), {});
+    throwsArg(() => parseKeyOptions([`h.example=${a}`, `H.Example=${b}`]), /--key h\.example is given twice/);
   });
 });
 
