@@ -336,6 +336,28 @@ export function checkUpload(
       proof: proofOf(tls, false),
     };
   const total = observed.filter((o) => !o.probe).length;
+  if (a.containing !== 'any') {
+    // Not seen, but maybe only hidden: uploads in scope that could not be read may hold it.
+    const cutoff = a.containing === 'canary' ? (canaryCutoff(ctx) ?? -Infinity) : -Infinity;
+    const unreadLate = exchanges
+      .filter((o) => o.at >= cutoff)
+      .map((o) => ({ o, unread: unreadParts(o) }))
+      .filter((x) => x.unread.length > 0);
+    const tlsLate = tls.filter((o) => o.at >= cutoff);
+    if (unreadLate.length || tlsLate.length) {
+      const why: string[] = [];
+      if (unreadLate.length)
+        why.push(
+          `${unreadLate.length} upload(s) in scope could not be decoded to the end:\n  ${list(unreadLate.map((x) => describeLeak(x.o, x.unread, ctx)))}\n  Fix: ${opaqueFix(unreadLate)}`,
+        );
+      if (tlsLate.length)
+        why.push(tlsExplanation(ctx, tlsLate.length, [...new Set(tlsLate.map((o) => o.record.host))]));
+      return {
+        status: 'broken',
+        message: `cannot tell whether ${describeDestination(a)} received ${describeContent(a)}: none was seen, but ${why.join('; and ')}`,
+      };
+    }
+  }
   let message = `no upload to ${describeDestination(a)} carried ${describeContent(a)}: ${exchanges.length} exchange(s) went to it, ${total} record(s) looked at`;
   const unread = exchanges.filter((o) => unreadParts(o).length > 0);
   if (unread.length > 0)

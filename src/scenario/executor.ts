@@ -476,7 +476,9 @@ class Run implements StepRuntime {
     const a = args as unknown as UploadArgs;
     await this.settle();
     let r = checkUpload(a, this.evidence.window(), this.ctxNow());
-    if (r.status === 'failed') {
+    // Apps of the scenario already went around the capture: their channel is not this one.
+    if (r.status === 'failed' && this.phone.bypass) await this.bypassProblems();
+    if (r.status === 'failed' && this.appLeaks === 0) {
       // Not there yet: the channel may flush late (a persistent queue at the next launch, a long
       // interval). Give it the same chance a negative check gives it before calling it missing, and
       // stop waiting as soon as it shows.
@@ -488,7 +490,7 @@ class Run implements StepRuntime {
       r = checkUpload(a, this.evidence.window(), this.ctxNow());
     }
     let final: CheckResult = r;
-    if (r.status === 'failed') {
+    if (r.status !== 'passed') {
       // A missing upload with a dead capture says nothing about the phone: probe to tell them apart.
       try {
         await this.ensureLive();
@@ -534,8 +536,15 @@ class Run implements StepRuntime {
     await this.ensureLive();
     // controlled (read first: its measured delay sets the trailing window)
     const control = a.control !== undefined ? this.controls.get(a.control) : undefined;
+    const controlProblem = a.control !== undefined ? this.controlProblem(a.control, control) : undefined;
+    // complete, as far as it is known now: a check that cannot pass need not wait
+    const early = controlProblem ? [] : await this.bypassProblems();
     // waited
-    await this.giveChannelItsChance(scopeArgs, control);
+    if (!controlProblem && early.length === 0) await this.giveChannelItsChance(scopeArgs, control);
+    else
+      this.rep.log(
+        `not waiting for late uploads: this check cannot pass (${controlProblem ? 'its control did not show the channel' : 'traffic went around the capture'})`,
+      );
     // readable + the records' own verdict
     const ctx = this.ctxNow();
     const records = isRequest
@@ -545,12 +554,9 @@ class Run implements StepRuntime {
     const unproven: Unproven[] = [];
     if (records.status === 'broken') unproven.push(records.message.replace(/^cannot prove that [^:]*: /, ''));
     // complete
-    unproven.push(...(await this.bypassProblems()));
+    unproven.push(...(early.length ? early : await this.bypassProblems()));
     // controlled
-    if (a.control !== undefined) {
-      const problem = this.controlProblem(a.control, control);
-      if (problem) unproven.push(problem);
-    }
+    if (controlProblem) unproven.push(controlProblem);
     if (unproven.length) {
       const what = isRequest
         ? `no request to ${String(a.host)}`
@@ -610,6 +616,9 @@ class Run implements StepRuntime {
     return pkgs;
   }
 
+  /** Scenario apps that went around the capture, at the last bypass judgement. */
+  private appLeaks = 0;
+
   judgeBypass(report: BypassReport): Unproven[] {
     const how = report.checked.join(' and ') || 'nothing';
     const scope = this.inScopePackages();
@@ -634,6 +643,7 @@ class Run implements StepRuntime {
       this.rep.log(
         `traffic around the capture by apps this scenario does not drive (not judged): ${others.join('; ')}`,
       );
+    this.appLeaks = apps.length;
     const out: Unproven[] = report.unavailable.map(
       (u) => `traffic around the capture could not be measured: ${u}`,
     );

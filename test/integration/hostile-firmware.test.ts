@@ -149,8 +149,10 @@ describe('hostile firmware: the shipped suites never say passed when an upload i
     for (const s of INCOGNITO) {
       const x = verdicts('unlisted-host')[s];
       assert.equal(x?.status, 'failed', msg(x));
-      assert.match(x.message!, /t\.browser\.miui\.com/);
-      assert.match(x.message!, /no catalogue entry; a Xiaomi domain/);
+      // Named by its host; no catalogue host entry covers it (the Sensors format may still be
+      // recognised on any host by the catalogue's layer entry).
+      assert.match(x.message!, /\(host t\.browser\.miui\.com, path \/v1\/events\)/);
+      assert.doesNotMatch(x.message!, /\[miui-sensors\]/);
     }
   });
 
@@ -200,7 +202,10 @@ describe('hostile firmware: the shipped suites never say passed when an upload i
     for (const s of INCOGNITO) {
       const x = again.find((r) => r.scenario === s);
       assert.equal(x?.status, 'failed', msg(x));
-      assert.match(x.message!, /canary \w+=ph\w+ at .*sensors/);
+      assert.match(
+        x.message!,
+        /canary url=ph\w+ at body › form\.data_list › json\[0\]\.payloads\[\d+\] › base64 › aes › gzip › json\.properties\.url/,
+      );
     }
   });
 });

@@ -11,6 +11,7 @@ import { UserError } from '../errors.ts';
 import { adbPortOption, timeoutMsParser } from '../options.ts';
 import { stateDir } from '../state.ts';
 import { runSuites } from '../../runner/run.ts';
+import { parseKeyOption, parseKeyOptions } from '../../inspect/options.ts';
 import { DEFAULT_QUARANTINE_AFTER } from '../../runner/scheduler.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -44,6 +45,7 @@ interface RunCliOptions {
   concurrency?: number;
   quarantineAfter: number;
   stepTimeout?: number;
+  key?: string[];
 }
 
 export function registerRunCommand(program: Command): void {
@@ -86,10 +88,20 @@ export function registerRunCommand(program: Command): void {
       DEFAULT_QUARANTINE_AFTER,
     )
     .option('--step-timeout <ms>', 'timeout of one scenario step', timeoutMsParser('--step-timeout'))
+    .option(
+      '--key <name=hex>',
+      'a decryption key for the decoders (repeatable), as `phonehome inspect --key`: mistat, sensors, a host or *.suffix; ' +
+        'uploads in scope that stay encrypted make canary and identifier checks broken',
+      (arg: string, prev: string[] = []) => {
+        parseKeyOption(arg); // a bad key fails at once, with its own message (exit 2)
+        return [...prev, arg];
+      },
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  phonehome run\n  phonehome run scenarios/incognito-browsing.yaml --device 127.0.0.1:41001\n' +
-        '  phonehome run --tags incognito --retries 1 --json > summary.json\n\n' +
+        '  phonehome run --tags incognito --retries 1 --json > summary.json\n' +
+        '  phonehome run --key sensors=6d692d6c61622d73656e736f72732121   # decrypt Sensors gzip=9 payloads\n\n' +
         'Exit codes: 0 all passed, 1 a scenario failed, 2 usage or config error, 3 infrastructure ' +
         '(a phone was lost, leased by another run, or missing), 130 interrupted.',
     )
@@ -113,6 +125,13 @@ export function registerRunCommand(program: Command): void {
         ...(o.concurrency ? { concurrency: o.concurrency } : {}),
         quarantineAfter: o.quarantineAfter,
         ...(o.stepTimeout ? { stepTimeoutMs: o.stepTimeout } : {}),
+        ...(o.key?.length
+          ? {
+              keys: Object.fromEntries(
+                Object.entries(parseKeyOptions(o.key)).map(([name, key]) => [name, key.toString('hex')]),
+              ),
+            }
+          : {}),
         stateDir: stateDir(),
         caDir: caDir(),
       });
