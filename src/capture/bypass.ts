@@ -100,6 +100,20 @@ export interface BypassReport {
   notes: string[];
 }
 
+/** A report with nothing in it yet (nothing measured, nothing found). */
+export function emptyBypassReport(over: Partial<BypassReport> = {}): BypassReport {
+  return {
+    checked: [],
+    unavailable: [],
+    leaks: [],
+    rejected: [],
+    redirected: [],
+    dns: [],
+    notes: [],
+    ...over,
+  };
+}
+
 export interface BypassMonitor {
   snapshot(): Promise<TrafficSnapshot>;
   compare(before: TrafficSnapshot, after: TrafficSnapshot): Promise<BypassReport>;
@@ -733,15 +747,7 @@ export function createBypassMonitor(o: MonitorOptions): BypassMonitor {
   };
 
   const compare = async (before: TrafficSnapshot, after: TrafficSnapshot): Promise<BypassReport> => {
-    const report: BypassReport = {
-      checked: [],
-      unavailable: [],
-      leaks: [],
-      rejected: [],
-      redirected: [],
-      dns: [],
-      notes: [],
-    };
+    const report = emptyBypassReport();
     try {
       uidPackages = await packagesByUid(o.device, { timeoutMs });
     } catch (e) {

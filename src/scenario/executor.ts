@@ -543,7 +543,9 @@ class Run implements StepRuntime {
     if (!controlProblem && early.length === 0) await this.giveChannelItsChance(scopeArgs, control);
     else
       this.rep.log(
-        `not waiting for late uploads: this check cannot pass (${controlProblem ? 'its control did not show the channel' : 'traffic went around the capture'})`,
+        `not waiting for late uploads: this check cannot pass (${controlProblem ?? early[0]!})`.split(
+          '. Fix:',
+        )[0]!,
       );
     // readable + the records' own verdict
     const ctx = this.ctxNow();

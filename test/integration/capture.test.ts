@@ -25,7 +25,6 @@ import {
 import { readIdentifiers, type Identifier } from '../../src/detect/index.ts';
 import { createAdbClient, Device } from '../../src/device/index.ts';
 import type { LabPhone } from '../../src/virtual/lab.ts';
-import { SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
 import {
   ADS_URL,
   analyse,
@@ -43,6 +42,7 @@ import {
   where,
   type Analysed,
   type Canaries,
+  provisionCa,
 } from '../support/capture.ts';
 import { startLab, type TestLab } from '../support/lab.ts';
 import { AdbPhone, byId, FAST_TIMINGS } from '../support/xiaomi.ts';
@@ -214,15 +214,6 @@ async function lsOk(phone: AdbPhone, path: string, asRoot = false): Promise<bool
 }
 
 /** Makes the lab CA a system CA in the phone's image (as test/support/xiaomi.ts installSystemCa does). */
-function provisionCa(lp: LabPhone, ca: LabCa): void {
-  const fs = lp.phone.fs;
-  const path = `${lp.profile.systemCaDir}/${ca.fileName}`;
-  fs.provision(() => {
-    fs.writeFile(path, ca.certPem, { mode: 0o644 });
-    fs.chown(path, 0, 0);
-    fs.setLabel(path, SYSTEM_FILE_LABEL);
-  });
-}
 
 // ===================================================================================== CA methods
 

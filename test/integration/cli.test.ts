@@ -192,7 +192,7 @@ describe('phonehome CLI (real adb server on a private port)', function () {
         cmd: ['lab', 'up'],
         lists: [
           '--phones <n>',
-          '--profile <name>',
+          '--profile <name|file.json>',
           '--adb-port <port>',
           '--devices <file>',
           '--base-port <port>',

@@ -14,8 +14,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LabCa } from '../../src/capture/ca.ts';
-import { SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
 import type { JobResult } from '../../src/runner/types.ts';
+import { provisionCa } from '../support/capture.ts';
 import { runCli, show } from '../support/cli.ts';
 import { startLab, type LabPhone, type TestLab } from '../support/lab.ts';
 
@@ -29,30 +29,22 @@ const exampleKey = (): string => {
   return p.telemetry.emitters.sensors.encrypt.key;
 };
 
-/** The shipped suites this issue is about: incognito (with their control) and UEP (with its control). */
-const TAGS = 'incognito,uep,regression-suite';
+/**
+ * The shipped suites this issue is about: incognito (with their control) and UEP (with its control).
+ * firmware-regression.yaml repeats two of these checks in one scenario; it is left out for time.
+ */
+const TAGS = 'incognito,uep';
 const NEGATIVE = new Set([
   'Incognito browsing is not reported',
   'Incognito DuckDuckGo search is not reported',
   'Incognito Google search is not reported',
   'User Experience Program off silences system UI analytics',
-  'Firmware regression (incognito search and UEP opt-out)',
 ]);
 const INCOGNITO = [
   'Incognito browsing is not reported',
   'Incognito DuckDuckGo search is not reported',
   'Incognito Google search is not reported',
 ];
-
-function provisionCa(lp: LabPhone, ca: LabCa): void {
-  const fs = lp.phone.fs;
-  const path = `${lp.profile.systemCaDir}/${ca.fileName}`;
-  fs.provision(() => {
-    fs.writeFile(path, ca.certPem, { mode: 0o644 });
-    fs.chown(path, 0, 0);
-    fs.setLabel(path, SYSTEM_FILE_LABEL);
-  });
-}
 
 describe('hostile firmware: the shipped suites never say passed when an upload is hidden', function () {
   this.timeout(900_000);
@@ -142,7 +134,7 @@ describe('hostile firmware: the shipped suites never say passed when an upload i
   it('the honest firmware keeps its verdicts: the negatives and their controls pass', () => {
     const v = verdicts('redmi-note-8-fixed-rooted');
     for (const [scenario, x] of Object.entries(v)) assert.equal(x.status, 'passed', `${scenario}: ${msg(x)}`);
-    assert.equal(Object.keys(v).length, 7, Object.keys(v).join(', '));
+    assert.equal(Object.keys(v).length, 6, Object.keys(v).join(', '));
   });
 
   it('an unlisted Xiaomi host: failed, naming the host', () => {
@@ -204,7 +196,7 @@ describe('hostile firmware: the shipped suites never say passed when an upload i
       assert.equal(x?.status, 'failed', msg(x));
       assert.match(
         x.message!,
-        /canary url=ph\w+ at body › form\.data_list › json\[0\]\.payloads\[\d+\] › base64 › aes › gzip › json\.properties\.url/,
+        /canary (url|search)=ph\w+ at body › form\.data_list › json\[0\]\.payloads\[\d+\] › base64 › aes › gzip › json\.properties\./,
       );
     }
   });

@@ -152,6 +152,7 @@ describe('scenario executor on virtual phones', function () {
       identifiers: await readIdentifiers(device),
       capture,
       wiring: slot.wiring,
+      bypass: slot.wiring.bypass,
     };
   }
 
@@ -161,6 +162,9 @@ describe('scenario executor on virtual phones', function () {
     settleTimeoutMs: 8000,
     probeTimeoutMs: 5000,
     stepTimeoutMs: 60_000,
+    // The channels here flush on background; the trailing window's own rules are tested with fakes
+    // (test/unit/scenario/executor-verdicts.test.ts) and end to end in hostile-firmware.test.ts.
+    maxTrailingMs: 3000,
   };
 
   it('leaky firmware: an incognito DuckDuckGo search reaches a tracker, so assertNoUpload fails', async () => {

@@ -10,7 +10,9 @@ import { randomBytes } from 'node:crypto';
 import type { CaptureRecord, Exchange } from '../../src/capture/exchange.ts';
 import { decode } from '../../src/decode/index.ts';
 import { createDetector, type Finding, type Identifier } from '../../src/detect/index.ts';
+import type { LabCa } from '../../src/capture/ca.ts';
 import type { LabPhone } from '../../src/virtual/lab.ts';
+import { SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
 import { BIN, type CliResult } from './cli.ts';
 import { allNodes, byId, within, type AdbPhone, type XmlNode } from './xiaomi.ts';
 
@@ -20,6 +22,20 @@ export const USER_CACERTS = '/data/misc/user/0/cacerts-added';
 export const BROWSER_ACTIVITY = 'com.android.browser.BrowserActivity';
 export const SENSORS_HOST = 'sa.api.intl.miui.com';
 export const ADS_URL = 'http://api.ad.intl.xiaomi.com/getSplashScreenAds';
+
+/**
+ * Puts the lab CA into a virtual phone's system CA folder as if it were in the phone's image (a lab
+ * phone flashed for it): `--ca-method auto` then finds it `preinstalled`, without root.
+ */
+export function provisionCa(lp: LabPhone, ca: Pick<LabCa, 'fileName' | 'certPem'>): void {
+  const fs = lp.phone.fs;
+  const path = `${lp.profile.systemCaDir}/${ca.fileName}`;
+  fs.provision(() => {
+    fs.writeFile(path, ca.certPem, { mode: 0o644 });
+    fs.chown(path, 0, 0);
+    fs.setLabel(path, SYSTEM_FILE_LABEL);
+  });
+}
 
 export const token = (): string => randomBytes(5).toString('hex');
 

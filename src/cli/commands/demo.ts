@@ -43,7 +43,7 @@ export function registerDemoCommand(program: Command): void {
       new Option('--ui <driver>', 'how the phones are driven').choices(['appium', 'adb']).default('appium'),
     )
     .option(
-      '--profile <name>',
+      '--profile <name|file.json>',
       'a firmware profile to start (repeatable; default: the four of the story)',
       (v: string, p: string[] = []) => [...p, v],
     )

@@ -270,7 +270,7 @@ describe('detect: tracker catalogue', () => {
         assert.equal(typeof u.persistentQueue, 'boolean', e.id);
         assert.equal(typeof u.flushOnBackground, 'boolean', e.id);
       }
-      assert.equal(c.uploadOf('miui-analytics').delayMs, 60_000);
+      assert.equal(c.uploadOf('miui-analytics').delayMs, 30_000);
       assert.equal(c.uploadOf('no-such-entry'), c.defaultUpload);
       assert.equal(c.uploadOf(undefined), c.defaultUpload);
     });

@@ -4,6 +4,7 @@
  * EventEmitter of CaptureRecords), a fake Device (its shell calls recorded), a fake Wiring and a fake
  * bypass monitor whose report the test sets.
  */
+import { emptyBypassReport } from '../../../src/capture/bypass.ts';
 import { EventEmitter } from 'node:events';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import type { CaptureSession } from '../../../src/capture/session.ts';
@@ -84,15 +85,7 @@ export class FakePhone {
   typed: string[] = [];
   settings: Record<string, string | null> = {};
   /** What the fake bypass monitor reports (default: nothing went around the capture). */
-  around: BypassReport = {
-    checked: ['fake accounting'],
-    unavailable: [],
-    leaks: [],
-    rejected: [],
-    redirected: [],
-    dns: [],
-    notes: [],
-  };
+  around: BypassReport = emptyBypassReport({ checked: ['fake accounting'] });
   readonly bypass: BypassMonitor = {
     snapshot: async () => ({ at: Date.now(), rows: [] }),
     compare: async () => this.around,
