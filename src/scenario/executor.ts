@@ -559,6 +559,8 @@ class Run implements StepRuntime {
     unproven.push(...(early.length ? early : await this.bypassProblems()));
     // controlled
     if (controlProblem) unproven.push(controlProblem);
+    // waited
+    unproven.push(...this.relaunchProblems);
     if (unproven.length) {
       const what = isRequest
         ? `no request to ${String(a.host)}`
@@ -617,6 +619,9 @@ class Run implements StepRuntime {
     for (const p of this.check.catalogue.senderApps()) pkgs.add(p);
     return pkgs;
   }
+
+  /** Relaunches that failed (a negative check cannot claim that the channel had its chance). */
+  private readonly relaunchProblems: Unproven[] = [];
 
   /** Scenario apps that went around the capture, at the last bypass judgement. */
   private appLeaks = 0;
@@ -679,10 +684,19 @@ class Run implements StepRuntime {
         this.rep.log(
           `relaunching ${pkg}: a channel in scope keeps its queue across the app's process and sends it at the next start (${timings.find((t) => t.persistentQueue)!.source})`,
         );
-        await this.phone.device.shellOk(['am', 'force-stop', pkg]);
-        if (this.browserPkg === pkg) await (await this.browser()).launch();
-        else if ((this.locators.apps.settings?.packages ?? []).includes(pkg)) await this.settings.openMain();
-        else await this.startLauncherActivity(pkg);
+        try {
+          await this.phone.device.shellOk(['am', 'force-stop', pkg]);
+          if (this.browserPkg === pkg) await (await this.browser()).launch();
+          else if ((this.locators.apps.settings?.packages ?? []).includes(pkg))
+            await this.settings.openMain();
+          else await this.startLauncherActivity(pkg);
+        } catch (err) {
+          if (err instanceof DeviceUnavailableError) throw err;
+          // Not the firmware's fault: the check cannot claim the queue had its chance.
+          this.relaunchProblems.push(
+            `${pkg} could not be relaunched (${messageOf(err)}), so a queue it keeps across its process may not have been sent yet. Fix: make sure the app starts from its launcher activity, or name a positive control`,
+          );
+        }
       }
       await this.background();
     }

@@ -459,6 +459,20 @@ describe('runScenario: a negative verdict needs proof', () => {
       );
     });
 
+    it('a relaunch that fails makes the check broken, not failed: the queue may not have had its chance', async () => {
+      const p = new FakePhone();
+      p.onShell = (argv) => {
+        if (argv.join(' ') === `am force-stop ${BROWSER}`) throw new Error('Activity manager is not running');
+      };
+      const r = rep();
+      const out = await runScenario(scenario([...visit, canaryCheck()]), p.session(), r, OPTS);
+      assert.equal(out.status, 'broken', out.message);
+      assert.match(
+        out.message!,
+        /com\.mi\.globalbrowser could not be relaunched \(Activity manager is not running\), so a queue it keeps across its process may not have been sent yet\. Fix: /,
+      );
+    });
+
     it('does not relaunch when no channel in scope keeps its queue (so the same phone passes)', async () => {
       const p = new FakePhone();
       queueing(p);
