@@ -52,7 +52,6 @@ import {
   checkNoUpload,
   checkUpload,
   describeDestination,
-  toDestination,
   type ChannelProof,
   type CheckContext,
   type CheckResult,
@@ -1006,6 +1005,3 @@ export async function runScenario(
   rep.log(`${status}${message ? `: ${message}` : ''}`);
   return result;
 }
-
-/** Whether a record went to a check's destination (re-exported for reports). */
-export { toDestination };
