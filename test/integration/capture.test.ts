@@ -561,6 +561,8 @@ describe('capture: rollback inside wirePhone, the journal, recovery', function (
     r.journal.write(orphan);
     r.open.find((o) => o.wiring === c.wiring)!.wiring = null; // nobody restores it in this process
     lp.adbd.fault('offline');
+    // The adb server notices the dropped transport a moment later: wait until it lists it offline.
+    await r.lab.lab.waitForState(lp.serial, 'offline');
     const notes: string[] = [];
     const first = await recoverStaleWirings(r.journal, { timeoutMs: 3000, log: (l) => notes.push(l) });
     assert.equal(first.length, 1);

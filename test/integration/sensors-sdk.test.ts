@@ -219,7 +219,12 @@ describe('Sensors Analytics SDKs through a capture session (decode → detect)',
         status = statusOf(rig, plants);
         return (
           modes.every((m) => m.plants.every((p) => plantStatus(p, status.analysed).missing.length === 0)) &&
-          plantStatus(aes, status.analysed).exchanges.length >= PAGE_EVENTS
+          plantStatus(aes, status.analysed).exchanges.length >= PAGE_EVENTS &&
+          // A debug-mode CORS preflight carries the same query as its GET and arrives first: wait
+          // for the GET itself too.
+          (['debug_mode', 'debug_mode_upload'] as const).every((n) =>
+            carriers(status, byName(n).plants).some((a) => a.exchange.method === 'GET'),
+          )
         );
       };
       const done = await pollUntil(complete, DEADLINE_MS, 250);
