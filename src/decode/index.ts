@@ -131,7 +131,11 @@ function layer(ctx: Ctx, kind: LayerKind, path: string, value?: unknown, key?: s
 // ---------------------------------------------------------------------------------------------
 // Bytes → layer
 
-function inflate(kind: InflateKind, b: Buffer, path: string, ctx: Ctx, quiet = false): Buffer | null {
+/**
+ * How many bytes inflating `b` may produce: the size and ratio limits and what is left of the total
+ * budget; null (and a note) once the budget is spent.
+ */
+function inflateCap(b: Buffer, path: string, ctx: Ctx): number | null {
   const { maxInflateBytes, inflateAllowance, maxRatio, maxTotalBytes } = ctx.limits;
   const remaining = maxTotalBytes - ctx.bytes;
   if (remaining <= 0) {
@@ -143,7 +147,12 @@ function inflate(kind: InflateKind, b: Buffer, path: string, ctx: Ctx, quiet = f
     );
     return null;
   }
-  const cap = Math.min(maxInflateBytes, remaining, Math.max(inflateAllowance, b.length * maxRatio));
+  return Math.min(maxInflateBytes, remaining, Math.max(inflateAllowance, b.length * maxRatio));
+}
+
+function inflate(kind: InflateKind, b: Buffer, path: string, ctx: Ctx, quiet = false): Buffer | null {
+  const cap = inflateCap(b, path, ctx);
+  if (cap === null) return null;
   const r = inflateCapped(kind, b, cap);
   if (!r.ok) {
     if (r.limit)
@@ -214,18 +223,8 @@ function rawDeflate(b: Buffer, path: string, ctx: Ctx, depth: number): Layer | n
 
 /** inflateRawComplete within the limits (a `limit` finding past them); counts the bytes it made. */
 function inflateComplete(b: Buffer, path: string, ctx: Ctx): Buffer | null {
-  const { maxInflateBytes, inflateAllowance, maxRatio, maxTotalBytes } = ctx.limits;
-  const remaining = maxTotalBytes - ctx.bytes;
-  if (remaining <= 0) {
-    noteOnce(
-      ctx,
-      'total',
-      path,
-      `decoders produced more than ${maxTotalBytes} bytes; the rest is not decoded`,
-    );
-    return null;
-  }
-  const cap = Math.min(maxInflateBytes, remaining, Math.max(inflateAllowance, b.length * maxRatio));
+  const cap = inflateCap(b, path, ctx);
+  if (cap === null) return null;
   const out = inflateRawComplete(b, cap);
   if (out === 'limit') {
     finding(
