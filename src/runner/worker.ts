@@ -61,6 +61,8 @@ interface PhoneState {
   ca: LabCa;
   hostPort: number;
   wiring?: Wiring;
+  /** wirePhone under way: a stop during set-up waits for it, then restores what it did. */
+  wiringPending?: Promise<Wiring>;
   ui?: UiDriver;
   fingerprint?: Fingerprint;
   identifiers: Identifier[];
@@ -128,7 +130,7 @@ async function setUp(init: WorkerInit): Promise<void> {
   phone = state;
   state.fingerprint = await device.fingerprint();
   state.identifiers = await readIdentifiers(device);
-  state.wiring = await wirePhone(device, {
+  state.wiringPending = wirePhone(device, {
     ca,
     hostPort: state.hostPort,
     journal,
@@ -139,6 +141,7 @@ async function setUp(init: WorkerInit): Promise<void> {
     bypass: { packages: appsUnderTest() },
     mode: 'block',
   });
+  state.wiring = await state.wiringPending;
   if (stopping) return;
   state.ui = await openUiDriver({
     kind: p.ui,
@@ -156,6 +159,9 @@ function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
     const s = phone;
     if (!s) return;
     await Promise.allSettled([s.ui?.close(), s.session?.stop()]);
+    // Stopped while the phone was being wired (proxy set, CA or iptables rules still going in):
+    // let that finish (it rolls itself back on failure), then restore it like any wiring.
+    if (!s.wiring && s.wiringPending) s.wiring = await s.wiringPending.catch(() => undefined);
     if (!s.wiring) return;
     if (opts.waitForPhoneMs) {
       const deadline = Date.now() + opts.waitForPhoneMs;
