@@ -38,11 +38,36 @@ import {
   type BypassPlan,
 } from './bypass.ts';
 import type { LabCa } from './ca.ts';
+import {
+  APEX_CACERTS,
+  DEVICE_TMP,
+  INSTALLED_MARKER,
+  installScript,
+  parseVerification,
+  REMOVED_MARKER,
+  removeScript,
+  runRootScript,
+  SYSTEM_CACERTS,
+  VERIFIED_MARKER,
+  verifyScript,
+  type NamespaceCheck,
+} from './ca-install.ts';
 import type { CaptureMode } from './session.ts';
 import { currentOwner, Journal, type CaMethod, type JournalEntry } from './journal.ts';
-import { UserFacingError } from '../util/user-facing.ts';
+import {
+  confirmRoot,
+  describeRoot,
+  probeRoot,
+  rootArgv,
+  rootRefusal,
+  ROOT_SCRIPT_MS,
+  WiringError,
+  type Root,
+} from './root.ts';
 
 export type { CaMethod } from './journal.ts';
+export { WiringError } from './root.ts';
+export { APEX_CACERTS, SYSTEM_CACERTS, USER_CACERTS } from './ca-install.ts';
 export const CA_METHODS: readonly CaMethod[] = [
   'system-remount',
   'system-tmpfs',
@@ -51,20 +76,17 @@ export const CA_METHODS: readonly CaMethod[] = [
   'none',
 ];
 
-export const SYSTEM_CACERTS = '/system/etc/security/cacerts';
-export const APEX_CACERTS = '/apex/com.android.conscrypt/cacerts';
-export const USER_CACERTS = '/data/misc/user/0/cacerts-added';
-const TMP = '/data/local/tmp';
-
-export class WiringError extends UserFacingError {}
+const TMP = DEVICE_TMP;
 
 /** What each method decrypts, as the evidence states it. */
 export function coverageOf(method: CaMethod): string {
   switch (method) {
     case 'preinstalled':
+      return 'HTTPS of every app that trusts system CAs is decrypted (the lab CA is in the phone image; apps that pin show up as TLS failures)';
     case 'system-remount':
+      return 'HTTPS of every app that trusts system CAs is decrypted (the lab CA written into /system; apps that pin show up as TLS failures)';
     case 'system-tmpfs':
-      return 'HTTPS of every app that trusts system CAs is decrypted (apps that pin show up as TLS failures)';
+      return "HTTPS of every app that trusts system CAs is decrypted (the lab CA in a tmpfs over the system CA folder, bind-mounted over the conscrypt APEX folder where there is one, checked from the zygotes' and apps' own mount namespaces; apps that pin show up as TLS failures; gone at reboot)";
     case 'user':
       return 'HTTPS of apps targeting API 24+ not covered (they ignore user CAs); plain HTTP and apps that trust user CAs are decrypted';
     case 'none':
@@ -72,43 +94,12 @@ export function coverageOf(method: CaMethod): string {
   }
 }
 
-type RootStyle = 'adbd' | 'su -c' | 'su 0' | 'su root' | null;
-
-/** How to get uid 0 on this phone; null when it cannot. Probed in parallel; the first style that answers uid=0 wins. */
-async function rootStyle(device: Device): Promise<RootStyle> {
-  const probes: Array<[Exclude<RootStyle, null>, string[]]> = [
-    ['adbd', ['id']],
-    ['su -c', ['su', '-c', 'id']],
-    ['su 0', ['su', '0', 'id']],
-    ['su root', ['su', 'root', 'id']],
-  ];
-  const answers = await Promise.all(
-    probes.map(([style, argv]) =>
-      device.shell(argv, { timeoutMs: 5000 }).then(
-        (r) => (r.exitCode === 0 && r.stdout.includes('uid=0(') ? style : null),
-        () => null,
-      ),
-    ),
-  );
-  return answers.find((a) => a !== null) ?? null;
-}
-
-function rootArgv(style: Exclude<RootStyle, null>, script: string): string[] {
-  switch (style) {
-    case 'adbd':
-      return ['sh', '-c', script];
-    case 'su -c':
-      return ['su', '-c', script];
-    case 'su 0':
-      return ['su', '0', 'sh', '-c', script];
-    case 'su root':
-      return ['su', 'root', 'sh', '-c', script];
-  }
-}
-
-async function asRoot(device: Device, style: RootStyle, script: string, what: string): Promise<string> {
-  if (!style) throw new WiringError(`${device.serial}: ${what} needs root, and this phone gives none`);
-  const r = await device.shell(rootArgv(style, script), { timeoutMs: 30_000 });
+/** Runs a root command line (iptables scripts and listings); throws a WiringError naming `what`. */
+async function asRoot(device: Device, root: Root | null, script: string, what: string): Promise<string> {
+  if (!root) throw new WiringError(`${device.serial}: ${what} needs root, and this phone gives none`);
+  const r = await device.shell(rootArgv(root, script), { timeoutMs: ROOT_SCRIPT_MS });
+  const refused = rootRefusal(device.serial, r, `${what}: getting root (su)`);
+  if (refused) throw refused;
   if (r.exitCode !== 0) {
     const out = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-3).join(' / ');
     throw new WiringError(`${device.serial}: ${what} failed (exit ${r.exitCode})${out ? `: ${out}` : ''}`);
@@ -124,21 +115,25 @@ const sameCert = (pem: string, other: string): boolean => {
   }
 };
 
-interface Probe {
+export interface Probe {
   sdk: number;
-  root: RootStyle;
+  /** How the phone might give root (not yet asked: no prompt so far); null = none. */
+  root: Root | null;
+  /** /apex/com.android.conscrypt/cacerts exists (Android 14+, or an updated conscrypt module). */
   apex: boolean;
   preinstalled: boolean;
 }
 
 async function probe(device: Device, ca: LabCa): Promise<Probe> {
-  const [sdkText, root, apex] = await Promise.all([
+  const [sdkText, root, apexList] = await Promise.all([
     device.getProp('ro.build.version.sdk'),
-    rootStyle(device),
-    device.shell(['ls', '-d', APEX_CACERTS]).then((r) => r.exitCode === 0),
+    probeRoot(device),
+    device.shell(['ls', APEX_CACERTS]),
   ]);
-  // What apps see: the APEX folder where there is one, else the system folder (world-readable).
-  const seen = await device.shell(['cat', `${apex ? APEX_CACERTS : SYSTEM_CACERTS}/${ca.fileName}`]);
+  const apex = apexList.exitCode === 0;
+  // What apps see: the APEX folder where it is there and non-empty, else the system folder (world-readable).
+  const dir = apex && apexList.stdout.trim() ? APEX_CACERTS : SYSTEM_CACERTS;
+  const seen = await device.shell(['cat', `${dir}/${ca.fileName}`]);
   return {
     sdk: Number(sdkText) || 0,
     root,
@@ -147,14 +142,31 @@ async function probe(device: Device, ca: LabCa): Promise<Probe> {
   };
 }
 
-function chooseMethod(p: Probe, wanted: CaMethod | 'auto', serial: string): CaMethod {
+/** The methods that change the phone's CA stores, and so need root. */
+export const needsRoot = (m: CaMethod): boolean =>
+  m === 'system-remount' || m === 'system-tmpfs' || m === 'user';
+
+export const REMOUNT_WARNING =
+  '--ca-method system-remount writes into /system: on many phones it is not writable (EXT4 shared-blocks ' +
+  'images; Magisk issue 1729), and a write under dm-verity can stop the phone booting. --ca-method auto ' +
+  '(system-tmpfs) changes nothing on disk';
+
+/**
+ * The CA method for this phone. `auto` never remounts /system: `preinstalled` when the lab CA is
+ * already a system CA, else `system-tmpfs` when the phone may give root (every Android version),
+ * else `none`. A named method is checked against the phone.
+ */
+export function chooseMethod(
+  p: Pick<Probe, 'root' | 'apex' | 'preinstalled' | 'sdk'>,
+  wanted: CaMethod | 'auto',
+  serial: string,
+): CaMethod {
   if (wanted === 'auto') {
     if (p.preinstalled) return 'preinstalled';
-    if (p.root) return p.apex || p.sdk >= 34 ? 'system-tmpfs' : 'system-remount';
+    if (p.root) return 'system-tmpfs';
     return 'none';
   }
-  const needsRoot = wanted === 'system-remount' || wanted === 'system-tmpfs' || wanted === 'user';
-  if (needsRoot && !p.root) {
+  if (needsRoot(wanted) && !p.root) {
     throw new WiringError(
       `${serial}: --ca-method ${wanted} needs root, and this phone gives none (no \`su\`, adbd not root)`,
       'use --ca-method auto (metadata only on this phone), or pre-install the lab CA as a system CA and use --ca-method preinstalled',
@@ -168,106 +180,58 @@ function chooseMethod(p: Probe, wanted: CaMethod | 'auto', serial: string): CaMe
   }
   if (wanted === 'system-remount' && p.apex) {
     throw new WiringError(
-      `${serial}: --ca-method system-remount cannot work here: Android ${p.sdk >= 34 ? '14+' : ''} reads system CAs from the conscrypt APEX`,
+      `${serial}: --ca-method system-remount cannot work here: Android ${p.sdk >= 34 ? '14+ ' : ''}reads system CAs from the conscrypt APEX`,
       'use --ca-method system-tmpfs (or auto)',
     );
   }
   return wanted;
 }
 
-const remountRw = 'mount -o remount,rw /system 2>/dev/null || mount -o remount,rw /';
-const remountRo = 'mount -o remount,ro /system 2>/dev/null || mount -o remount,ro /';
+const INSTALL_FIX =
+  'reboot the phone (a tmpfs and bind mounts do not survive it) and run again; ' +
+  'or capture without decryption: --ca-method none';
+const VERIFY_FIX =
+  'reboot the phone and run again; if it fails again, set Magisk › Settings › Mount namespace mode to ' +
+  'Global (or Inherit) and check that nothing else mounts over the CA folders';
 
-function installScript(method: CaMethod, file: string): string {
-  const src = `${TMP}/${file}`;
-  switch (method) {
-    case 'system-remount':
-      return [
-        'set -e',
-        remountRw,
-        `cp ${src} ${SYSTEM_CACERTS}/${file}`,
-        `chown root:root ${SYSTEM_CACERTS}/${file}`,
-        `chmod 644 ${SYSTEM_CACERTS}/${file}`,
-        `chcon u:object_r:system_file:s0 ${SYSTEM_CACERTS}/${file}`,
-        remountRo,
-      ].join('\n');
-    case 'system-tmpfs':
-      return [
-        'set -e',
-        `COPY=${TMP}/phonehome-cacerts`,
-        'rm -rf $COPY',
-        'mkdir -m 700 $COPY',
-        `if [ -d ${APEX_CACERTS} ]; then cp ${APEX_CACERTS}/* $COPY/; else cp ${SYSTEM_CACERTS}/* $COPY/; fi`,
-        `mount -t tmpfs tmpfs ${SYSTEM_CACERTS}`,
-        `mv $COPY/* ${SYSTEM_CACERTS}/`,
-        `cp ${src} ${SYSTEM_CACERTS}/${file}`,
-        `chown root:root ${SYSTEM_CACERTS} ${SYSTEM_CACERTS}/*`,
-        `chmod 644 ${SYSTEM_CACERTS}/*`,
-        `chcon u:object_r:system_file:s0 ${SYSTEM_CACERTS} ${SYSTEM_CACERTS}/*`,
-        'rm -rf $COPY',
-        'set +e',
-        `if [ -d ${APEX_CACERTS} ]; then`,
-        `  mount --bind ${SYSTEM_CACERTS} ${APEX_CACERTS}`,
-        '  ZYGOTES="$(pidof zygote) $(pidof zygote64)"',
-        '  for Z in $ZYGOTES; do',
-        `    nsenter --mount=/proc/$Z/ns/mnt -- /bin/mount --bind ${SYSTEM_CACERTS} ${APEX_CACERTS}`,
-        '  done',
-        '  for Z in $ZYGOTES; do for P in $(ps -o PID= -P $Z); do',
-        `    nsenter --mount=/proc/$P/ns/mnt -- /bin/mount --bind ${SYSTEM_CACERTS} ${APEX_CACERTS}`,
-        '  done; done',
-        'fi',
-        'true',
-      ].join('\n');
-    case 'user':
-      return [
-        'set -e',
-        `mkdir -p ${USER_CACERTS}`,
-        `cp ${src} ${USER_CACERTS}/${file}`,
-        `chown system:system ${USER_CACERTS}/${file}`,
-        `chmod 644 ${USER_CACERTS}/${file}`,
-      ].join('\n');
-    case 'preinstalled':
-    case 'none':
-      return 'true';
+/**
+ * Checks from inside each zygote's and each running app's own mount namespace that our CA is in the
+ * folder that namespace's apps read. Throws a WiringError naming the namespace and the fix.
+ */
+async function verifyCa(
+  device: Device,
+  root: Root,
+  ca: LabCa,
+  packages: readonly string[],
+): Promise<Array<{ pid: number; name: string; dir: string }>> {
+  const run = await runRootScript(device, root, {
+    name: 'verify',
+    script: verifyScript({ file: ca.fileName, packages }),
+    marker: VERIFIED_MARKER,
+    file: ca.fileName,
+    what: "checking the lab CA in the apps' mount namespaces",
+    fix: VERIFY_FIX,
+  });
+  const checks = parseVerification(run.stdout, ca.certPem);
+  const bad = checks.filter((c) => c.status === 'missing' || c.status === 'differs');
+  if (bad.length) {
+    const b = bad[0]!;
+    const what = (c: NamespaceCheck): string =>
+      `${c.name} (pid ${c.pid}): ${c.status === 'missing' ? `no ${ca.fileName}` : `${ca.fileName} is not the lab CA`} in ${c.dir}`;
+    throw new WiringError(
+      `${device.serial}: the lab CA is not visible in the mount namespace of ${b.name} (pid ${b.pid}), ` +
+        `which reads ${b.dir}: ${bad.map(what).join('; ')}`,
+      VERIFY_FIX,
+    );
   }
-}
-
-function removeScript(method: CaMethod, file: string): string | null {
-  switch (method) {
-    case 'system-remount':
-      return [
-        `if [ -e ${SYSTEM_CACERTS}/${file} ]; then`,
-        `  ${remountRw}`,
-        `  rm -f ${SYSTEM_CACERTS}/${file}`,
-        `  ${remountRo}`,
-        'fi',
-        `rm -f ${TMP}/${file}`,
-        `[ ! -e ${SYSTEM_CACERTS}/${file} ]`,
-      ].join('\n');
-    case 'system-tmpfs':
-      // Undo the bind mounts in every namespace that got one, then the tmpfs; the check at the end
-      // is what apps will see.
-      return [
-        `if [ -d ${APEX_CACERTS} ]; then`,
-        '  ZYGOTES="$(pidof zygote) $(pidof zygote64)"',
-        '  for Z in $ZYGOTES; do for P in $(ps -o PID= -P $Z); do',
-        `    nsenter --mount=/proc/$P/ns/mnt -- /bin/umount ${APEX_CACERTS} 2>/dev/null`,
-        '  done; done',
-        '  for Z in $ZYGOTES; do',
-        `    nsenter --mount=/proc/$Z/ns/mnt -- /bin/umount ${APEX_CACERTS} 2>/dev/null`,
-        '  done',
-        `  umount ${APEX_CACERTS} 2>/dev/null`,
-        'fi',
-        `if [ -e ${SYSTEM_CACERTS}/${file} ]; then umount ${SYSTEM_CACERTS} 2>/dev/null; fi`,
-        `rm -rf ${TMP}/${file} ${TMP}/phonehome-cacerts`,
-        `[ ! -e ${SYSTEM_CACERTS}/${file} ] && { [ ! -d ${APEX_CACERTS} ] || [ ! -e ${APEX_CACERTS}/${file} ]; }`,
-      ].join('\n');
-    case 'user':
-      return [`rm -f ${USER_CACERTS}/${file} ${TMP}/${file}`, `[ ! -e ${USER_CACERTS}/${file} ]`].join('\n');
-    case 'preinstalled':
-    case 'none':
-      return null;
+  const ok = checks.filter((c) => c.status === 'ok');
+  if (!ok.some((c) => c.name !== 'shell')) {
+    throw new WiringError(
+      `${device.serial}: checking the lab CA: no zygote or app process found to check from (pidof zygote zygote64)`,
+      VERIFY_FIX,
+    );
   }
+  return ok.map(({ pid, name, dir }) => ({ pid, name, dir }));
 }
 
 /**
@@ -308,6 +272,8 @@ export interface WireOptions {
   bypass?: { packages: string[] };
   /** The capture's mode: `block` rejects the covered apps' other direct traffic, `passthrough` counts it. */
   mode?: CaptureMode;
+  /** How long the first root use waits for the grant prompt (default ROOT_PROMPT_WAIT_MS, 15 s). */
+  rootWaitMs?: number;
 }
 
 export interface RestoreReport {
@@ -328,6 +294,14 @@ export interface Wiring {
   coverage: string;
   /** http_proxy as it was found (null = unset). */
   previousProxy: string | null;
+  /**
+   * The namespaces the lab CA was checked in after the install (system-tmpfs and system-remount):
+   * each zygote's and each running app's under test, with the folder its apps read. Empty for the
+   * other methods.
+   */
+  caVerified: Array<{ pid: number; name: string; dir: string }>;
+  /** How root was had (`describeRoot`), or `no root`. */
+  root: string;
   /** Traffic that did not go through the capture: snapshot before, snapshot after, compare. */
   bypass: BypassMonitor;
   restore(): Promise<RestoreReport>;
@@ -344,7 +318,11 @@ function liveTags(journal: Journal, except?: JournalEntry): Set<string> {
 }
 
 /** Removes phonehome rules that no live wiring owns; returns what it found. */
-async function sweepLeftovers(device: Device, root: RootStyle, keep: ReadonlySet<string>): Promise<string[]> {
+async function sweepLeftovers(
+  device: Device,
+  root: Root | null,
+  keep: ReadonlySet<string>,
+): Promise<string[]> {
   const listing = await asRoot(device, root, listRulesScript(), 'listing the iptables rules');
   const { script, found } = leftoverScript(splitSections(listing), keep);
   if (found.length) await asRoot(device, root, script, 'removing leftover iptables rules');
@@ -401,13 +379,28 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     );
   }
   const method = chooseMethod(p, opts.caMethod ?? 'auto', serial);
+  if (method === 'system-remount') log(`${serial}: warning: ${REMOUNT_WARNING}`);
+  // The first root use (a Magisk grant prompt may show): refused root fails a method that needs it,
+  // and otherwise only takes the iptables rules away.
+  let root: Root | null = null;
+  if (p.root) {
+    try {
+      root = await confirmRoot(device, p.root, log, opts.rootWaitMs);
+      log(`${serial}: root: ${describeRoot(root)}`);
+    } catch (err) {
+      if (needsRoot(method)) throw err;
+      log(
+        `${serial}: no root (${err instanceof Error ? err.message : String(err)}); per-UID accounting only`,
+      );
+    }
+  }
   const mode = opts.mode ?? 'block';
   const wanted = [...new Set(opts.bypass?.packages ?? [])];
   let uidPackages = new Map<number, string[]>();
   let plan: BypassPlan | null = null;
   let rulesProblem: string | undefined;
   try {
-    const planned = await planBypass(device, p.root ? wanted : [], devicePort, mode);
+    const planned = await planBypass(device, root ? wanted : [], devicePort, mode);
     uidPackages = planned.uidPackages;
     plan = planned.plan;
     if (planned.missing.length)
@@ -416,7 +409,7 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     rulesProblem = err instanceof Error ? err.message : String(err);
     log(`${serial}: ${rulesProblem}`);
   }
-  if (!p.root && wanted.length) rulesProblem = 'the phone gives no root: per-UID accounting only';
+  if (!root && wanted.length) rulesProblem = 'the phone gives no root: per-UID accounting only';
   const entry: JournalEntry = {
     version: 1,
     serial,
@@ -431,25 +424,37 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     bypass: plan,
   };
   opts.journal.write(entry);
-  const restore = (): Promise<RestoreReport> => restorePhone(device, entry, opts.journal, p.root);
+  const restore = (): Promise<RestoreReport> => restorePhone(device, entry, opts.journal, root);
+  let caVerified: Wiring['caVerified'] = [];
   try {
     await device.reverse(`tcp:${devicePort}`, `tcp:${opts.hostPort}`);
     log(`${serial}: adb reverse tcp:${devicePort} → tcp:${opts.hostPort}`);
     await device.putSetting('global', 'http_proxy', entry.proxyValue);
     log(`${serial}: http_proxy ${entry.proxyValue} (was ${previousProxy ?? 'unset'})`);
-    if (entry.ca) {
+    if (entry.ca && root) {
       await device.push(Buffer.from(opts.ca.certPem), `${TMP}/${opts.ca.fileName}`, 0o644);
-      await asRoot(
-        device,
-        p.root,
-        installScript(method, opts.ca.fileName),
-        `installing the lab CA (${method})`,
-      );
-      log(`${serial}: lab CA installed (${method})`);
+      const script = installScript(method, { file: opts.ca.fileName });
+      if (script) {
+        const run = await runRootScript(device, root, {
+          name: 'install',
+          script,
+          marker: INSTALLED_MARKER,
+          file: opts.ca.fileName,
+          what: `installing the lab CA (${method})`,
+          fix: INSTALL_FIX,
+        });
+        log(`${serial}: lab CA installed (${method}; steps: ${run.steps.join(', ')})`);
+      }
+      if (method === 'system-tmpfs' || method === 'system-remount') {
+        caVerified = await verifyCa(device, root, opts.ca, wanted);
+        log(
+          `${serial}: lab CA checked in ${caVerified.map((v) => `${v.name} (pid ${v.pid}) ${v.dir}`).join('; ')}`,
+        );
+      }
     }
-    if (p.root) {
+    if (root) {
       try {
-        const found = await sweepLeftovers(device, p.root, liveTags(opts.journal, entry));
+        const found = await sweepLeftovers(device, root, liveTags(opts.journal, entry));
         if (found.length) log(`${serial}: removed iptables rules a dead wiring left: ${found.join('; ')}`);
       } catch (err) {
         log(
@@ -459,14 +464,14 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     }
     if (plan) {
       try {
-        await asRoot(device, p.root, bypassInstallScript(plan), 'installing the iptables bypass rules');
+        await asRoot(device, root, bypassInstallScript(plan), 'installing the iptables bypass rules');
         log(
           `${serial}: iptables rules for ${plan.uids.map((u) => `${u.packages.join(',')} (uid ${u.uid})`).join('; ')}: TCP off loopback → tcp:${devicePort}, the rest ${mode === 'block' ? 'rejected' : 'counted'}`,
         );
       } catch (err) {
         // Whatever part went in comes out; the per-UID accounting still measures.
         rulesProblem = err instanceof Error ? err.message : String(err);
-        await asRoot(device, p.root, bypassRemovalScript(plan), 'removing the iptables bypass rules').catch(
+        await asRoot(device, root, bypassRemovalScript(plan), 'removing the iptables bypass rules').catch(
           () => undefined,
         );
         log(`${serial}: ${rulesProblem}`);
@@ -478,7 +483,6 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     if (!report.ok) log(`${serial}: rollback incomplete: ${report.problems.join('; ')}`);
     throw err;
   }
-  const root = p.root;
   const bypass = createBypassMonitor({
     device,
     sdk: p.sdk,
@@ -495,6 +499,8 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     caMethod: method,
     coverage: coverageOf(method),
     previousProxy,
+    caVerified,
+    root: describeRoot(root),
     bypass,
     restore,
   };
@@ -505,7 +511,7 @@ async function removeBypassRules(
   device: Device,
   entry: JournalEntry,
   journal: Journal,
-  root: RootStyle,
+  root: Root | null,
   report: RestoreReport,
 ): Promise<void> {
   const plan = entry.bypass as BypassPlan;
@@ -534,7 +540,8 @@ export async function restorePhone(
   device: Device,
   entry: JournalEntry,
   journal: Journal,
-  knownRoot?: RootStyle,
+  knownRoot?: Root | null,
+  log: (line: string) => void = () => undefined,
 ): Promise<RestoreReport> {
   const report: RestoreReport = {
     serial: entry.serial,
@@ -547,9 +554,13 @@ export async function restorePhone(
     report.ok = false;
     report.problems.push(`${what}: ${err instanceof Error ? err.message : String(err)} (${fix})`);
   };
-  let root: RootStyle | undefined = knownRoot;
-  const getRoot = async (): Promise<RootStyle> =>
-    root === undefined ? (root = await rootStyle(device)) : root;
+  let root: Root | null | undefined = knownRoot;
+  const getRoot = async (): Promise<Root | null> => {
+    if (root !== undefined) return root;
+    const candidate = await probeRoot(device);
+    root = candidate ? await confirmRoot(device, candidate, log) : null;
+    return root;
+  };
   if (entry.bypass) {
     try {
       await removeBypassRules(device, entry, journal, await getRoot(), report);
@@ -565,10 +576,25 @@ export async function restorePhone(
   if (entry.ca) {
     const { method, file } = entry.ca;
     try {
-      const script = (await caPresent(device, method, file)) ? removeScript(method, file) : null;
+      const script = (await caPresent(device, method, file)) ? removeScript(method, { file }) : null;
       if (script === null) report.steps.push('no lab CA to remove');
       else {
-        await asRoot(device, await getRoot(), script, `removing the lab CA (${method})`);
+        const r = await getRoot();
+        if (!r)
+          throw new WiringError(
+            `${entry.serial}: removing the lab CA needs root, and this phone gives none now`,
+          );
+        await runRootScript(device, r, {
+          name: 'remove',
+          script,
+          marker: REMOVED_MARKER,
+          file,
+          what: `removing the lab CA (${method})`,
+          fix:
+            method === 'system-tmpfs'
+              ? `reboot the phone: adb -s ${entry.serial} reboot`
+              : `remove ${file} by hand`,
+        });
         report.steps.push(`lab CA removed (${method})`);
       }
     } catch (err) {

@@ -11,6 +11,7 @@ import { registerDiffCommand } from './commands/diff.ts';
 import { registerReportCommand } from './commands/report.ts';
 import { registerSchemaCommand } from './commands/schema.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerUiCommand } from './commands/ui.ts';
 import { formatError, isUserFacing } from './errors.ts';
 import { stateDir } from './state.ts';
 import { Journal } from '../capture/journal.ts';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDiffCommand(program);
   registerSchemaCommand(program);
   registerRunCommand(program);
+  registerUiCommand(program);
   return program;
 }
 

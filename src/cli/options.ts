@@ -2,7 +2,9 @@
  * Parsers for the options the commands share. Each fails with a UserError naming the option and
  * the value it got; ports go through the device layer's one port parser.
  */
+import { Option } from 'commander';
 import { parsePort, resolveAdbPort } from '../device/adb-client.ts';
+import { CA_METHODS, type CaMethod } from '../capture/wiring.ts';
 import { UserError } from './errors.ts';
 
 /** The adb server port: --adb-port, else ANDROID_ADB_SERVER_PORT, else 5037. */
@@ -93,4 +95,23 @@ export function checkPhonePorts(base: number, count: number): void {
         `${below >= PHONE_PORT_MIN ? `of at most ${below} or ` : ''}from ${EMULATOR_PORT_LAST + 1}`,
     );
   }
+}
+
+/** `--ca-method`: auto or one of the wiring's methods (usage error, exit 2, otherwise). */
+export function parseCaMethod(v: string): CaMethod | 'auto' {
+  if (v === 'auto' || (CA_METHODS as readonly string[]).includes(v)) return v as CaMethod | 'auto';
+  throw new UserError(
+    `--ca-method must be one of auto, ${CA_METHODS.join(', ')}; not ${JSON.stringify(v)}`,
+    undefined,
+    2,
+  );
+}
+
+/** The `--ca-method` option `phonehome capture` and `phonehome run` share (parsed by the action: parseCaMethod). */
+export function caMethodOption(): Option {
+  return new Option(
+    '--ca-method <method>',
+    `how to make phones trust the lab CA: auto (preinstalled, else system-tmpfs with root, else none; ` +
+      `never remounts /system), ${CA_METHODS.join(', ')}; system-remount writes into /system and is run only when named`,
+  ).default('auto');
 }

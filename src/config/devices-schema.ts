@@ -65,6 +65,13 @@ export const devicesFileSchema = z
   .looseObject({
     adbServers: z.array(adbServerSchema).optional().describe("The lab hosts' adb servers (multi-host labs)"),
     phones: z.array(devicesPhoneSchema, { error: 'expected a list of phones' }).describe('The phones'),
+    locatorOverrides: z
+      .string({ error: 'expected a file name' })
+      .min(1, 'locatorOverrides is empty')
+      .optional()
+      .describe(
+        'Locator override file, relative to devices.json (default: locator-overrides.json beside it, if it exists): candidates per firmware and app version for locators.json keys',
+      ),
   })
   .superRefine((file, ctx) => {
     const servers = file.adbServers?.map((s) => `${s.host}:${s.port}`);

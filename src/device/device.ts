@@ -26,6 +26,7 @@ import {
 } from './errors.ts';
 import { fingerprintFromProps, parseGetprop, type Fingerprint } from './fingerprint.ts';
 import { shJoin } from './quote.ts';
+import { suKindFromVersion } from './root.ts';
 import {
   AdbClosedError,
   AdbFailError,
@@ -44,7 +45,7 @@ export const DEFAULT_TIMEOUT_MS = 20_000;
  * For a pull, whose size is unknown up front, the deadline moves out as bytes arrive.
  */
 export const DEFAULT_TRANSFER_MS_PER_MIB = 1000;
-/** Root probes: `su` may wait on a grant dialog (Magisk); give each variant this long. */
+/** Root probes (`id`, `su -v`: neither asks for root, so no grant prompt). */
 const ROOT_PROBE_TIMEOUT_MS = 5000;
 /** appium-adb's transient states: retried once after this pause. */
 const RETRY_PATTERN = /device still connecting|protocol fault/i;
@@ -538,28 +539,19 @@ export class Device {
   }
 
   /**
-   * True when a shell can get uid 0: adbd already root (`adb root`), or one of the `su` styles
-   * (`su -c id`, `su 0 id`, `su root id`), probed in parallel with short timeouts because some
-   * hang (httptoolkit#447). The first uid=0 answer wins.
+   * True when the phone can give uid 0: adbd already root (`adb root`), or a `su` that answers
+   * `su -v` (MagiskSU, KernelSU, AOSP userdebug su: src/device/root.ts). Neither probe asks for root,
+   * so no Magisk grant prompt shows for a fingerprint; and none is `su 0 id`, which MagiskSU takes
+   * as "a shell for uid 0" that waits on stdin (arguments after the uid are ignored).
    */
   async isRooted(opts: { timeoutMs?: number } = {}): Promise<boolean> {
     const timeoutMs = Math.min(opts.timeoutMs ?? ROOT_PROBE_TIMEOUT_MS, this.timeoutMs);
-    const probes = ['id', 'su -c id', 'su 0 id', 'su root id'];
-    return new Promise<boolean>((resolve) => {
-      let pending = probes.length;
-      for (const probe of probes) {
-        void this.shell(probe, { timeoutMs })
-          .then(
-            (r) => r.stdout.includes('uid=0('),
-            () => false,
-          )
-          .then((rooted) => {
-            pending -= 1;
-            if (rooted) resolve(true);
-            else if (pending === 0) resolve(false);
-          });
-      }
-    });
+    const [id, su] = await Promise.all([
+      this.shell(['id'], { timeoutMs }).catch(() => null),
+      this.shell(['su', '-v'], { timeoutMs }).catch(() => null),
+    ]);
+    if (id && /\buid=0\(/.test(id.stdout)) return true;
+    return su !== null && suKindFromVersion(su) !== null;
   }
 
   async fingerprint(opts: { timeoutMs?: number } = {}): Promise<Fingerprint> {

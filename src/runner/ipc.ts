@@ -4,6 +4,7 @@
  */
 import type { Scenario } from '../scenario/types.ts';
 import type { JobResult } from './types.ts';
+import type { CaMethod } from '../capture/journal.ts';
 
 /** One phone as the runner drives it. */
 export interface PhoneSpec {
@@ -38,9 +39,13 @@ export interface WorkerInit {
   runId: string;
   caDir: string;
   stateDir: string;
+  /** `phonehome run --ca-method` (default auto). */
+  caMethod?: CaMethod | 'auto';
   appiumUrl?: string;
   stepTimeoutMs?: number;
   adbTimeoutMs?: number;
+  /** The locator override file (devices.json `locatorOverrides`, or locator-overrides.json beside it). */
+  locatorOverrides?: string;
   /** Decryption keys, hex by name (`phonehome run --key`). */
   keys?: Record<string, string>;
 }

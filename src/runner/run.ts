@@ -12,6 +12,7 @@ import { ForkedWorker } from './fork.ts';
 import type { PhoneSpec } from './ipc.ts';
 import { acquireLeases, type Leases } from './lease.ts';
 import { validateDevicesFile } from '../config/devices-schema.ts';
+import { loadOverrides, overridesFileFor } from '../ui/pages/overrides.ts';
 import { resolvePhones, type AdbServerAddress } from './phones.ts';
 import { Progress } from './progress.ts';
 import {
@@ -24,6 +25,7 @@ import { writeJUnit } from '../report/junit.ts';
 import { newRunId, runSummary as summaryOf, writeRunFiles } from '../report/summary.ts';
 import { exitCodeFor, schedule, type WorkerFactory } from './scheduler.ts';
 import type { RunSummary } from './types.ts';
+import type { CaMethod } from '../capture/journal.ts';
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -44,6 +46,8 @@ export interface RunOptions {
   adbTimeoutMs?: number;
   stateDir: string;
   caDir: string;
+  /** `--ca-method` (default auto: preinstalled, else system-tmpfs with root, else none). */
+  caMethod?: CaMethod | 'auto';
   /** Decryption keys for the decoders, hex by name (`mistat`, `sensors`, a host pattern): `--key`. */
   keys?: Record<string, string>;
 }
@@ -64,6 +68,9 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
   const { ordered: scenarios, warnings } = orderByControls(loaded);
   for (const w of warnings) process.stderr.write(`phonehome: warning: ${w}\n`);
   const devicesFile = o.devicesFile ?? (existsSync('devices.json') ? 'devices.json' : undefined);
+  // A broken override file stops the run before any phone is touched (exit 2, file and field named).
+  const locatorOverrides = overridesFileFor(devicesFile);
+  if (locatorOverrides) loadOverrides(locatorOverrides);
   const phones = await resolvePhones({
     ...(devicesFile ? { devicesFile } : {}),
     ...(o.serials ? { serials: o.serials } : {}),
@@ -121,8 +128,10 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
         runId,
         caDir: o.caDir,
         stateDir: o.stateDir,
+        ...(o.caMethod ? { caMethod: o.caMethod } : {}),
         ...(appiumUrl ? { appiumUrl } : {}),
         ...(o.stepTimeoutMs ? { stepTimeoutMs: o.stepTimeoutMs } : {}),
+        ...(locatorOverrides ? { locatorOverrides: resolve(locatorOverrides) } : {}),
         ...(o.adbTimeoutMs ? { adbTimeoutMs: o.adbTimeoutMs } : {}),
         ...(o.keys && Object.keys(o.keys).length ? { keys: o.keys } : {}),
       });

@@ -23,11 +23,13 @@ import * as allure from 'allure-js-commons';
 import { createAdbClient, Device, type Fingerprint } from '../device/index.ts';
 import { LabCa } from '../capture/ca.ts';
 import { Journal } from '../capture/journal.ts';
-import { CaptureSession } from '../capture/session.ts';
-import { restorePhone, wirePhone, type Wiring } from '../capture/wiring.ts';
+import type { CaptureSession } from '../capture/session.ts';
+import { PhoneCapture } from '../capture/phone-capture.ts';
+import type { Wiring } from '../capture/wiring.ts';
 import { readIdentifiers, type Identifier } from '../detect/index.ts';
 import { appsUnderTest } from './packages.ts';
 import { openUiDriver, type UiDriver } from '../ui/index.ts';
+import { loadOverrides } from '../ui/pages/overrides.ts';
 import {
   runScenario,
   type ControlRegistry,
@@ -60,8 +62,10 @@ interface PhoneState {
   device: Device;
   ca: LabCa;
   hostPort: number;
+  /** The phone's capture lifecycle: wiring (proxy, reverse, CA, journal), sessions, restore. */
+  capture: PhoneCapture;
   wiring?: Wiring;
-  /** wirePhone under way: a stop during set-up waits for it, then restores what it did. */
+  /** The wiring under way: a stop during set-up waits for it, then restores what it did. */
   wiringPending?: Promise<Wiring>;
   ui?: UiDriver;
   fingerprint?: Fingerprint;
@@ -119,28 +123,24 @@ async function setUp(init: WorkerInit): Promise<void> {
   const device = new Device(client, p.serial, init.adbTimeoutMs ? { timeoutMs: init.adbTimeoutMs } : {});
   const ca = await LabCa.load(init.caDir);
   const journal = new Journal(init.stateDir);
-  // A previous worker of this phone that died left its wiring: undo it before reading the proxy.
-  for (const e of journal.list().filter((x) => x.serial === p.serial && !Journal.ownerAlive(x))) {
-    const report = await restorePhone(device, e, journal);
-    log(
-      `${p.serial}: restored what process ${e.owner.pid} left wired (${report.ok ? 'ok' : report.problems.join('; ')})`,
-    );
-  }
-  const state: PhoneState = { init, device, ca, hostPort: await freePort(), identifiers: [] };
+  const capture = new PhoneCapture({
+    device,
+    ca,
+    journal,
+    adb: p.adb,
+    caMethod: init.caMethod ?? 'auto',
+    // Block mode; the apps the suites drive and those known to upload for a tracker: on a rooted
+    // phone their direct TCP is redirected into the capture, and the CA is checked in their namespaces.
+    mode: 'block',
+    packages: appsUnderTest(),
+    log,
+  });
+  const state: PhoneState = { init, device, ca, hostPort: await freePort(), capture, identifiers: [] };
   phone = state;
   state.fingerprint = await device.fingerprint();
   state.identifiers = await readIdentifiers(device);
-  state.wiringPending = wirePhone(device, {
-    ca,
-    hostPort: state.hostPort,
-    journal,
-    adb: p.adb,
-    log,
-    // The apps the suites drive and those known to upload for a tracker: on a rooted phone their
-    // direct TCP is redirected into the capture (the capture runs in block mode).
-    bypass: { packages: appsUnderTest() },
-    mode: 'block',
-  });
+  // PhoneCapture.open first restores what a dead worker of this phone left (from the journal).
+  state.wiringPending = capture.open({ hostPort: state.hostPort });
   state.wiring = await state.wiringPending;
   if (stopping) return;
   state.ui = await openUiDriver({
@@ -158,7 +158,7 @@ function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
   tearingDown ??= (async () => {
     const s = phone;
     if (!s) return;
-    await Promise.allSettled([s.ui?.close(), s.session?.stop()]);
+    await Promise.allSettled([s.ui?.close(), s.capture.stopSession()]);
     // Stopped while the phone was being wired (proxy set, CA or iptables rules still going in):
     // let that finish (it rolls itself back on failure), then restore it like any wiring.
     if (!s.wiring && s.wiringPending) s.wiring = await s.wiringPending.catch(() => undefined);
@@ -169,9 +169,7 @@ function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
-    const report = await s.wiring
-      .restore()
-      .catch((err: unknown) => ({ ok: false, steps: [], problems: [errText(err)] }));
+    const report = (await s.capture.close()) ?? { ok: true, steps: [], problems: [] };
     log(
       report.ok
         ? `${s.init.phone.serial}: restored (${report.steps.join(', ') || 'nothing to undo'})`
@@ -254,7 +252,7 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
 
   let outcome: ScenarioOutcome;
   try {
-    s.session = await CaptureSession.start({ dir, ca: s.ca, port: s.hostPort });
+    s.session = await s.capture.startSession(dir);
     const rep: StepReporter = {
       step: (name, fn) => allure.step(name, () => fn()),
       attach: (name, content, contentType) => {
@@ -288,6 +286,7 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
             }
           : {}),
         ...(s.init.stepTimeoutMs ? { stepTimeoutMs: s.init.stepTimeoutMs } : {}),
+        ...(s.init.locatorOverrides ? { locatorOverrides: loadOverrides(s.init.locatorOverrides) } : {}),
       },
     );
   } catch (err) {
@@ -301,7 +300,7 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
       findings: [],
     } as unknown as ScenarioOutcome;
   } finally {
-    await s.session?.stop().catch(() => undefined);
+    await s.capture.stopSession();
     s.session = undefined;
   }
   const bad = outcome.status === 'failed' || outcome.status === 'broken';
@@ -318,11 +317,28 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
     await allure.attachment('findings.json', findings, 'application/json');
   });
   await evidence(() => allure.attachmentPath('capture.har', join(dir, 'capture.har'), 'application/json'));
+  await evidence(async () => {
+    // How the phone was wired: the CA method, what it decrypts, where the CA was checked (issue 11 §2).
+    const w = s.wiring!;
+    const wiring = JSON.stringify(
+      { caMethod: w.caMethod, coverage: w.coverage, root: w.root, caVerified: w.caVerified },
+      null,
+      2,
+    );
+    writeFileSync(join(dir, 'wiring.json'), `${wiring}\n`);
+    await allure.attachment('wiring.json', wiring, 'application/json');
+  });
   if (bad && !phoneLost && s.ui) {
     await evidence(async () => {
       const png = await s.ui!.screenshot({ timeoutMs: 5000 });
       writeFileSync(join(dir, 'screenshot.png'), png);
       await allure.attachment('screenshot.png', png, 'image/png');
+    });
+    await evidence(async () => {
+      // The UI hierarchy beside the screenshot (what `phonehome ui locate` searches; issue 11 §1).
+      const xml = await s.ui!.source({ timeoutMs: 5000 });
+      writeFileSync(join(dir, 'hierarchy.xml'), xml);
+      await allure.attachment('hierarchy.xml', xml, 'application/xml');
     });
     await evidence(async () => {
       const logcat = await s.device.shell('logcat -d -t 300', { timeoutMs: 5000 });

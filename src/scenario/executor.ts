@@ -26,7 +26,7 @@
  * - `passed` otherwise. An `optional` step's failure is recorded and the scenario goes on; any other
  *   failure ends the scenario (the steps left are recorded as skipped).
  *
- * Evidence attached through the reporter: a screenshot and the logcat tail on a failing step, the
+ * Evidence attached through the reporter: a screenshot, the UI hierarchy and the logcat tail on a failing step, the
  * findings (the exchanges with findings, probe excluded) at the end.
  */
 import { randomBytes } from 'node:crypto';
@@ -45,7 +45,9 @@ import {
   StatusBar,
   targetOf,
   type LocatorData,
+  type PageOptions,
 } from '../ui/pages/index.ts';
+import { phoneLocators, type LoadedOverrides } from '../ui/pages/overrides.ts';
 import { hostMatches } from '../util/hosts.ts';
 import {
   checkNoRequest,
@@ -63,6 +65,7 @@ import { Evidence } from './evidence.ts';
 import { PROBE_HOST, probeLiveness } from './liveness.ts';
 import type { StepRuntime, StepTimings } from './runtime.ts';
 import { describeStep, STEPS } from './steps.ts';
+import { clearInterstitial } from '../ui/pages/interstitials.ts';
 import { MIUI_TOGGLE_KEYS, readMiuiToggle, readToggle, setToggle } from './toggles.ts';
 import type { Scenario, ScenarioConfig, Step, ToggleName, Verdict } from './types.ts';
 
@@ -143,6 +146,10 @@ export interface RunScenarioOptions {
   keys?: Record<string, Buffer>;
   /** Positive controls of earlier scenarios on this phone in this run; this scenario's are added. */
   controls?: ControlRegistry;
+  /** Locator data for this phone (locators.json + its firmware overrides: phoneLocators()); default: the shipped file. */
+  locators?: LocatorData;
+  /** Locator overrides (devices.json's file): those matching this phone apply, unless `locators` is given. */
+  locatorOverrides?: LoadedOverrides;
 }
 
 const DEFAULTS: StepTimings = {
@@ -213,7 +220,10 @@ const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' 
 
 class Run implements StepRuntime {
   readonly steps: StepResult[] = [];
-  readonly locators: LocatorData = loadLocators();
+  /** The page objects' "locator KEY matched [i] …" lines, each once (attached to the report). */
+  readonly matchedLocators = new Set<string>();
+  /** locators.json with this phone's firmware overrides applied (opts.locators), else the shipped file. */
+  readonly locators: LocatorData;
   readonly settings: MiuiSettings;
   readonly launcher: Launcher;
   readonly statusBar: StatusBar;
@@ -249,9 +259,6 @@ class Run implements StepRuntime {
     private readonly scenarioFile: string,
     opts: RunScenarioOptions,
   ) {
-    this.settings = new MiuiSettings(phone.ui, { locators: this.locators });
-    this.launcher = new Launcher(phone.ui, { locators: this.locators });
-    this.statusBar = new StatusBar(phone.ui, { locators: this.locators });
     this.t = {
       stepTimeoutMs: opts.stepTimeoutMs ?? DEFAULTS.stepTimeoutMs,
       quietMs: opts.quietMs ?? DEFAULTS.quietMs,
@@ -259,6 +266,11 @@ class Run implements StepRuntime {
       probeTimeoutMs: opts.probeTimeoutMs ?? DEFAULTS.probeTimeoutMs,
       maxTrailingMs: opts.maxTrailingMs ?? DEFAULTS.maxTrailingMs,
     };
+    this.locators = opts.locators ?? loadLocators();
+    // The phone's shell resolves Settings actions, reads the UI language and reads toggles back.
+    this.settings = new MiuiSettings(phone.ui, { ...this.pageOptions(), device: phone.device });
+    this.launcher = new Launcher(phone.ui, this.pageOptions());
+    this.statusBar = new StatusBar(phone.ui, this.pageOptions());
   }
 
   get ui() {
@@ -787,9 +799,27 @@ class Run implements StepRuntime {
 
   private async browser(): Promise<MiBrowser> {
     return new MiBrowser(this.phone.ui, {
-      locators: this.locators,
+      ...this.pageOptions(),
       packageName: await this.browserPackage(),
     });
+  }
+
+  /**
+   * What every page object of this run gets: the phone's locators, the step log, and waits of at
+   * most half the step's time limit (so that a locator miss is reported as one, naming its key and
+   * the closest elements, before the step itself runs out of time).
+   */
+  private pageOptions(): PageOptions {
+    return {
+      locators: this.locators,
+      timeoutMs: Math.min(this.phone.ui.timeoutMs, Math.max(1000, Math.floor(this.t.stepTimeoutMs / 2))),
+      log: (line) => {
+        if (line.startsWith('locator ')) this.matchedLocators.add(line);
+        this.rep.log(line);
+      },
+      // A dialog in front of a missing target: dismissed by a rule of interstitials.json, or reported.
+      interstitials: (ui, log) => clearInterstitial(ui, log),
+    };
   }
 
   async browserInFront(): Promise<MiBrowser> {
@@ -879,6 +909,13 @@ class Run implements StepRuntime {
       this.rep.log(`screenshot failed: ${messageOf(e)}`);
     }
     try {
+      // The UI hierarchy beside the screenshot: what `phonehome ui locate` would search (issue 11 §1).
+      const xml = await this.phone.ui.source({ timeoutMs: 5000 });
+      this.rep.attach(`hierarchy ${tag}.xml`, xml, 'application/xml');
+    } catch (e) {
+      this.rep.log(`hierarchy failed: ${messageOf(e)}`);
+    }
+    try {
       const r = await this.phone.device.shell(['logcat', '-d', '-t', '200'], { timeoutMs: 5000 });
       if (r.exitCode === 0) this.rep.attach(`logcat ${tag}.txt`, r.stdout, 'text/plain');
     } catch (e) {
@@ -941,7 +978,17 @@ export async function runScenario(
   };
   const env = opts.env ?? {};
   evidence.start();
-  const run = new Run(phone, rep, evidence, check, env, opts.controls ?? new Map(), s.file, opts);
+  const locators =
+    opts.locators ??
+    (opts.locatorOverrides
+      ? await phoneLocators(phone.device, phone.fingerprint, opts.locatorOverrides, {
+          log: (l) => rep.log(l),
+        })
+      : undefined);
+  const run = new Run(phone, rep, evidence, check, env, opts.controls ?? new Map(), s.file, {
+    ...opts,
+    ...(locators ? { locators } : {}),
+  });
   if (phone.bypass) {
     try {
       run.bypassStart = await phone.bypass.snapshot();
@@ -1001,6 +1048,10 @@ export async function runScenario(
     rep.attach('findings.json', JSON.stringify(result.findings, null, 2), 'application/json');
   } catch (err) {
     rep.log(`findings attachment failed: ${messageOf(err)}`);
+  }
+  // Which candidate of each locator key matched (and which came from an override file), for the report.
+  if (run.matchedLocators.size) {
+    rep.attach('locators matched.txt', `${[...run.matchedLocators].join('\n')}\n`, 'text/plain');
   }
   rep.log(`${status}${message ? `: ${message}` : ''}`);
   return result;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { devicesFileSchema } from '../config/devices-schema.ts';
 import { profileJsonSchema } from '../virtual/profile-schema.ts';
+import { locatorOverridesSchema } from '../ui/pages/overrides.ts';
 import { STEP_NAMES } from './types.ts';
 import { STEPS, allowsBare, headerSchema, type StepSpec } from './steps.ts';
 
@@ -82,12 +83,21 @@ export function devicesJsonSchema(): Record<string, unknown> {
   });
 }
 
+/** The locator override file's JSON Schema (draft 2020-12; src/ui/pages/overrides.ts). */
+export function locatorOverridesJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(locatorOverridesSchema.meta({ title: 'phonehome locator overrides' }), {
+    io: 'input',
+    target: 'draft-2020-12',
+  });
+}
+
 /** The files `phonehome schema` writes: name → content. */
 export function schemaFiles(): Record<string, string> {
   return {
     'scenario.schema.json': formatJson(scenarioJsonSchema()),
     'devices.schema.json': formatJson(devicesJsonSchema()),
     'profile.schema.json': formatJson(profileJsonSchema()),
+    'locator-overrides.schema.json': formatJson(locatorOverridesJsonSchema()),
   };
 }
 

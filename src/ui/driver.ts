@@ -157,6 +157,8 @@ export interface UiErrorInit {
   problem: string;
   hint?: string;
   cause?: unknown;
+  /** Replaces the composed message (LocatorMissError lists candidates and closest elements). */
+  message?: string;
 }
 
 /** A UI operation failed: "phone S: OPERATION PROBLEM. FIX". */

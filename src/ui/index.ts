@@ -5,6 +5,7 @@
 import type { Device } from '../device/device.ts';
 import { AdbUiDriver, type AdbUiDriverOptions } from './adb/driver.ts';
 import { AppiumUiDriver } from './appium/driver.ts';
+import { forgetServerApks, serverInstallNeeded } from './appium/server-apks.ts';
 import { UiError, type UiDriver } from './driver.ts';
 
 export * from './driver.ts';
@@ -37,7 +38,11 @@ export interface OpenUiDriverOptions {
   appiumUrl?: string;
   systemPort?: number;
   timeoutMs?: number;
-  /** Appium: let the driver install its server APKs when the phone lacks them (a phone's first session). */
+  /**
+   * Appium: let the driver install its server APKs when the phone lacks them (a phone's first
+   * session). phonehome checks the phone first, once per process (appium/server-apks.ts): when both
+   * APKs are at the version the driver bundles, the session skips the driver's install step.
+   */
   installServer?: boolean;
   adb?: AdbUiDriverOptions;
 }
@@ -54,12 +59,16 @@ export async function openUiDriver(opts: OpenUiDriverOptions): Promise<UiDriver>
       hint: 'Start one with `phonehome appium up`, or set "ui": "adb" for this phone in devices.json',
     });
   }
-  return AppiumUiDriver.open({
+  const install = opts.installServer ? await serverInstallNeeded(opts.device) : false;
+  const driver = await AppiumUiDriver.open({
     serverUrl: opts.appiumUrl,
     serial: opts.device.serial,
     adbPort: opts.adbPort,
     timeoutMs,
     ...(opts.systemPort !== undefined ? { systemPort: opts.systemPort } : {}),
-    ...(opts.installServer ? { installServer: true } : {}),
+    ...(install ? { installServer: true } : {}),
   });
+  // The driver checked (and maybe installed) its server: read the phone again next time.
+  if (install) forgetServerApks(opts.device.serial);
+  return driver;
 }

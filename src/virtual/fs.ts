@@ -7,14 +7,24 @@ import { randomBytes } from 'node:crypto';
  * Path resolution goes through a {@link MountTable} at every component, so a mount hides what is
  * below it until it is unmounted.
  *
- * Mount namespaces: every {@link MountNamespace} has its own {@link MountTable}; the mounted trees
- * (files) are shared. The Vfs object itself resolves through the init namespace (adb shell, `su`),
- * or through the namespace {@link Vfs.runInNamespace} entered for the current async context
- * (`nsenter`); {@link Vfs.inNamespace} gives a view pinned to one namespace (what an app process
- * sees). Propagation as on Android, where app namespaces are slaves of the global one: a mount or
- * unmount made in the init namespace reaches every namespace, except under the private /apex tree;
- * a mount made in any other namespace stays there. A new namespace is a copy of its parent's table
- * at that moment (fork/unshare), so later private changes in the parent are not seen.
+ * Mount namespaces: every {@link MountNamespace} has its own {@link MountTable} of mount instances
+ * over shared mounted trees (files). The Vfs object itself resolves through the init namespace (the
+ * default namespace Android's init enters at post-fs-data, where adbd and `adb shell` live), or
+ * through the namespace {@link Vfs.runInNamespace} entered for the current async context (`nsenter`,
+ * `su`); {@link Vfs.inNamespace} gives a view pinned to one namespace (what an app process sees).
+ *
+ * Propagation follows Linux shared subtrees (Documentation/filesystems/sharedsubtree.rst,
+ * fs/pnode.c) with Android's settings (android-realities.md §1.1–1.2):
+ * - system/core/init/mount_namespace.cpp SetupMountNamespaces() remounts `/` MS_SHARED|MS_REC ("any
+ *   mounting event (e.g. /data) is by default visible to all processes") and `/apex` MS_PRIVATE
+ *   (/linkerconfig too; not modelled): every base mount is shared in a peer group of its own, except
+ *   /apex and the APEX images mounted under it, which are private.
+ * - frameworks/base core/jni/com_android_internal_os_Zygote.cpp: the zygote unshares and remounts
+ *   `/` MS_SLAVE|MS_REC ("so that changes from default namespace only flow into our children");
+ *   each app process unshares again from its zygote, so its mounts are slaves of the same masters.
+ * - A mount made on a shared mount is shared in a new peer group and is copied to every peer and
+ *   slave of its parent (recursively, one way); a mount made on a slave or private mount is
+ *   private and stays in its namespace. An unmount propagates the same way.
  */
 
 /**
@@ -170,7 +180,20 @@ export interface Mount {
   dev: number;
   kind: 'base' | 'tmpfs' | 'bind';
   bindSource?: string;
+  /** The path inside the mounted filesystem shown at `target` ('/' but for bind mounts): mountinfo's 4th field. */
+  fsRoot: string;
+  /** The mount this one is attached to (undefined for `/`). */
+  parent: Mount | undefined;
+  /** Peer group id while shared (mountinfo `shared:N`). */
+  shared?: number;
+  /** The peer group this mount receives from as a slave (mountinfo `master:N`). */
+  master?: number;
+  /** For a copy made by propagation: the mount it was propagated from (for unmount propagation). */
+  origin?: Mount;
 }
+
+/** What a new mount namespace does to the propagation of the mounts it copies. */
+export type CopyPropagation = 'preserve' | 'slave' | 'private';
 
 /**
  * Mounts by target path. A mount on top of a mount stacks; the top one is visible. Kept as one
@@ -212,10 +235,36 @@ export class MountTable {
     return this.ordered.some((m) => m.target !== path && m.target.startsWith(prefix));
   }
 
-  /** A copy sharing the mounted trees (what a new mount namespace starts from). */
-  clone(): MountTable {
+  /** Every mount at `target`, bottom first. */
+  stackAt(target: string): Mount[] {
+    return [...(this.byTarget.get(target) ?? [])];
+  }
+
+  /**
+   * Adds a mount directly above `below` when that is in `m`'s target stack, else at the bottom of
+   * the stack: a mount propagated under one already there is tucked beneath it (Linux 4.11+,
+   * "mnt: Tuck mounts under others instead of creating shadow/side mounts").
+   */
+  insertAbove(m: Mount, below: Mount | undefined): void {
+    let stack = this.byTarget.get(m.target);
+    if (!stack) this.byTarget.set(m.target, (stack = []));
+    const i = below ? stack.indexOf(below) : -1;
+    stack.splice(i + 1, 0, m);
+    this.ordered.push(m);
+  }
+
+  /** A copy of the table with every mount replaced by `copy(mount)` (stack order kept). */
+  cloneWith(copy: (m: Mount) => Mount): MountTable {
     const t = new MountTable();
-    for (const m of this.ordered) t.push(m);
+    const map = new Map<Mount, Mount>();
+    for (const m of this.ordered) map.set(m, copy(m));
+    for (const c of map.values()) if (c.parent) c.parent = map.get(c.parent) ?? c.parent;
+    t.ordered = [...map.values()];
+    for (const [target, stack] of this.byTarget)
+      t.byTarget.set(
+        target,
+        stack.map((m) => map.get(m)!),
+      );
     return t;
   }
 
@@ -252,18 +301,32 @@ export class MountNamespace {
   }
 }
 
-/** Mounts under these paths do not propagate from the init namespace (APEX mounts are private). */
+/**
+ * Base mounts init makes private (mount_namespace.cpp: `/apex` MS_PRIVATE; the APEX images are
+ * mounted on it afterwards by apexd, so they are private too). Every other base mount is shared.
+ */
 const PRIVATE_SUBTREES = ['/apex'];
 
 function isPrivatePath(path: string): boolean {
   return PRIVATE_SUBTREES.some((p) => path === p || path.startsWith(`${p}/`));
 }
 
+/** `target` relative to `base` ('' when equal); `base` is `target` or one of its ancestors. */
+function relativeTo(base: string, target: string): string {
+  if (base === target) return '';
+  return base === '/' ? target : target.slice(base.length);
+}
+
+/** Per-mount flags mountinfo shows in field 6; the rest of a mount's options are superblock options. */
+const PER_MOUNT_FLAGS = new Set(['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime']);
+
 /** What all views of one Vfs share. */
 interface VfsShared {
   nextIno: number;
   nextDev: number;
   nextMountId: number;
+  /** Next peer group id (mountinfo shared:N / master:N). */
+  nextGroup: number;
   bypass: number;
   init: MountNamespace;
   /** Live namespaces (init included): the targets of propagation and of onReboot. */
@@ -331,7 +394,9 @@ export class Vfs {
     this.shared = {
       nextIno: 2,
       nextDev: 0xfd00,
-      nextMountId: 1,
+      // Linux numbers the first mounts in the 20s; `/`'s parent (1) is outside every namespace.
+      nextMountId: 20,
+      nextGroup: 1,
       bypass: 0,
       init,
       namespaces: new Set([init]),
@@ -713,6 +778,9 @@ export class Vfs {
     const uid = opts.uid ?? 0;
     if (uid !== 0) throw new VfsError('EPERM', opts.target);
     const target = this.resolve(opts.target, true, uid);
+    // The mount the new one attaches to: the one the target lies on (the top one when the target
+    // is itself a mount point).
+    const parent = target.mount;
     if (opts.type === 'tmpfs') {
       if (target.node.kind !== 'dir') throw new VfsError('ENOTDIR', target.path);
       const root: DirNode = {
@@ -720,17 +788,18 @@ export class Vfs {
         kind: 'dir',
         children: new Map(),
       };
-      this.addMount(
-        this.makeMount(
-          opts.source || 'tmpfs',
-          target.path,
-          'tmpfs',
-          'seclabel,relatime',
-          root,
-          'tmpfs',
-          !!opts.readOnly,
-        ),
+      const m = this.makeMount(
+        opts.source || 'tmpfs',
+        target.path,
+        'tmpfs',
+        'seclabel,relatime',
+        root,
+        'tmpfs',
+        !!opts.readOnly,
       );
+      // sharedsubtree.rst: a mount on a shared mount is shared (a new peer group); else private.
+      if (parent.shared !== undefined) m.shared = this.shared.nextGroup++;
+      this.addMount(m, parent);
       return;
     }
     const source = this.resolve(opts.source, true, uid);
@@ -747,15 +816,31 @@ export class Vfs {
     );
     m.dev = source.mount.dev;
     m.bindSource = source.path;
-    this.addMount(m);
+    const inner = relativeTo(source.mount.target, source.path) || '/';
+    m.fsRoot =
+      source.mount.fsRoot === '/' ? inner : inner === '/' ? source.mount.fsRoot : source.mount.fsRoot + inner;
+    // sharedsubtree.rst §5b (bind): a bind of a shared mount joins the source's peer group; of a
+    // slave, it is a slave of the same master; onto a shared destination it is shared (a new
+    // group when the source was not) and propagates to the destination's peers and slaves.
+    if (source.mount.shared !== undefined) m.shared = source.mount.shared;
+    else if (parent.shared !== undefined) m.shared = this.shared.nextGroup++;
+    if (source.mount.master !== undefined) m.master = source.mount.master;
+    this.addMount(m, parent);
   }
 
-  /** Changes the read-only flag of the mount at `target` (`mount -o remount,rw /system`). */
+  /**
+   * Changes the read-only flag of the mount at `target` (`mount -o remount,rw /system`). Without
+   * MS_BIND a remount changes the superblock: every mount of that filesystem in every namespace.
+   */
   remount(target: string, opts: { readOnly: boolean; uid?: number }): void {
     const uid = opts.uid ?? 0;
     if (uid !== 0) throw new VfsError('EPERM', target);
     const loc = this.resolve(target, true, uid);
     if (loc.mount.target !== loc.path) throw new VfsError('EINVAL', loc.path);
+    const dev = loc.mount.dev;
+    for (const ns of this.shared.namespaces) {
+      for (const m of ns.table.list()) if (m.dev === dev) m.readOnly = opts.readOnly;
+    }
     loc.mount.readOnly = opts.readOnly;
   }
 
@@ -766,11 +851,24 @@ export class Vfs {
     if (!top || loc.mount !== top) throw new VfsError('EINVAL', loc.path);
     if (top.kind === 'base') throw new VfsError('EBUSY', loc.path);
     if (this.table.hasMountBelow(loc.path)) throw new VfsError('EBUSY', loc.path);
-    const ns = this.namespace;
-    ns.table.pop(loc.path);
-    if (ns.isInit && !isPrivatePath(top.target)) {
-      for (const other of this.shared.namespaces) if (other !== ns) other.table.remove(top);
-    }
+    this.detach(this.namespace, top);
+    // fs/pnode.c propagate_umount: the copies on the parent's peers and slaves go too (those that
+    // nothing else is mounted on).
+    const parent = top.parent;
+    if (parent?.shared === undefined) return;
+    const origin = top.origin ?? top;
+    const rel = relativeTo(parent.target, top.target);
+    this.forEachReceiver(parent, (ns, q) => {
+      const at = q.target === '/' ? rel || '/' : q.target + rel;
+      const copy = ns.table
+        .stackAt(at)
+        .find((x) => x.parent === q && (x.origin ?? x) === origin && x.kind !== 'base');
+      if (!copy) return;
+      // Busy when something is mounted below it; a mount on top of it at the same place (one it
+      // was tucked under) just falls back onto the parent (Linux 4.11+ propagate_umount).
+      const busy = ns.table.list().some((x) => x.parent === copy && x.target !== at);
+      if (!busy) this.detach(ns, copy);
+    });
   }
 
   mounts(): MountEntry[] {
@@ -791,6 +889,39 @@ export class Vfs {
   procMounts(): string {
     return this.mounts()
       .map((m) => `${m.source} ${m.target} ${m.type} ${m.options} 0 0\n`)
+      .join('');
+  }
+
+  /**
+   * The text of /proc/PID/mountinfo (proc(5)): mount id, parent id, major:minor, root, mount point,
+   * per-mount options, optional fields (`shared:N`, `master:N`), `-`, type, source, superblock
+   * options.
+   */
+  procMountinfo(): string {
+    return this.table
+      .list()
+      .map((m) => {
+        const opts = m.extraOptions ? m.extraOptions.split(',') : [];
+        const perMount = [m.readOnly ? 'ro' : 'rw', ...opts.filter((o) => PER_MOUNT_FLAGS.has(o))];
+        const superOpts = [m.readOnly ? 'ro' : 'rw', ...opts.filter((o) => !PER_MOUNT_FLAGS.has(o))];
+        const tags: string[] = [];
+        if (m.shared !== undefined) tags.push(`shared:${m.shared}`);
+        if (m.master !== undefined) tags.push(`master:${m.master}`);
+        const fields = [
+          String(m.id),
+          String(m.parent?.id ?? 1),
+          `${m.dev >> 8}:${m.dev & 0xff}`,
+          m.fsRoot,
+          m.target,
+          perMount.join(','),
+          ...tags,
+          '-',
+          m.fstype,
+          m.source,
+          superOpts.join(','),
+        ];
+        return `${fields.join(' ')}\n`;
+      })
       .join('');
   }
 
@@ -841,11 +972,29 @@ export class Vfs {
   }
 
   /**
-   * A new namespace holding a copy of `from`'s mount table as it is now (clone(CLONE_NEWNS) /
-   * unshare -m): later mounts in `from` that do not propagate are not seen in the copy.
+   * A new namespace holding a copy of `from`'s mounts as they are now (clone(CLONE_NEWNS) /
+   * unshare -m). `propagation`: 'preserve' (the syscall's default: copies of shared mounts join
+   * their peer groups, copies of slaves receive from the same masters), 'slave' (then
+   * `mount --make-rslave /`, as the zygote does: shared copies become slaves of their groups) or
+   * 'private' (`--make-rprivate /`, as Magisk's isolated su sessions do).
    */
-  cloneNamespace(from: MountNamespace = this.namespace): MountNamespace {
-    const ns = new MountNamespace(this.shared.nextNsId++, from.table.clone());
+  cloneNamespace(
+    from: MountNamespace = this.namespace,
+    propagation: CopyPropagation = 'preserve',
+  ): MountNamespace {
+    const table = from.table.cloneWith((m) => {
+      // The copy is the "same" mount for unmount propagation as the one it copies.
+      const c: Mount = { ...m, id: this.shared.nextMountId++, origin: m.origin ?? m };
+      if (propagation === 'private') {
+        delete c.shared;
+        delete c.master;
+      } else if (propagation === 'slave' && m.shared !== undefined) {
+        c.master = m.shared;
+        delete c.shared;
+      }
+      return c;
+    });
+    const ns = new MountNamespace(this.shared.nextNsId++, table);
     this.shared.namespaces.add(ns);
     return ns;
   }
@@ -884,12 +1033,122 @@ export class Vfs {
     return this.namespace.table;
   }
 
-  /** Adds a mount to the current namespace and, from the init namespace, propagates it. */
-  private addMount(m: Mount): void {
+  /** Attaches a new mount to `parent` in the current namespace, and propagates it. */
+  private addMount(m: Mount, parent: Mount): void {
     const ns = this.namespace;
-    ns.table.push(m);
-    if (!ns.isInit || isPrivatePath(m.target)) return;
-    for (const other of this.shared.namespaces) if (other !== ns) other.table.push(m);
+    this.attach(ns, m, parent);
+    if (parent.shared === undefined) return;
+    // fs/pnode.c propagate_mnt: every peer of the parent gets a copy in the new mount's peer group;
+    // every slave gets a copy that is a slave of it (and, when that slave is shared too, its
+    // peers get copies in a new group that is a slave of the same; recursively).
+    const rel = relativeTo(parent.target, m.target);
+    const origin = m;
+    this.forEachReceiver(
+      parent,
+      (ns2, q, level) => {
+        const at = q.target === '/' ? rel || '/' : q.target + rel;
+        if (!this.existsOn(q, rel)) return;
+        const copy: Mount = { ...m, id: this.shared.nextMountId++, target: at, parent: q, origin };
+        delete copy.shared;
+        delete copy.master;
+        if (level.peer) {
+          if (level.copyGroup !== undefined) copy.shared = level.copyGroup;
+          if (level.copyMaster !== undefined) copy.master = level.copyMaster;
+        } else {
+          if (level.copyGroup !== undefined) copy.master = level.copyGroup;
+          if (q.shared !== undefined) copy.shared = level.groupFor(q.shared);
+        }
+        this.attach(ns2, copy, q);
+      },
+      m,
+    );
+  }
+
+  /** Puts `m` on `parent` in `ns`: on top of its target, or tucked beneath mounts already there. */
+  private attach(ns: MountNamespace, m: Mount, parent: Mount): void {
+    m.parent = parent;
+    const stack = ns.table.stackAt(m.target);
+    const above = stack.find((x) => x.parent === parent);
+    if (above && above !== m) {
+      // A mount already sits on `parent` here: the new one goes beneath it (its new parent).
+      ns.table.insertAbove(m, parent.target === m.target ? parent : undefined);
+      above.parent = m;
+      return;
+    }
+    ns.table.insertAbove(m, stack[stack.length - 1]);
+  }
+
+  /** Removes `m` from `ns`; what was stacked on it falls back onto its parent. */
+  private detach(ns: MountNamespace, m: Mount): void {
+    ns.table.remove(m);
+    for (const x of ns.table.stackAt(m.target)) if (x.parent === m) x.parent = m.parent;
+  }
+
+  /** Whether `rel` (a path below `q`'s mount point) exists in q's own tree (no mount crossed). */
+  private existsOn(q: Mount, rel: string): boolean {
+    let node: Node = q.root;
+    for (const part of rel.split('/').filter(Boolean)) {
+      if (node.kind !== 'dir') return false;
+      const next = node.children.get(part);
+      if (!next) return false;
+      node = next;
+    }
+    return true;
+  }
+
+  /**
+   * Calls `fn` for every mount that receives propagation from `parent`'s peer group, in every
+   * live namespace: its peers, its slaves, and (through slaves that are shared too) theirs.
+   * `level` says whether the receiver is a peer and which groups copies made there join.
+   */
+  private forEachReceiver(
+    parent: Mount,
+    fn: (
+      ns: MountNamespace,
+      q: Mount,
+      level: {
+        peer: boolean;
+        copyGroup: number | undefined;
+        copyMaster: number | undefined;
+        groupFor: (g: number) => number;
+      },
+    ) => void,
+    newMount?: Mount,
+  ): void {
+    if (parent.shared === undefined) return;
+    const done = new Set<Mount>([parent]);
+    const mapped = new Map<number, number>();
+    const queue: Array<{ group: number; copyGroup: number | undefined; copyMaster: number | undefined }> = [
+      { group: parent.shared, copyGroup: newMount?.shared, copyMaster: newMount?.master },
+    ];
+    const seenGroups = new Set<number>();
+    while (queue.length > 0) {
+      const lv = queue.shift()!;
+      if (seenGroups.has(lv.group)) continue;
+      seenGroups.add(lv.group);
+      const groupFor = (g: number): number => {
+        let n = mapped.get(g);
+        if (n === undefined) {
+          n = this.shared.nextGroup++;
+          mapped.set(g, n);
+          queue.push({ group: g, copyGroup: n, copyMaster: lv.copyGroup });
+        }
+        return n;
+      };
+      for (const ns of this.namespaces()) {
+        for (const q of ns.table.list()) {
+          if (done.has(q)) continue;
+          const peer = q.shared === lv.group;
+          if (!peer && q.master !== lv.group) continue;
+          done.add(q);
+          if (!peer && q.shared !== undefined && !newMount) {
+            // Unmounts walk on through shared slaves without making groups.
+            queue.push({ group: q.shared, copyGroup: undefined, copyMaster: undefined });
+          }
+          fn(ns, q, { peer, copyGroup: lv.copyGroup, copyMaster: lv.copyMaster, groupFor });
+        }
+      }
+    }
   }
 
   // ---------------------------------------------------------------- internals
@@ -1117,7 +1376,21 @@ export class Vfs {
         '/proc/filesystems',
         () => 'nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\n\text4\nnodev\tfuse\n\tf2fs\n',
       );
+      this.defineDynamicFile('/proc/self/mountinfo', (fs) => fs.procMountinfo());
     });
+    // Each base mount sits on the nearest mount above it; all are shared (each in a peer group of
+    // its own) but /apex and the APEX images, which init made private (SetupMountNamespaces()).
+    const placed: Mount[] = [];
+    for (const m of this.table.list()) {
+      let parent: Mount | undefined;
+      for (const p of placed) {
+        const covers = p.target === '/' || m.target === p.target || m.target.startsWith(`${p.target}/`);
+        if (covers && (!parent || p.target.length >= parent.target.length)) parent = p;
+      }
+      m.parent = parent;
+      if (!isPrivatePath(m.target)) m.shared = this.shared.nextGroup++;
+      placed.push(m);
+    }
   }
 
   private makeMount(
@@ -1140,6 +1413,8 @@ export class Vfs {
       root,
       dev: this.shared.nextDev++,
       kind,
+      fsRoot: '/',
+      parent: undefined,
     };
   }
 

@@ -140,6 +140,31 @@ export const packageSchema = obj({
     .array(component)
     .optional()
     .describe('Services reported running (foreground) by `dumpsys activity services` while the app runs'),
+  // Intent filters and export state as a manifest declares them (AOSP PackageManager: an activity
+  // with an intent filter is exported by default; one without, e.g. AOSP Settings' SubSettings, is
+  // not, so `am start -n` from the shell (uid 2000) gets "Permission Denial … not exported").
+  intentFilters: z
+    .array(
+      obj({
+        action: z.string().min(1).describe('The action, e.g. android.settings.PRIVACY_SETTINGS'),
+        activity: component.describe(
+          'The activity that handles it (of this package; same notation as launcher)',
+        ),
+        source: z.string().min(1).describe('Where this filter is documented (AOSP manifest, facts sheet …)'),
+      }),
+    )
+    .optional()
+    .describe(
+      'Exported activities reachable by an action (`am start -a`, `cmd package resolve-activity -a`); ' +
+        'they are added to the activities',
+    ),
+  notExported: z
+    .array(component)
+    .optional()
+    .describe(
+      'Activities of `activities` that are not exported: only root, the system uid and the app itself may ' +
+        'start them (the shell gets a SecurityException, as AOSP ActivityTaskSupervisor.checkStartAnyActivityPermission does)',
+    ),
   uid: nonNegInt.optional().describe('Linux uid; default: 10050 upwards in file order'),
   minSdk: nonNegInt.optional().describe('minSdkVersion'),
   targetSdk: nonNegInt.optional().describe('targetSdkVersion'),
@@ -317,6 +342,52 @@ export const telemetrySchema = obj({
   sources: z.array(sourceSchema).min(1).describe('Provenance of the telemetry behaviour'),
 }).describe('What the phone uploads, per event and toggle state (src/virtual/telemetry); absent: nothing');
 
+/** The `root` object: which `su` a rooted phone has and how it answers (src/virtual/android/su.ts). */
+export const rootSchema = obj({
+  su: z
+    .enum(['magisk', 'kernelsu', 'aosp'])
+    .optional()
+    .describe('MagiskSU (default), KernelSU, or AOSP userdebug su (android-realities.md §2.1–2.3)'),
+  version: z
+    .string()
+    .regex(/^v?\d+(\.\d+)*$/)
+    .optional()
+    .describe('Version name `su -v` prints before `:MAGISKSU`/`:KernelSU` (default Magisk 27.0)'),
+  versionCode: z.int().min(0).optional().describe('`su -V` (default for Magisk: 27.0 → 27000)'),
+  grant: z
+    .enum(['allow', 'deny', 'prompt-timeout'])
+    .optional()
+    .describe(
+      'How the shell uid is answered: allow (default), deny (policy), prompt-timeout (nobody answers the ' +
+        'on-device prompt: denied after promptTimeoutMs). deny/prompt-timeout: Magisk only',
+    ),
+  promptTimeoutMs: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("How long the prompt waits before denying (Magisk's su_request_timeout, default 10000)"),
+  mountNamespaceMode: z
+    .enum(['global', 'inherit', 'isolated'])
+    .optional()
+    .describe(
+      "Magisk's mount namespace mode (DB mnt_ns 0/1/2); set: `magisk --sqlite` shows the row; absent: no " +
+        'row, the default inherit',
+    ),
+}).describe(
+  'Root refinements for a rooted profile (needs rooted: true); absent: Magisk 27.0, allow, inherit',
+);
+
+/** The `filesystem` object (test-only knobs). */
+export const filesystemSchema = obj({
+  absent: z
+    .array(z.string().regex(/^\/[^\0]*[^/]$/))
+    .optional()
+    .describe(
+      'Test-only: absolute paths removed from the firmware image after it is built (e.g. ' +
+        '"/system/etc/security/cacerts", a phone without the target folder); not a real firmware variant',
+    ),
+}).describe('Test-only changes to the firmware image');
+
 export const profileSchema = obj({
   $schema: z
     .string()
@@ -366,6 +437,75 @@ export const profileSchema = obj({
     ),
   sources: z.array(sourceSchema).min(1).describe('Provenance of the values'),
   telemetry: telemetrySchema.optional(),
+  // Root refinements (android-realities.md §2; src/virtual/android/su.ts): MagiskSU su.cpp / db.rs,
+  // KernelSU ksud su.rs, AOSP system/extras su. Absent with `rooted: true`: Magisk 27.0, allow, Inherit.
+  root: rootSchema.optional(),
+  // Test-only: firmware paths removed from the image, e.g. a phone without the system CA folder.
+  filesystem: filesystemSchema.optional(),
+  // A test knob, not firmware: no public source says which first-run dialogs MIUI apps show
+  // (android-realities.md §8), so the dialog must say it is synthetic.
+  firstLaunchDialog: obj({
+    package: z.string().regex(new RegExp(PACKAGE_PATTERN)).describe('The app whose first start shows it'),
+    title: z.string().min(1).describe('android:id/alertTitle'),
+    message: z.string().describe('android:id/message'),
+    buttons: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(3)
+      .describe('Button labels: positive (android:id/button1), negative (button2), neutral (button3)'),
+    synthetic: z.literal(true).describe('Always true: the dialog is the virtual lab’s invention'),
+  })
+    .optional()
+    .describe(
+      'A modal AlertDialog-like window over the app on its first start on a fresh phone, after an install ' +
+        'or `pm clear`; any button dismisses it (virtual lab only: tests the interstitial rules)',
+    ),
+  // What the phone looks like to `phonehome doctor` at boot (issue 11 §3). Absent fields keep today's
+  // behaviour: screen on, no keyguard, no app restricted. MIUI's developer switches are properties
+  // (persist.security.adbinput / adbinstall, persist.sys.miui_optimization), set them in `props`.
+  state: obj({
+    screenOn: z
+      .boolean()
+      .optional()
+      .describe(
+        'Screen on at boot (default true): `dumpsys power` mWakefulness=Awake|Asleep, Display Power ' +
+          'state=ON|OFF (AOSP PowerManagerService.dumpInternal)',
+      ),
+    keyguard: z
+      .boolean()
+      .optional()
+      .describe(
+        'Keyguard (lock screen, no PIN) showing at boot (default false): `dumpsys window policy` ' +
+          'KeyguardServiceDelegate showing=true and KeyguardStateMonitor mIsShowing=true (AOSP ' +
+          'policy/keyguard/KeyguardServiceDelegate.java and KeyguardStateMonitor.java dump()); ' +
+          '`wm dismiss-keyguard` or unlocking clears it',
+      ),
+    backgroundRestricted: z
+      .array(z.string())
+      .optional()
+      .describe(
+        'Packages whose RUN_ANY_IN_BACKGROUND app op is "ignore" (Android\'s "Background restriction"; ' +
+          'AOSP AppOpsManager OP_RUN_ANY_IN_BACKGROUND): `cmd appops get PKG RUN_ANY_IN_BACKGROUND`',
+      ),
+  })
+    .optional()
+    .describe(
+      'Device state at boot that phonehome doctor checks (absent: screen on, unlocked, nothing restricted)',
+    ),
+  // A test knob, not firmware (issue 11 §1): app updates do rename view ids, which is what locator
+  // overrides are for; this lets a test profile play such a version. Applied where the virtual
+  // browser names its views (src/virtual/apps/browser.ts id()).
+  ui: obj({
+    renameIds: z
+      .record(z.string().regex(/^[a-z_][a-z0-9_]*$/), z.string().regex(/^[a-z_][a-z0-9_]*$/))
+      .optional()
+      .describe(
+        'Browser view ids renamed, by the name after ":id/": {"url": "url_field"} gives {browser}:id/url_field ' +
+          'where the shipped browser has {browser}:id/url (virtual lab only: tests locator overrides)',
+      ),
+  })
+    .optional()
+    .describe('UI test knobs of the virtual apps (virtual lab only)'),
 }).meta({
   id: 'Profile',
   title: 'phonehome firmware profile',

@@ -17,6 +17,7 @@ import {
   emitterSchemas,
   encryptSchema,
   fieldsOf,
+  filesystemSchema,
   flushSchema,
   HEADER_SAFE_WRAPS,
   NAME_PATTERN,
@@ -24,6 +25,7 @@ import {
   profileSchema,
   REQUIRED_PROPS,
   packageSchema,
+  rootSchema,
   ruleSchema,
   telemetrySchema,
   TELEMETRY_EMITTERS,
@@ -71,6 +73,10 @@ export interface ProfilePackage {
   activities?: string[];
   /** Services reported running (foreground) by `dumpsys activity services` while the app runs. */
   services?: string[];
+  /** Exported activities reachable by an action (they count as activities too). */
+  intentFilters?: Array<{ action: string; activity: string; source: string }>;
+  /** Activities only root, the system uid and the app itself may start (AOSP: no intent filter, not exported). */
+  notExported?: string[];
   /** Linux uid; default: system apps from 10050 upwards in file order, as the platform would assign. */
   uid?: number;
   minSdk?: number;
@@ -101,6 +107,43 @@ export interface Profile {
   sources: Array<{ what: string; source: string }>;
   /** What the phone uploads, per event and toggle state (src/virtual/telemetry); absent = nothing. */
   telemetry?: ProfileTelemetry;
+  /** Root refinements (needs `rooted`); absent: Magisk 27.0, allow, inherit (src/virtual/android/su.ts). */
+  root?: ProfileRoot;
+  /** Test-only changes to the firmware image. */
+  filesystem?: { absent?: string[] };
+  /** A synthetic first-launch dialog (virtual lab only; profile-schema.ts firstLaunchDialog). */
+  firstLaunchDialog?: FirstLaunchDialog;
+  /** Device state at boot that `phonehome doctor` checks (profile-schema.ts `state`); absent = today's. */
+  state?: ProfileState;
+  /** UI test knobs (profile-schema.ts `ui`): browser view ids renamed (virtual lab only). */
+  ui?: { renameIds?: Record<string, string> };
+}
+
+/** profile-schema.ts `state`: screen, keyguard and background restrictions at boot. */
+export interface ProfileState {
+  screenOn?: boolean;
+  keyguard?: boolean;
+  backgroundRestricted?: string[];
+}
+
+/** A modal dialog over `package` on its first start (test knob, always synthetic). */
+export interface FirstLaunchDialog {
+  package: string;
+  title: string;
+  message: string;
+  /** Positive, negative, neutral (android:id/button1, button2, button3). */
+  buttons: string[];
+  synthetic: true;
+}
+
+/** The profile's `root` object (profile-schema.ts rootSchema). */
+export interface ProfileRoot {
+  su?: 'magisk' | 'kernelsu' | 'aosp';
+  version?: string;
+  versionCode?: number;
+  grant?: 'allow' | 'deny' | 'prompt-timeout';
+  promptTimeoutMs?: number;
+  mountNamespaceMode?: 'global' | 'inherit' | 'isolated';
 }
 
 /** One row of the behaviour table: the first row whose `when` matches decides. */
@@ -587,6 +630,26 @@ export function parseProfile(json: unknown, label: string): Profile {
     if (p.services !== undefined) {
       pkg.services = strList(p.services, `${f}.services`).map((c, j) => component(c, `${f}.services[${j}]`));
     }
+    if (p.intentFilters !== undefined) {
+      if (!Array.isArray(p.intentFilters)) fail(`${f}.intentFilters`, 'must be an array');
+      pkg.intentFilters = (p.intentFilters as unknown[]).map((raw, j) => {
+        const ff = `${f}.intentFilters[${j}]`;
+        const o = obj(raw, ff);
+        only(o, ['action', 'activity', 'source'], ff);
+        const action = str(o, 'action', `${ff}.action`) as string;
+        if (!action) fail(`${ff}.action`, 'must not be empty');
+        return {
+          action,
+          activity: component(str(o, 'activity', `${ff}.activity`) as string, `${ff}.activity`),
+          source: str(o, 'source', `${ff}.source`) as string,
+        };
+      });
+    }
+    if (p.notExported !== undefined) {
+      pkg.notExported = strList(p.notExported, `${f}.notExported`).map((c, j) =>
+        component(c, `${f}.notExported[${j}]`),
+      );
+    }
     const uid = int(p, 'uid', `${f}.uid`, true);
     if (uid !== undefined) pkg.uid = uid;
     const minSdk = int(p, 'minSdk', `${f}.minSdk`, true);
@@ -645,8 +708,112 @@ export function parseProfile(json: unknown, label: string): Profile {
     sources,
   };
   if (bootProcesses) profile.bootProcesses = bootProcesses;
+  if (root.root !== undefined) profile.root = parseRoot(root.root, rooted, fail);
+  if (root.filesystem !== undefined) profile.filesystem = parseFilesystem(root.filesystem, fail);
   if (root.telemetry !== undefined) profile.telemetry = parseTelemetry(root.telemetry, fail);
+  if (root.firstLaunchDialog !== undefined) {
+    const fd = obj(root.firstLaunchDialog, 'firstLaunchDialog');
+    only(fd, fieldsOf(profileSchema.shape.firstLaunchDialog.unwrap()), 'firstLaunchDialog');
+    const dpkg = str(fd, 'package', 'firstLaunchDialog.package') as string;
+    if (!PACKAGE_RE.test(dpkg)) fail('firstLaunchDialog.package', `must be a package name, got '${dpkg}'`);
+    const buttons = strList(
+      fd.buttons ?? fail('firstLaunchDialog.buttons', 'is required'),
+      'firstLaunchDialog.buttons',
+    );
+    if (buttons.length < 1 || buttons.length > 3 || buttons.some((b) => b === ''))
+      fail('firstLaunchDialog.buttons', 'must hold 1 to 3 non-empty labels');
+    if (fd.synthetic !== true)
+      fail(
+        'firstLaunchDialog.synthetic',
+        'must be true: the dialog is the virtual lab’s invention, not firmware',
+      );
+    profile.firstLaunchDialog = {
+      package: dpkg,
+      title: str(fd, 'title', 'firstLaunchDialog.title') as string,
+      message: str(fd, 'message', 'firstLaunchDialog.message') as string,
+      buttons,
+      synthetic: true,
+    };
+  }
+  if (root.state !== undefined) {
+    const st = obj(root.state, 'state');
+    only(st, fieldsOf(profileSchema.shape.state.unwrap()), 'state');
+    const state: ProfileState = {};
+    for (const k of ['screenOn', 'keyguard'] as const) {
+      if (st[k] !== undefined) state[k] = bool(st, k, `state.${k}`);
+    }
+    if (st.backgroundRestricted !== undefined) {
+      state.backgroundRestricted = strList(st.backgroundRestricted, 'state.backgroundRestricted');
+      state.backgroundRestricted.forEach((p, i) => {
+        if (!PACKAGE_RE.test(p))
+          fail(`state.backgroundRestricted[${i}]`, `must be a package name, got '${p}'`);
+      });
+    }
+    profile.state = state;
+  }
+  if (root.ui !== undefined) {
+    const u = obj(root.ui, 'ui');
+    only(u, fieldsOf(profileSchema.shape.ui.unwrap()), 'ui');
+    if (u.renameIds !== undefined) {
+      const ids = obj(u.renameIds, 'ui.renameIds');
+      const renameIds: Record<string, string> = {};
+      for (const [from, to] of Object.entries(ids)) {
+        if (!/^[a-z_][a-z0-9_]*$/.test(from))
+          fail(`ui.renameIds.${from}`, 'must be a view id name (a-z, 0-9, _)');
+        if (typeof to !== 'string' || !/^[a-z_][a-z0-9_]*$/.test(to))
+          return fail(`ui.renameIds.${from}`, 'must be a view id name (a-z, 0-9, _)');
+        renameIds[from] = to;
+      }
+      profile.ui = { renameIds };
+    } else profile.ui = {};
+  }
   return profile;
+}
+
+/** Validates the `root` object (profile-schema.ts rootSchema; src/virtual/android/su.ts). */
+function parseRoot(
+  json: unknown,
+  rooted: boolean,
+  fail: (field: string, problem: string) => never,
+): ProfileRoot {
+  const r = rootSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    return fail(['root', ...issue.path.map(String)].join('.'), issue.message);
+  }
+  const v = r.data;
+  if (!rooted) fail('root', 'needs "rooted": true (a phone without su has no root settings)');
+  const su = v.su ?? 'magisk';
+  if (su !== 'magisk' && v.grant !== undefined && v.grant !== 'allow') {
+    fail(
+      'root.grant',
+      `only "allow" is modelled for ${su} (its refusal is unverified; android-realities.md §8)`,
+    );
+  }
+  if (su === 'aosp' && v.mountNamespaceMode !== undefined) {
+    fail('root.mountNamespaceMode', 'AOSP su has no namespace setting: remove it');
+  }
+  if (v.promptTimeoutMs !== undefined && v.grant !== 'prompt-timeout') {
+    fail('root.promptTimeoutMs', 'applies only with "grant": "prompt-timeout"');
+  }
+  const { $comment: _c, ...out } = v;
+  return out;
+}
+
+/** Validates the test-only `filesystem` object. */
+function parseFilesystem(
+  json: unknown,
+  fail: (field: string, problem: string) => never,
+): { absent?: string[] } {
+  const r = filesystemSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    return fail(
+      ['filesystem', ...issue.path.map(String)].join('.'),
+      `${issue.message} (absolute paths without a trailing /)`,
+    );
+  }
+  return r.data.absent ? { absent: r.data.absent } : {};
 }
 
 /** The Android API level of a profile (ro.build.version.sdk). */

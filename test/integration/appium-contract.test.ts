@@ -14,6 +14,9 @@ import { remote } from 'webdriverio';
 import { Lab, type LabPhone } from '../../src/virtual/lab.ts';
 import { runAdb } from '../../src/virtual/adb-cli.ts';
 import { preinstallUia2 } from '../../src/virtual/uia2/index.ts';
+import { createAdbClient, Device } from '../../src/device/index.ts';
+import { openUiDriver } from '../../src/ui/index.ts';
+import { forgetServerApks, readServerApks, serverInstallNeeded } from '../../src/ui/appium/server-apks.ts';
 import { freePort, startAdbServer, type TestAdbServer } from '../support/lab.ts';
 
 type Browser = WebdriverIO.Browser;
@@ -374,6 +377,30 @@ describe('Appium contract: real Appium + UiAutomator2 + webdriverio against virt
       assert.equal(await focus(p), 'com.android.settings/com.android.settings.Settings');
       assert.equal(await d.$('id=action_bar_title').getText(), 'Settings');
       await close(d);
+
+      // Installed once per phone and version (issue 11 §1): phonehome reads the APKs the real driver
+      // just installed as current, so its next session skips the driver's install step and works.
+      const device = new Device(createAdbClient({ port: adb!.port }), p.serial, { timeoutMs: 15_000 });
+      forgetServerApks(p.serial);
+      const apks = await readServerApks(device);
+      assert.ok(apks.bundled, 'the driver bundles a server version');
+      assert.equal(apks.server?.versionName, apks.bundled, JSON.stringify(apks));
+      assert.equal(apks.current, true, JSON.stringify(apks));
+      assert.equal(await serverInstallNeeded(device), false);
+      const ui = await openUiDriver({
+        kind: 'appium',
+        device,
+        appiumUrl: `http://127.0.0.1:${appium!.port}`,
+        adbPort: adb!.port,
+        systemPort: await freePort(),
+        installServer: true,
+      });
+      try {
+        await ui.startActivity('com.android.settings/.Settings');
+        assert.equal((await ui.find({ id: 'com.android.settings:id/action_bar_title' })).text, 'Settings');
+      } finally {
+        await ui.close();
+      }
     });
   });
 });

@@ -130,7 +130,7 @@ describe('phonehome capture (CLI) on virtual phones', function () {
     const dir = join(out, lp.serial.replace(/[^A-Za-z0-9._-]/g, '_'));
     assert.equal(s.serial, lp.serial);
     assert.equal(s.dir, dir);
-    assert.equal(s.caMethod, 'system-remount');
+    assert.equal(s.caMethod, 'system-tmpfs', 'auto never remounts /system (issue 11 §2)');
     assert.match(s.coverage ?? '', /decrypted/);
     assert.equal(s.restored, true);
     const lines = readFileSync(join(dir, 'exchanges.ndjson'), 'utf8')

@@ -239,10 +239,10 @@ describe('capture: each CA method on its phone, real traffic through the session
     await rigDown(r);
   });
 
-  it('auto on rooted Android 10 picks system-remount: the canary and identifiers decoded from the Sensors upload', async () => {
+  it('auto on rooted Android 10 picks system-tmpfs (never a remount): the canary and identifiers decoded from the Sensors upload', async () => {
     const lp = phoneOf(r, 0);
     const c = await capture(r, lp);
-    assert.equal(c.wiring.caMethod, 'system-remount');
+    assert.equal(c.wiring.caMethod, 'system-tmpfs');
     assert.match(c.wiring.coverage, /decrypted/);
     assert.ok(await lsOk(c.phone, `${SYS_CACERTS}/${r.ca.fileName}`), 'the CA is a system CA now');
     const ids = await readIdentifiers(c.device);
@@ -449,7 +449,7 @@ describe('capture: the phone is left exactly as found', function () {
     return { phone, c };
   }
 
-  it('rooted Android 10 (system-remount), http_proxy previously set: restored to that value', async () => {
+  it('rooted Android 10 (system-tmpfs), http_proxy previously set: restored to that value', async () => {
     const { phone } = await roundTrip(phoneOf(r, 0), { rooted: true, proxyBefore: '10.9.8.7:3128' });
     assert.equal((await phone.sh('settings get global http_proxy')).trim(), '10.9.8.7:3128');
   });

@@ -21,6 +21,7 @@ import { AdbUiDriver } from '../../src/ui/adb/driver.ts';
 import { AppiumUiDriver } from '../../src/ui/appium/driver.ts';
 import { AppiumServer } from '../../src/ui/appium/server.ts';
 import { UiError, type UiDriver } from '../../src/ui/driver.ts';
+import { LocatorMissError } from '../../src/ui/miss.ts';
 import { Launcher, MiBrowser, MiuiSettings, StatusBar } from '../../src/ui/pages/index.ts';
 import { AdbPhone, allNodes, byId, byIdText, XIAOMI_PROFILES } from '../support/xiaomi.ts';
 import { startLab, type TestLab } from '../support/lab.ts';
@@ -251,6 +252,23 @@ function pageSuite(
       }
       assert.deepEqual(await browser.dataSwitches(), { incognitoMode: false, enhancedIncognito: true });
     });
+
+    // Shared code (src/ui/miss.ts) over each driver's hierarchy: one profile per driver is enough.
+    if (index === 0) {
+      it('a miss names every candidate and the closest elements on screen (issue 11 §1, both drivers)', async () => {
+        await phone.key('HOME');
+        const err = await ui.find([{ id: `${HOME}:id/workspac` }, { text: 'Nope' }], { timeoutMs: 300 }).then(
+          () => assert.fail('found'),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof LocatorMissError, String(err));
+        assert.match(
+          err.message,
+          /find \[id=com\.miui\.home:id\/workspac\] or \[text="Nope"\] found nothing within 300 ms/,
+        );
+        assert.equal(err.closest[0]?.id, `${HOME}:id/workspace`, err.message);
+      });
+    }
   });
 }
 

@@ -301,6 +301,12 @@ describe('scenario executor on virtual phones', function () {
       ],
       ['url'],
     );
+    // This case once ran past mocha's limit in a full run (not reproduced alone): if it runs long
+    // again, the steps and their log say where it waited.
+    const slow = setTimeout(
+      () => console.log(`slow: steps ${rep.names.join(' > ')}\n${rep.lines.join('\n')}`),
+      90_000,
+    );
     try {
       const out = await runScenario(s, phone, rep, opts);
       assert.equal(out.status, 'broken', `${out.message}\n${rep.lines.join('\n')}`);
@@ -310,6 +316,7 @@ describe('scenario executor on virtual phones', function () {
       const last = out.steps.at(-1)!;
       assert.equal(last.status, 'broken');
     } finally {
+      clearTimeout(slow);
       await phone.device.deleteSetting('global', 'http_proxy');
     }
   });

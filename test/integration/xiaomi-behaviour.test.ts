@@ -819,7 +819,9 @@ describe('Xiaomi UI through adb: uiautomator dump, input tap, screencap', functi
       await screen('settings');
       await phone.tap(await phone.waitNode(rowWithTitle('Passwords & security'), 'settings'));
       await phone.tap(await phone.waitNode(rowWithTitle('Privacy'), 'passwords & security'));
-      await phone.waitNode(rowWithTitle('User Experience Program'), 'privacy');
+      // By id: the switch titles are per language (Chinese on the China ROM).
+      const UEP_ID = `${SETTINGS}:id/user_experience_program`;
+      await phone.waitNode(byId(UEP_ID), 'privacy');
       const privacy = await screen('privacy');
       const uepBefore = (await phone.sh('settings get secure upload_log_pref')).trim();
       for (const row of allNodes(privacy).filter(
@@ -833,13 +835,13 @@ describe('Xiaomi UI through adb: uiautomator dump, input tap, screencap', functi
           !was,
           `${name}: '${title}' flips`,
         );
-        if (title === 'User Experience Program')
+        if (row.attrs['resource-id'] === UEP_ID)
           assert.equal((await phone.sh('settings get secure upload_log_pref')).trim(), was ? '0' : '1');
         await phone.tap(row);
         assert.equal(switchState(rowWithTitle(title)(await phone.dump())!), was, `${name}: '${title}' back`);
       }
       // Unset or -1 (OneTrack's "unset") shows the firmware default: off on these stable builds.
-      const uepRow = (x: XmlNode): XmlNode | undefined => rowWithTitle('User Experience Program')(x);
+      const uepRow = (x: XmlNode): XmlNode | undefined => byId(UEP_ID)(x);
       for (const cmd of [
         'settings delete secure upload_log_pref',
         'settings put secure upload_log_pref -1',

@@ -9,19 +9,14 @@ import type { Command } from 'commander';
 import { createAdbClient, Device, listPhones } from '../../device/index.ts';
 import { LabCa } from '../../capture/ca.ts';
 import { Journal } from '../../capture/journal.ts';
-import { CaptureSession, type CaptureMode, type HostRule } from '../../capture/session.ts';
-import {
-  CA_METHODS,
-  wirePhone,
-  type CaMethod,
-  type RestoreReport,
-  type Wiring,
-} from '../../capture/wiring.ts';
+import { PhoneCapture } from '../../capture/phone-capture.ts';
+import type { CaptureMode, CaptureSession, HostRule } from '../../capture/session.ts';
+import type { RestoreReport } from '../../capture/wiring.ts';
 import { matchTracker } from '../../detect/index.ts';
 import type { BypassReport, TrafficSnapshot } from '../../capture/bypass.ts';
 import { appsUnderTest } from '../../runner/packages.ts';
 import { UserError } from '../errors.ts';
-import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { adbPortOption, caMethodOption, parseCaMethod, timeoutMsParser } from '../options.ts';
 import { stateDir } from '../state.ts';
 
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -37,15 +32,6 @@ function parseMode(v: string): CaptureMode {
     throw new UserError(`--mode must be block or passthrough, not ${JSON.stringify(v)}`, undefined, 2);
   }
   return v;
-}
-
-function parseCaMethod(v: string): CaMethod | 'auto' {
-  if (v === 'auto' || (CA_METHODS as readonly string[]).includes(v)) return v as CaMethod | 'auto';
-  throw new UserError(
-    `--ca-method must be one of auto, ${CA_METHODS.join(', ')}; not ${JSON.stringify(v)}`,
-    undefined,
-    2,
-  );
 }
 
 function parseDuration(v: string): number {
@@ -75,10 +61,10 @@ interface CaptureOpts {
   json?: boolean;
 }
 
-interface PhoneCapture {
+interface Captured {
   serial: string;
-  session: CaptureSession;
-  wiring: Wiring | null;
+  dir: string;
+  pc: PhoneCapture;
   /** Per-UID counters when the capture started, and what went around it by the end. */
   trafficStart?: TrafficSnapshot;
   bypass?: BypassReport;
@@ -124,11 +110,7 @@ export function registerCaptureCommand(program: Command): void {
       'answer this host locally even in passthrough mode (repeatable; *.suffix allowed)',
       collect,
     )
-    .option(
-      '--ca-method <method>',
-      `how to make phones trust the lab CA: auto, ${CA_METHODS.join(', ')}`,
-      'auto',
-    )
+    .addOption(caMethodOption())
     .option(
       '--ca-dir <dir>',
       'where the lab CA lives, outside the repo (default: $PHONEHOME_CA_DIR or $PHONEHOME_HOME/ca)',
@@ -187,7 +169,8 @@ export function registerCaptureCommand(program: Command): void {
       const ca = await LabCa.load(caDir(o.caDir));
       const journal = new Journal(stateDir());
       const out = resolve(o.out ?? join('captures', new Date().toISOString().replace(/[:.]/g, '-')));
-      const captures: PhoneCapture[] = [];
+      const captures: Captured[] = [];
+      const sessions = new Map<string, CaptureSession>();
       let abandon = false;
       const stopped = untilStopped(o.duration, () => {
         abandon = true;
@@ -200,43 +183,50 @@ export function registerCaptureCommand(program: Command): void {
       try {
         for (const serial of serials) {
           const dir = join(out, serial.replace(/[^A-Za-z0-9._-]/g, '_'));
-          const session = await CaptureSession.start({ dir, ca, mode, rules });
-          const pc: PhoneCapture = { serial, session, wiring: null };
-          captures.push(pc);
-          session.on('record', (r) => {
-            if (r.type === 'tls-failure') {
-              say(`${serial}  TLS ${r.cause.padEnd(13)} ${r.host}`);
-              return;
-            }
-            let path = '/';
-            try {
-              path = new URL(r.url).pathname;
-            } catch {
-              /* keep / */
-            }
-            const t = matchTracker(r.host, path);
-            say(`${serial}  ${r.method.padEnd(6)} ${r.url.slice(0, 100)}${t ? `  [${t.vendor}]` : ''}`);
-          });
-          session.on('error', (e) => say(`phonehome: ${serial}: ${e.message}`));
           const device = new Device(client, serial, { timeoutMs: o.timeout });
-          pc.wiring = await wirePhone(device, {
-            ca,
-            hostPort: session.port,
-            caMethod,
-            journal,
-            adb: { host: client.host, port: client.port },
-            log: (l) => say(`phonehome: ${l}`),
-            bypass: { packages: appsUnderTest() },
-            mode,
-          });
+          const c: Captured = {
+            serial,
+            dir,
+            pc: new PhoneCapture({
+              device,
+              ca,
+              journal,
+              adb: { host: client.host, port: client.port },
+              caMethod,
+              mode,
+              rules,
+              packages: appsUnderTest(),
+              log: (l) => say(`phonehome: ${l}`),
+              onSession: (session) => {
+                sessions.set(serial, session);
+                session.on('record', (r) => {
+                  if (r.type === 'tls-failure') {
+                    say(`${serial}  TLS ${r.cause.padEnd(13)} ${r.host}`);
+                    return;
+                  }
+                  let path = '/';
+                  try {
+                    path = new URL(r.url).pathname;
+                  } catch {
+                    /* keep / */
+                  }
+                  const t = matchTracker(r.host, path);
+                  say(`${serial}  ${r.method.padEnd(6)} ${r.url.slice(0, 100)}${t ? `  [${t.vendor}]` : ''}`);
+                });
+                session.on('error', (e) => say(`phonehome: ${serial}: ${e.message}`));
+              },
+            }),
+          };
+          captures.push(c);
+          const wiring = await c.pc.open({ sessionDir: dir });
           try {
-            pc.trafficStart = await pc.wiring.bypass.snapshot();
+            c.trafficStart = await wiring.bypass.snapshot();
           } catch (err) {
             say(`phonehome: ${serial}: per-UID traffic counters unreadable (${(err as Error).message})`);
           }
           say(
-            `phonehome: capturing ${serial} on 127.0.0.1:${session.port} into ${dir}\n` +
-              `  CA: ${pc.wiring.caMethod}: ${pc.wiring.coverage}`,
+            `phonehome: capturing ${serial} on 127.0.0.1:${wiring.hostPort} into ${dir}\n` +
+              `  CA: ${wiring.caMethod}: ${wiring.coverage}`,
           );
         }
         say(
@@ -247,58 +237,56 @@ export function registerCaptureCommand(program: Command): void {
         const why = await stopped;
         say(`phonehome: stopping (${why === 'SIGALRM' ? 'duration reached' : why})`);
       } finally {
-        for (const pc of captures.reverse()) {
+        for (const c of captures.reverse()) {
           if (abandon) break;
-          if (pc.wiring && pc.trafficStart) {
+          const wiring = c.pc.wiring;
+          if (wiring && c.trafficStart) {
             // What went around the capture while it ran (Android's own counters; iptables on root).
             try {
-              const report = await pc.wiring.bypass.compare(
-                pc.trafficStart,
-                await pc.wiring.bypass.snapshot(),
-              );
-              pc.bypass = report;
+              const report = await wiring.bypass.compare(c.trafficStart, await wiring.bypass.snapshot());
+              c.bypass = report;
               for (const l of report.leaks)
                 say(
-                  `phonehome: ${pc.serial}: ${l.packages.join(', ') || `uid ${l.uid}`} sent ${l.txBytes} bytes over ${l.ifaces.join(', ')} around the capture (${report.checked.join(' and ')})`,
+                  `phonehome: ${c.serial}: ${l.packages.join(', ') || `uid ${l.uid}`} sent ${l.txBytes} bytes over ${l.ifaces.join(', ')} around the capture (${report.checked.join(' and ')})`,
                 );
               for (const r of report.redirected)
                 say(
-                  `phonehome: ${pc.serial}: ${r.packages.join(', ') || `uid ${r.uid}`} ignored the proxy: ${r.connections} connection(s) redirected into the capture`,
+                  `phonehome: ${c.serial}: ${r.packages.join(', ') || `uid ${r.uid}`} ignored the proxy: ${r.connections} connection(s) redirected into the capture`,
                 );
-              for (const u of report.unavailable) say(`phonehome: ${pc.serial}: not measured: ${u}`);
+              for (const u of report.unavailable) say(`phonehome: ${c.serial}: not measured: ${u}`);
             } catch (err) {
               say(
-                `phonehome: ${pc.serial}: traffic around the capture not measured (${(err as Error).message})`,
+                `phonehome: ${c.serial}: traffic around the capture not measured (${(err as Error).message})`,
               );
             }
           }
-          if (pc.wiring) {
-            const report = await pc.wiring.restore();
+          const report = await c.pc.close();
+          if (report) {
             reports.push(report);
             say(
               report.ok
-                ? `phonehome: ${pc.serial} restored: ${report.steps.join(', ') || 'nothing to undo'}`
-                : `phonehome: ${pc.serial}: restore incomplete: ${report.problems.join('; ')}`,
+                ? `phonehome: ${c.serial} restored: ${report.steps.join(', ') || 'nothing to undo'}`
+                : `phonehome: ${c.serial}: restore incomplete: ${report.problems.join('; ')}`,
             );
           }
-          await pc.session.stop();
         }
         process.removeAllListeners('SIGINT');
         process.removeAllListeners('SIGTERM');
       }
-      const summary = captures.reverse().map((pc) => ({
-        serial: pc.serial,
-        dir: pc.session.dir,
-        caMethod: pc.wiring?.caMethod ?? null,
-        coverage: pc.wiring?.coverage ?? null,
-        ...pc.session.counts,
-        restored: reports.find((r) => r.serial === pc.serial)?.ok ?? false,
-        aroundCapture: pc.bypass
+      const summary = captures.reverse().map((c) => ({
+        serial: c.serial,
+        dir: c.dir,
+        caMethod: c.pc.wiring?.caMethod ?? null,
+        coverage: c.pc.wiring?.coverage ?? null,
+        caVerified: c.pc.wiring?.caVerified ?? [],
+        ...(sessions.get(c.serial)?.counts ?? { exchanges: 0, tlsFailures: 0 }),
+        restored: reports.find((r) => r.serial === c.serial)?.ok ?? false,
+        aroundCapture: c.bypass
           ? {
-              checked: pc.bypass.checked,
-              unavailable: pc.bypass.unavailable,
-              leaks: pc.bypass.leaks,
-              redirected: pc.bypass.redirected,
+              checked: c.bypass.checked,
+              unavailable: c.bypass.unavailable,
+              leaks: c.bypass.leaks,
+              redirected: c.bypass.redirected,
             }
           : null,
       }));

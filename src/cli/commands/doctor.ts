@@ -1,14 +1,24 @@
 /**
  * `phonehome doctor`: checks a lab and prints, for each problem, the exact fix (on a phone, the menu
  * path). It changes nothing: the probes are a key event that does nothing (KEYCODE_UNKNOWN) and a
- * secure setting written back with the value it already has.
+ * secure setting written back with the value it already has; the rest only reads (src/doctor/: the
+ * screen, lock screen, background restrictions, MIUI's install confirmation, the UiAutomator2 server
+ * APKs, Magisk's namespace mode, and the adb servers devices.json names).
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { createAdbClient, Device, listPhones, type PhoneEntry } from '../../device/index.ts';
+import {
+  createAdbClient,
+  Device,
+  listPhones,
+  type Fingerprint,
+  type PhoneEntry,
+} from '../../device/index.ts';
+import { devicesFileServers } from '../../doctor/adb-servers.ts';
+import { checkPhoneBlockers, type Check, type PhoneProbeOptions } from '../../doctor/phone.ts';
 import { adbPortOption, portParser, timeoutMsParser } from '../options.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -16,15 +26,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export const APPIUM_VERSION = '3.8.0';
 export const UIA2_DRIVER_VERSION = '8.7.0';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-export interface Check {
-  /** What was checked, e.g. `adb server` or `127.0.0.1:40103 USB debugging (Security settings)`. */
-  name: string;
-  status: CheckStatus;
-  detail: string;
-  fix?: string;
-}
+export type { Check, CheckStatus } from '../../doctor/phone.ts';
 
 const SECURITY_SETTINGS_FIX =
   'on the phone: Settings › Additional settings › Developer options › turn on "USB debugging (Security ' +
@@ -58,7 +60,11 @@ function portFree(port: number): Promise<boolean> {
 }
 
 /** The phone-side checks: state, then MIUI's developer switches, probed by what they deny. */
-export async function checkPhone(entry: PhoneEntry, device: Device | null): Promise<Check[]> {
+export async function checkPhone(
+  entry: PhoneEntry,
+  device: Device | null,
+  probe: PhoneProbeOptions = {},
+): Promise<Check[]> {
   const checks: Check[] = [];
   const who = entry.serial;
   if (!entry.available || !device) {
@@ -70,8 +76,9 @@ export async function checkPhone(entry: PhoneEntry, device: Device | null): Prom
     });
     return checks;
   }
+  let fp: Fingerprint;
   try {
-    const fp = await device.fingerprint();
+    fp = await device.fingerprint();
     checks.push({ name: `${who} state`, status: 'ok', detail: `device: ${fp.label}` });
   } catch (err) {
     checks.push({
@@ -137,34 +144,36 @@ export async function checkPhone(entry: PhoneEntry, device: Device | null): Prom
             fix: INSTALL_VIA_USB_FIX,
           },
   );
+  checks.push(...(await checkPhoneBlockers(device, fp, probe)));
   return checks;
 }
 
-export async function runDoctor(opts: {
-  adbPort: number;
-  timeoutMs: number;
-  appiumPort: number;
-}): Promise<Check[]> {
+/** One adb server: its version row (named `adb server`, or `adb server 127.0.0.1:PORT` for another) and each phone's rows. */
+async function checkAdbServer(
+  port: number,
+  name: string,
+  timeoutMs: number,
+  probe: PhoneProbeOptions,
+  devicesFile: boolean,
+): Promise<Check[]> {
   const checks: Check[] = [];
-  const client = createAdbClient({ port: opts.adbPort });
+  const client = createAdbClient({ port });
   let phones: PhoneEntry[] = [];
   try {
     const version = await Promise.race([
       client.version(),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('no answer')), opts.timeoutMs).unref(),
-      ),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer')), timeoutMs).unref()),
     ]);
     checks.push({
-      name: 'adb server',
+      name,
       status: version >= 39 ? 'ok' : 'warn',
-      detail: `port ${opts.adbPort}, protocol version ${version}${version >= 39 ? '' : ' (older than adb 1.0.39)'}`,
+      detail: `port ${port}, protocol version ${version}${version >= 39 ? '' : ' (older than adb 1.0.39)'}`,
       ...(version >= 39 ? {} : { fix: 'install a newer adb: apt-get install -y adb' }),
     });
-    phones = await listPhones(client, { timeoutMs: opts.timeoutMs });
+    phones = await listPhones(client, { timeoutMs });
     if (phones.length === 0) {
       checks.push({
-        name: 'phones',
+        name: name === 'adb server' ? 'phones' : `${name} phones`,
         status: 'warn',
         detail: 'none connected',
         fix: 'connect a phone with USB debugging on, or start the virtual lab: phonehome lab up',
@@ -172,18 +181,39 @@ export async function runDoctor(opts: {
     }
   } catch (err) {
     checks.push({
-      name: 'adb server',
+      name,
       status: 'fail',
-      detail: `nothing answers on port ${opts.adbPort} (${err instanceof Error ? err.message : String(err)})`,
-      fix: `start it: adb -P ${opts.adbPort} start-server (or set ANDROID_ADB_SERVER_PORT / --adb-port)`,
+      detail: `nothing answers on port ${port} (${err instanceof Error ? err.message : String(err)})`,
+      fix: devicesFile
+        ? `start it: adb -P ${port} start-server (devices.json names it), or remove it from devices.json`
+        : `start it: adb -P ${port} start-server (or set ANDROID_ADB_SERVER_PORT / --adb-port)`,
     });
   }
   const perPhone = await Promise.all(
-    phones.map((p) =>
-      checkPhone(p, p.available ? new Device(client, p.serial, { timeoutMs: opts.timeoutMs }) : null),
-    ),
+    phones.map((p) => checkPhone(p, p.available ? new Device(client, p.serial, { timeoutMs }) : null, probe)),
   );
   checks.push(...perPhone.flat());
+  return checks;
+}
+
+export async function runDoctor(opts: {
+  adbPort: number;
+  timeoutMs: number;
+  appiumPort: number;
+  /** devices.json to read adb servers from (undefined: none). */
+  devicesFile?: string;
+  probe?: PhoneProbeOptions;
+}): Promise<Check[]> {
+  const probe = opts.probe ?? {};
+  const servers = devicesFileServers(opts.devicesFile);
+  const checks: Check[] = [
+    ...(await checkAdbServer(opts.adbPort, 'adb server', opts.timeoutMs, probe, false)),
+  ];
+  // Each other loopback adb server devices.json names is checked the same way.
+  for (const port of servers.localPorts.filter((p) => p !== opts.adbPort)) {
+    checks.push(...(await checkAdbServer(port, `adb server 127.0.0.1:${port}`, opts.timeoutMs, probe, true)));
+  }
+  checks.push(...servers.checks);
 
   const appium = versionOf(`${REPO}node_modules/appium/package.json`);
   checks.push(
@@ -254,7 +284,9 @@ export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
     .description(
-      'check the lab: adb server, each phone (state, MIUI developer switches), Appium and its driver, Java, ports',
+      'check the lab: adb servers, each phone (state, MIUI developer switches and install confirmation, ' +
+        'screen and lock screen, background restrictions, UiAutomator2 server APKs, Magisk namespace mode), ' +
+        'Appium and its driver, Java, ports',
     )
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .option('--appium-port <port>', 'the port the Appium server uses', portParser('--appium-port'), 4723)
@@ -264,14 +296,28 @@ export function registerDoctorCommand(program: Command): void {
       timeoutMsParser('--timeout'),
       DEFAULT_TIMEOUT_MS,
     )
+    .option(
+      '--devices <file>',
+      'devices file whose adb servers are checked too (default: devices.json if present)',
+    )
     .option('--json', 'print a JSON array of {name, status, detail, fix?}')
-    .action(async (o: { adbPort?: string; appiumPort: number; timeout: number; json?: boolean }) => {
-      const checks = await runDoctor({
-        adbPort: adbPortOption(o.adbPort),
-        timeoutMs: o.timeout,
-        appiumPort: o.appiumPort,
-      });
-      process.stdout.write(o.json ? `${JSON.stringify(checks, null, 2)}\n` : `${table(checks)}\n`);
-      if (checks.some((c) => c.status === 'fail')) process.exitCode = 1;
-    });
+    .action(
+      async (o: {
+        adbPort?: string;
+        appiumPort: number;
+        timeout: number;
+        json?: boolean;
+        devices?: string;
+      }) => {
+        const devicesFile = o.devices ?? (existsSync('devices.json') ? 'devices.json' : undefined);
+        const checks = await runDoctor({
+          adbPort: adbPortOption(o.adbPort),
+          timeoutMs: o.timeout,
+          appiumPort: o.appiumPort,
+          ...(devicesFile ? { devicesFile } : {}),
+        });
+        process.stdout.write(o.json ? `${JSON.stringify(checks, null, 2)}\n` : `${table(checks)}\n`);
+        if (checks.some((c) => c.status === 'fail')) process.exitCode = 1;
+      },
+    );
 }

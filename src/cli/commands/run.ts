@@ -8,7 +8,7 @@
 import { Command } from 'commander';
 import { caDir } from './capture.ts';
 import { UserError } from '../errors.ts';
-import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { adbPortOption, caMethodOption, parseCaMethod, timeoutMsParser } from '../options.ts';
 import { stateDir } from '../state.ts';
 import { runSuites } from '../../runner/run.ts';
 import { parseKeyOption, parseKeyOptions } from '../../inspect/options.ts';
@@ -46,6 +46,7 @@ interface RunCliOptions {
   quarantineAfter: number;
   stepTimeout?: number;
   key?: string[];
+  caMethod: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -88,6 +89,7 @@ export function registerRunCommand(program: Command): void {
       DEFAULT_QUARANTINE_AFTER,
     )
     .option('--step-timeout <ms>', 'timeout of one scenario step', timeoutMsParser('--step-timeout'))
+    .addOption(caMethodOption())
     .option(
       '--key <name=hex>',
       'a decryption key for the decoders (repeatable), as `phonehome inspect --key`: mistat, sensors, a host or *.suffix; ' +
@@ -112,8 +114,10 @@ export function registerRunCommand(program: Command): void {
       } catch (err) {
         throw new UserError((err as Error).message, undefined, 2);
       }
+      const caMethod = parseCaMethod(o.caMethod);
       const outcome = await runSuites({
         paths,
+        caMethod,
         ...(o.devices ? { devicesFile: o.devices } : {}),
         ...(o.device?.length ? { serials: o.device } : {}),
         ...(o.tags?.length ? { tags: o.tags } : {}),

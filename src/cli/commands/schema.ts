@@ -10,7 +10,7 @@ export function registerSchemaCommand(program: Command): void {
     .command('schema')
     .description(
       'Write the JSON Schemas of scenario files, devices.json and firmware profiles (scenario.schema.json, ' +
-        'devices.schema.json, profile.schema.json) for editor completion, e.g. with the YAML language server',
+        'devices.schema.json, profile.schema.json, locator-overrides.schema.json) for editor completion, e.g. with the YAML language server',
     )
     .option('--out <dir>', 'folder to write them to', 'schemas')
     .action((opts: { out: string }) => {

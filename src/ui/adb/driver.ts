@@ -32,7 +32,8 @@ import {
   type UiDriver,
   type UiElement,
 } from '../driver.ts';
-import { allNodes, extractXml, findNode, parseHierarchy, type XmlNode } from '../xml.ts';
+import { LocatorMissError, screenSummary } from '../miss.ts';
+import { extractXml, findNode, parseHierarchy, type XmlNode } from '../xml.ts';
 import { describeChar, inputTextCommands, untypable } from './input.ts';
 
 /** The part of Device this driver uses (tests pass a fake). */
@@ -199,14 +200,14 @@ export class AdbUiDriver implements UiDriver {
 
   async find(target: Target, opts?: CallOptions): Promise<UiElement> {
     const ms = this.ms(opts);
-    const operation = `find ${describeTarget(target)}`;
     const { result, last } = await this.waitFor(ms, (root) => this.look(root, target));
     if (result) return result;
-    throw new UiError({
+    throw new LocatorMissError({
       serial: this.serial,
-      operation,
+      operation: 'find',
       problem: `found nothing within ${ms} ms`,
-      hint: `The screen showed ${summarise(last)}; check the phone is on the expected screen and the locators in src/ui/pages/locators.json`,
+      candidates: targetList(target),
+      ...(last ? { root: last } : {}),
     });
   }
 
@@ -371,12 +372,5 @@ export function describeElement(el: UiElement): string {
 
 /** A few texts of the screen, for "found nothing" messages. */
 export function summarise(root: XmlNode | undefined): string {
-  if (!root) return 'nothing (no dump)';
-  const nodes = allNodes(root);
-  const pkgs = [...new Set(nodes.map((n) => n.attrs.package).filter(Boolean))];
-  const words = [
-    ...new Set(nodes.map((n) => n.attrs.text || n.attrs['content-desc'] || '').filter((t) => t !== '')),
-  ];
-  const shown = words.slice(0, 8).map((w) => JSON.stringify(w.length > 30 ? `${w.slice(0, 27)}...` : w));
-  return `${nodes.length} nodes of ${pkgs.join(', ') || 'no package'}${shown.length ? ` (${shown.join(', ')}${words.length > 8 ? ', ...' : ''})` : ''}`;
+  return screenSummary(root);
 }

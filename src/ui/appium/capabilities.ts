@@ -11,7 +11,10 @@
  *
  * Real Xiaomi phones need "USB debugging (Security settings)" and "Install via USB" for the server
  * APKs to be installed and driven; `skipServerInstallation` assumes they are already installed (a
- * first session without it installs them: pass `{ installServer: true }`).
+ * first session without it installs them: pass `{ installServer: true }`). The harness decides that
+ * per phone, once per process (server-apks.ts serverInstallNeeded(), used by openUiDriver): a phone
+ * whose two APKs are at the version the driver bundles keeps `skipServerInstallation: true`, so the
+ * driver neither re-checks nor raises MIUI's install confirmation at every job.
  */
 import { createServer } from 'node:net';
 

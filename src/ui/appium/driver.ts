@@ -37,6 +37,7 @@ import {
   releaseSystemPort,
   type CapabilityOptions,
 } from './capabilities.ts';
+import { LocatorMissError, tryParse } from '../miss.ts';
 import { strategyFor } from './selectors.ts';
 
 type Browser = Awaited<ReturnType<typeof remote>>;
@@ -252,11 +253,15 @@ export class AppiumUiDriver implements UiDriver {
       pollUntil(Date.now() + ms, this.pollMs, () => this.look(target)),
     );
     if (found) return found;
-    throw new UiError({
+    // The page source for the closest elements (best effort: the miss is the error either way).
+    const xml = await this.source({ timeoutMs: 5000 }).catch(() => undefined);
+    const root = tryParse(xml);
+    throw new LocatorMissError({
       serial: this.serial,
-      operation,
+      operation: 'find',
       problem: `found nothing within ${ms} ms`,
-      hint: 'Check the phone is on the expected screen (driver.source()) and the locators in src/ui/pages/locators.json',
+      candidates: targetList(target),
+      ...(root ? { root } : {}),
     });
   }
 

@@ -12,6 +12,11 @@ export const DEFAULT_LOCATORS_FILE = fileURLToPath(new URL('./locators.json', im
 export interface LocatorEntry {
   locators: Locator[];
   source: string;
+  /**
+   * Per candidate (same index): the override file it came from, undefined for locators.json's own
+   * (overrides.ts applyOverrides; absent when no override touched the key).
+   */
+  origins?: Array<string | undefined>;
 }
 
 export interface AppEntry {
@@ -20,20 +25,36 @@ export interface AppEntry {
   source: string;
 }
 
+/** A text in each UI language it is known in (`en` always; others where a source gives them). */
+export type LocalizedText = { en: string } & Record<string, string>;
+
+/** An exported action that may open a Settings page, tried in order (android-realities.md §7). */
+export interface SettingsAction {
+  action: string;
+  /** Restricts the resolution to this package (`-p`). */
+  package?: string;
+  source: string;
+}
+
 export interface SettingsPageEntry {
-  component: string;
-  extras: Record<string, string>;
-  title: string;
-  /** Row titles to tap from the main Settings screen. */
+  /** Tried in order: the first the phone resolves is started; none → `path`. */
+  actions: SettingsAction[];
+  title: LocalizedText;
+  /** settingsPages keys: the rows to tap from the main Settings screen, each on the page before. */
   path: string[];
   source: string;
 }
+
+/** A `texts` entry as the file has it: the text per language, and its source. */
+export type TextEntry = LocalizedText & { source: string };
 
 export interface LocatorData {
   file: string;
   apps: Record<string, AppEntry>;
   searchEngines: Record<string, string>;
   settingsPages: Record<string, SettingsPageEntry>;
+  /** Texts the page objects put into `{name}` placeholders, per UI language. */
+  texts: Record<string, TextEntry>;
   locators: Record<string, LocatorEntry>;
 }
 
@@ -66,6 +87,35 @@ function strList(v: Json, file: string, where: string): string[] {
   return v.map((x, i) => str(x, file, `${where}[${i}]`));
 }
 
+/** `{ "en": …, "zh": … }`: language codes (ISO 639-1) to non-empty strings; `en` required. */
+function localized(o: Record<string, Json>, file: string, where: string): LocalizedText {
+  const out: Record<string, string> = {};
+  for (const [lang, v] of Object.entries(o)) {
+    if (!/^[a-z]{2,3}$/.test(lang))
+      throw new LocatorDataError(file, `${where}.${lang}`, 'must be a language code such as en or zh');
+    out[lang] = str(v, file, `${where}.${lang}`);
+  }
+  if (out.en === undefined)
+    throw new LocatorDataError(file, `${where}.en`, 'is required (the fallback language)');
+  return out as LocalizedText;
+}
+
+/** The language of a locale string (`zh-CN`, `zh_CN`, `en-US` → `zh`, `en`); `en` when empty. */
+export function languageOf(locale: string): string {
+  const m = /^([a-zA-Z]{2,3})(?:[-_]|$)/.exec(locale.trim());
+  return m ? m[1]!.toLowerCase() : 'en';
+}
+
+/** A text in `lang`, else in English. */
+export function textIn(t: LocalizedText, lang: string): string {
+  return t[lang] ?? t.en;
+}
+
+/** Every `texts` entry in `lang` (English where `lang` has none), for placeholders. */
+export function textsIn(data: LocatorData, lang: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(data.texts).map(([k, e]) => [k, textIn(e, lang)]));
+}
+
 /** Validates parsed JSON as locator data. */
 export function validateLocatorData(data: Json, file: string): LocatorData {
   const top = obj(data, file, 'the file');
@@ -82,27 +132,71 @@ export function validateLocatorData(data: Json, file: string): LocatorData {
   for (const [k, v] of Object.entries(obj(top.searchEngines, file, 'searchEngines'))) {
     searchEngines[k] = str(v, file, `searchEngines.${k}`);
   }
+  const texts: Record<string, TextEntry> = {};
+  for (const [k, v] of Object.entries(top.texts === undefined ? {} : obj(top.texts, file, 'texts'))) {
+    const e = obj(v, file, `texts.${k}`);
+    if (!/^\w+$/.test(k))
+      throw new LocatorDataError(file, `texts.${k}`, 'the name must be letters, digits or _');
+    const { source, ...langs } = e;
+    texts[k] = { ...localized(langs, file, `texts.${k}`), source: str(source, file, `texts.${k}.source`) };
+  }
   const settingsPages: Record<string, SettingsPageEntry> = {};
-  for (const [k, v] of Object.entries(obj(top.settingsPages, file, 'settingsPages'))) {
+  const pages = obj(top.settingsPages, file, 'settingsPages');
+  for (const [k, v] of Object.entries(pages)) {
     const e = obj(v, file, `settingsPages.${k}`);
-    const extras: Record<string, string> = {};
-    for (const [ek, ev] of Object.entries(obj(e.extras, file, `settingsPages.${k}.extras`))) {
-      extras[ek] = str(ev, file, `settingsPages.${k}.extras.${ek}`);
-    }
-    const component = str(e.component, file, `settingsPages.${k}.component`);
-    if (!/^[\w.]+\/[\w.$]+$/.test(component)) {
+    const where = `settingsPages.${k}`;
+    const unknown = Object.keys(e).filter((x) => !['actions', 'title', 'path', 'source'].includes(x));
+    if (unknown.length) {
+      const old = unknown.includes('component') || unknown.includes('extras');
       throw new LocatorDataError(
         file,
-        `settingsPages.${k}.component`,
-        `must be pkg/.Activity, got ${component}`,
+        where,
+        `unknown fields ${unknown.join(', ')}${old ? ' (pages open by `actions` or their menu `path`, never by a component and fragment extras: a SubSettings fragment is not exported to the shell)' : ''}`,
       );
     }
+    if (!Array.isArray(e.actions))
+      throw new LocatorDataError(file, `${where}.actions`, 'must be an array (may be empty)');
+    const actions = e.actions.map((a, i): SettingsAction => {
+      const o = obj(a, file, `${where}.actions[${i}]`);
+      const extra = Object.keys(o).filter((x) => !['action', 'package', 'source'].includes(x));
+      if (extra.length)
+        throw new LocatorDataError(file, `${where}.actions[${i}]`, `unknown fields ${extra.join(', ')}`);
+      const action = str(o.action, file, `${where}.actions[${i}].action`);
+      if (!/^[A-Za-z][\w.]*$/.test(action))
+        throw new LocatorDataError(
+          file,
+          `${where}.actions[${i}].action`,
+          `must be an intent action, got ${action}`,
+        );
+      const out: SettingsAction = { action, source: str(o.source, file, `${where}.actions[${i}].source`) };
+      if (o.package !== undefined) {
+        const pkg = str(o.package, file, `${where}.actions[${i}].package`);
+        if (!/^[A-Za-z]\w*(\.[A-Za-z_]\w*)+$/.test(pkg))
+          throw new LocatorDataError(
+            file,
+            `${where}.actions[${i}].package`,
+            `must be a package name, got ${pkg}`,
+          );
+        out.package = pkg;
+      }
+      return out;
+    });
+    const path = strList(e.path, file, `${where}.path`);
+    path.forEach((p, i) => {
+      if (!(p in pages))
+        throw new LocatorDataError(
+          file,
+          `${where}.path[${i}]`,
+          `must name a settingsPages entry (${Object.keys(pages).join(', ')}), got ${p}`,
+        );
+    });
+    if (path[path.length - 1] !== k)
+      throw new LocatorDataError(file, `${where}.path`, `must end with the page itself (${k})`);
     settingsPages[k] = {
-      component,
-      extras,
-      title: str(e.title, file, `settingsPages.${k}.title`),
-      path: strList(e.path, file, `settingsPages.${k}.path`),
-      source: str(e.source, file, `settingsPages.${k}.source`),
+      actions,
+      title: localized(obj(e.title, file, `${where}.title`), file, `${where}.title`),
+      path,
+      source: str(e.source, file, `${where}.source`),
     };
   }
   const locators: Record<string, LocatorEntry> = {};
@@ -124,7 +218,16 @@ export function validateLocatorData(data: Json, file: string): LocatorData {
     });
     locators[k] = { locators: list, source: str(e.source, file, `locators.${k}.source`) };
   }
-  return { file, apps, searchEngines, settingsPages, locators };
+  return { file, apps, searchEngines, settingsPages, texts, locators };
+}
+
+/** A JSON data file of the page objects (locators, interstitials), parsed; an error names the file. */
+export function readDataFile(path: string): Json {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new LocatorDataError(path, 'the file', `cannot be read as JSON (${(err as Error).message})`);
+  }
 }
 
 let cached: LocatorData | undefined;
@@ -133,13 +236,7 @@ let cached: LocatorData | undefined;
 export function loadLocators(file?: string): LocatorData {
   if (file === undefined && cached) return cached;
   const path = file ?? DEFAULT_LOCATORS_FILE;
-  let data: Json;
-  try {
-    data = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new LocatorDataError(path, 'the file', `cannot be read as JSON (${(err as Error).message})`);
-  }
-  const out = validateLocatorData(data, path);
+  const out = validateLocatorData(readDataFile(path), path);
   if (file === undefined) cached = out;
   return out;
 }

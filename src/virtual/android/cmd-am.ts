@@ -113,6 +113,45 @@ async function exception(ctx: CommandContext, sub: string, message: string): Pro
   return 255;
 }
 
+/**
+ * Who may start an activity that is not exported: AOSP ActivityManager.checkComponentPermission
+ * ("Root, system server get to do everything"; the app's own uid too). The shell (uid 2000) lacks
+ * START_ANY_ACTIVITY (packages/Shell manifest), so it is refused (android-realities.md §7).
+ */
+function mayStartUnexported(caller: number, owner: number): boolean {
+  return caller === 0 || caller === 1000 || caller === owner;
+}
+
+/**
+ * The shell's refusal, as `am start` shows it on Android 10+: `Starting: …` (already on stdout), then
+ * ShellCommand's `Exception occurred while executing 'start':` and the exception on stderr, exit 255.
+ * Layout from public logs of `am start` on Android 10/11 (appium/appium-uiautomator2-server#416:
+ * `java.lang.SecurityException: Permission Denial: starting Intent { … } from null (pid=…, uid=2000)
+ * not exported from uid …` then `at com.android.server.wm.ActivityStackSupervisor.checkStartAnyActivityPermission`);
+ * Android 12 renamed the class ActivityTaskSupervisor. The pid is the `am` process's, not modelled.
+ */
+async function permissionDenial(ctx: CommandContext, intent: Intent, owner: number): Promise<number> {
+  const sdk = sdkOf(ctx.phone);
+  const pid = 4000 + (Date.now() % 20000);
+  const frame =
+    sdk >= 31
+      ? 'com.android.server.wm.ActivityTaskSupervisor.checkStartAnyActivityPermission(ActivityTaskSupervisor.java)'
+      : 'com.android.server.wm.ActivityStackSupervisor.checkStartAnyActivityPermission(ActivityStackSupervisor.java:1344)';
+  await err(
+    ctx,
+    "Exception occurred while executing 'start':\n" +
+      `java.lang.SecurityException: Permission Denial: starting ${intentToString(intent)} from null ` +
+      `(pid=${pid}, uid=${ctx.uid}) not exported from uid ${owner}\n\tat ${frame}\n`,
+  );
+  systemLog(
+    ctx.phone,
+    5,
+    sdk >= 29 ? 'ActivityTaskManager' : 'ActivityManager',
+    `Permission Denial: starting ${intentToString(intent)} from null (pid=${pid}, uid=${ctx.uid}) not exported from uid ${owner}`,
+  );
+  return 255;
+}
+
 function launchTimes(c: ComponentName, state: 'COLD' | 'WARM' | 'HOT'): { total: number; wait: number } {
   let h = 0;
   for (const ch of c.package + c.className) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
@@ -180,6 +219,9 @@ async function startActivity(ctx: CommandContext, args: string[]): Promise<numbe
   const c = parseComponent(resolved);
   const short = shortComponent(c);
   const pkg = phone.packages.get(c.package);
+  if (pkg && !phone.packages.isExported(resolved) && !mayStartUnexported(ctx.uid, pkg.uid)) {
+    return permissionDenial(ctx, { ...launched, component: short }, pkg.uid);
+  }
   if (forceStopFirst) forceStopPackage(phone, c.package, 'from pid 0');
   const { proc, started } = phone.processes.start(c.package, pkg ? { uid: pkg.uid, package: c.package } : {});
 

@@ -97,14 +97,32 @@ export async function appops(ctx: CommandContext): Promise<number> {
 
 async function appopsCommand(ctx: CommandContext, args: string[]): Promise<number> {
   const [sub, ...rest] = args.filter((a, i, all) => a !== '--user' && all[i - 1] !== '--user');
-  if (sub === 'set' || sub === 'reset' || sub === 'write-settings' || sub === 'read-settings') return 0;
+  // Modes set per package and op are kept (deviceState().appops) so that `get` reads them back, in
+  // AOSP AppOpsService.Shell's format `OP: mode` (services/core/java/com/android/server/appop/
+  // AppOpsService.java onShellCommand "get"). The doctor reads RUN_ANY_IN_BACKGROUND this way.
+  const ops = deviceState(ctx.phone).appops;
+  const opName = (op: string) => op.replace(/^android:/, '').toUpperCase();
+  if (sub === 'set') {
+    const [pkg, op, mode] = rest;
+    if (pkg && op && mode && ctx.phone.packages.has(pkg)) ops.set(`${pkg} ${opName(op)}`, mode);
+    return 0;
+  }
+  if (sub === 'reset') {
+    const [pkg] = rest;
+    for (const k of [...ops.keys()]) if (!pkg || k.startsWith(`${pkg} `)) ops.delete(k);
+    return 0;
+  }
+  if (sub === 'write-settings' || sub === 'read-settings') return 0;
   if (sub === 'get' || sub === 'query-op') {
     const [pkg, op] = rest;
     if (pkg && !ctx.phone.packages.has(pkg)) {
       await err(ctx, `Error: Unknown package: ${pkg}\n`);
       return 255;
     }
-    await out(ctx, op ? `${op.replace(/^android:/, '').toUpperCase()}: allow\n` : 'No operations.\n');
+    await out(
+      ctx,
+      op ? `${opName(op)}: ${ops.get(`${pkg} ${opName(op)}`) ?? 'allow'}\n` : 'No operations.\n',
+    );
     return 0;
   }
   await out(

@@ -227,7 +227,11 @@ function displaysSection(phone: VirtualPhone): string[] {
 }
 
 function policySection(phone: VirtualPhone): string[] {
-  const awake = deviceState(phone).awake;
+  const { awake, keyguard } = deviceState(phone);
+  // The keyguard lines as AOSP's KeyguardServiceDelegate.dump() and KeyguardStateMonitor.dump() print
+  // them (frameworks/base services/core/java/com/android/server/policy/keyguard/, android10…14); an
+  // insecure keyguard restricts input while it shows. appium-adb lockmgmt.ts isShowingLockscreen()
+  // reads mIsShowing + mInputRestricted.
   return [
     'WINDOW MANAGER POLICY STATE (dumpsys window policy)',
     '    mSafeMode=false mSystemReady=true mSystemBooted=true',
@@ -236,14 +240,14 @@ function policySection(phone: VirtualPhone): string[] {
     '    mKeyguardDrawComplete=true mWindowManagerDrawComplete=true',
     '    mShowingDream=false mDreamingLockscreen=false',
     '    KeyguardServiceDelegate',
-    '      showing=false',
-    '      showingAndNotOccluded=false',
-    '      inputRestricted=false',
+    `      showing=${keyguard}`,
+    `      showingAndNotOccluded=${keyguard}`,
+    `      inputRestricted=${keyguard}`,
     '      occluded=false',
     '      secure=false',
     '      dreaming=false',
     '      systemIsReady=true',
-    '      deviceHasKeyguard=false',
+    `      deviceHasKeyguard=${keyguard}`,
     '      enabled=true',
     '      offReason=OFF_BECAUSE_OF_USER',
     '      currentUser=0',
@@ -251,9 +255,9 @@ function policySection(phone: VirtualPhone): string[] {
     `      screenState=${awake ? 'SCREEN_STATE_ON' : 'SCREEN_STATE_OFF'}`,
     `      interactiveState=${awake ? 'INTERACTIVE_STATE_AWAKE' : 'INTERACTIVE_STATE_SLEEP'}`,
     '      KeyguardStateMonitor',
-    '        mIsShowing=false',
+    `        mIsShowing=${keyguard}`,
     '        mSimSecure=false',
-    '        mInputRestricted=false',
+    `        mInputRestricted=${keyguard}`,
     '        mTrusted=false',
     '        mCurrentUserId=0',
   ];

@@ -187,6 +187,9 @@ export async function wm(ctx: CommandContext): Promise<number> {
       return 0;
     }
     case 'dismiss-keyguard':
+      // The profile's keyguard has no PIN (profile-schema.ts state.keyguard): dismissing it unlocks.
+      deviceState(phone).keyguard = false;
+      return 0;
     case 'overscan':
     case 'set-user-rotation':
     case 'user-rotation':

@@ -409,7 +409,10 @@ async function clear(ctx: CommandContext, args: string[]): Promise<number> {
     await out(ctx, 'Failed\n');
     return 1;
   }
+  // AOSP clearApplicationUserData force-stops the app first: its activities go too.
   ctx.phone.processes.stop(name);
+  ctx.phone.screen.forceStop(name);
+  ctx.phone.packages.clearData(name);
   systemLog(
     ctx.phone,
     4,

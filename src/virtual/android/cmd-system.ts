@@ -1,11 +1,11 @@
 /**
- * System commands: id, whoami, su (rooted profiles only), ps, pidof, pgrep, kill, mount, umount,
+ * System commands: id, whoami, su and magisk (rooted profiles only; su.ts), ps, pidof, pgrep, kill, mount, umount,
  * nsenter, getenforce, setenforce, reboot. Output formats follow toybox on Android 10–14.
  */
 import { groupsOf } from '../fs.ts';
 import type { CommandContext } from '../userland/types.ts';
 import { type ProcessInfo, userName } from './processes.ts';
-import { parseId, shQuote } from '../shell/coreutils.ts';
+import { shQuote } from '../shell/coreutils.ts';
 import { deviceState, err, errnoText, lines, out, readStdin, resolvePath, sdkOf } from './util.ts';
 
 /** id's groups: the shell's supplementary groups (also for root, as adbd/su grant them). */
@@ -54,78 +54,8 @@ export async function whoami(ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-/**
- * Magisk-style su: `su -c CMD [ARGS…]` (joined), `su [USER] [CMD ARGS…]`, plain `su` reading the
- * script from stdin. Absent on profiles that are not rooted.
- */
-export async function su(ctx: CommandContext): Promise<number> {
-  if (!ctx.phone.rooted) {
-    await err(ctx, '/system/bin/sh: su: inaccessible or not found\n');
-    return 127;
-  }
-  const args = ctx.argv.slice(1);
-  let command: string | undefined;
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (positional.length) {
-      positional.push(a);
-    } else if (a === '-c' || a === '--command') {
-      command = args.slice(i + 1).join(' ');
-      break;
-    } else if (a.startsWith('-c') && a.length > 2) {
-      command = [a.slice(2), ...args.slice(i + 1)].join(' ');
-      break;
-    } else if (a === '-v') {
-      await out(ctx, '27.0:MAGISK:R\n');
-      return 0;
-    } else if (a === '-V') {
-      await out(ctx, '27000\n');
-      return 0;
-    } else if (a === '-h' || a === '--help') {
-      await out(
-        ctx,
-        'MagiskSU\n\nUsage: su [options] [-] [user [argument...]]\n\nOptions:\n' +
-          '  -c, --command COMMAND         Pass COMMAND to the invoked shell\n' +
-          '  -h, --help                    Display this help message and exit\n' +
-          '  -, -l, --login                Pretend the shell to be a login shell\n' +
-          '  -m, -p,\n  --preserve-environment        Preserve the entire environment\n' +
-          '  -s, --shell SHELL             Use SHELL instead of the default /system/bin/sh\n' +
-          '  -v, --version                 Display version number and exit\n' +
-          '  -V                            Display version code and exit\n' +
-          '  -mm, -M,\n  --mount-master                Force run in the global mount namespace\n',
-      );
-      return 0;
-    } else if (
-      a === '-s' ||
-      a === '--shell' ||
-      a === '-Z' ||
-      a === '--context' ||
-      a === '-t' ||
-      a === '--target'
-    ) {
-      i++;
-    } else if (a.startsWith('-') && a !== '-' && a !== '--') {
-      continue; // -l, --login, -m, -p, -mm, -M, --mount-master, --preserve-environment …
-    } else if (a === '-' || a === '--') {
-      continue;
-    } else positional.push(a);
-  }
-  let uid = 0;
-  const [user, ...rest] = positional;
-  if (user !== undefined) {
-    const u = parseId(user);
-    if (u === null) {
-      await err(ctx, `su: unknown user ${user}\n`);
-      return 1;
-    }
-    uid = u;
-  }
-  if (command === undefined && rest.length)
-    command = rest.length === 1 ? rest[0] : rest.map(shQuote).join(' ');
-  if (command === undefined) command = (await readStdin(ctx)).toString('utf8');
-  return ctx.runShell(command, { uid, env: new Map(ctx.env) });
-}
+/** `su` and `magisk`: see su.ts (MagiskSU by default; absent on profiles that are not rooted). */
+export { magisk, su } from './su.ts';
 
 // ---------------------------------------------------------------------------------------------- ps
 
@@ -535,13 +465,22 @@ export async function nsenter(ctx: CommandContext): Promise<number> {
       i++;
       break;
     }
-    const nsFile = /^--(mount|net|uts|ipc|pid|user|cgroup)=\/proc\/(\d+)\/ns\/\w+$/.exec(a);
+    // toybox: a namespace option may name the namespace file itself: `--mount=/proc/PID/ns/mnt`
+    // or `-m=/proc/PID/ns/mnt` (`nsenter --help`: "ala -i=/proc/$PID/ns/ipc").
+    const nsFile =
+      /^(?:--(mount|net|uts|ipc|pid|user|cgroup)|-([mnuipUC]))=\/proc\/(\d+|self)\/ns\/\w+$/.exec(a);
     if (nsFile) {
-      pid = Number(nsFile[2]);
-      if (nsFile[1] === 'mount') mountPid = pid;
+      const p = nsFile[3] === 'self' ? undefined : Number(nsFile[3]);
+      if (p !== undefined) pid = p;
+      if (nsFile[1] === 'mount' || nsFile[2] === 'm') {
+        if (p === undefined)
+          wantMount = false; // our own namespace: nothing to enter
+        else mountPid = p;
+      }
     } else if (a === '-t' || a === '--target') pid = Number(args[++i]);
+    else if (/^--target=\d+$/.test(a)) pid = Number(a.slice('--target='.length));
     else if (/^-t\d+$/.test(a)) pid = Number(a.slice(2));
-    else if (a === '-m' || a === '--mount') wantMount = true;
+    else if (a === '-m' || a === '--mount' || a === '-a' || a === '--all') wantMount = true;
     else if (/^-[a-zA-Z]+$/.test(a) && a.includes('m') && !a.includes('t')) wantMount = true;
     else if (!a.startsWith('-')) break;
   }

@@ -72,6 +72,8 @@ export function populateFilesystem(fs: Vfs, profile: Profile): void {
       'app_process64',
     ]);
     if (!profile.rooted) names.delete('su');
+    // Magisk's own binary only where the su is Magisk's (su.ts rootOf).
+    if (!profile.rooted || (profile.root?.su ?? 'magisk') !== 'magisk') names.delete('magisk');
     for (const name of [...names].sort()) {
       if (!/^[\w.[-]+$/.test(name)) continue;
       file(
@@ -110,6 +112,15 @@ export function populateFilesystem(fs: Vfs, profile: Profile): void {
       file(pkg.path, placeholderApk(pkg), 0o644, onData ? 1000 : 0, onData ? 1000 : 0);
       const uid = uids.get(pkg.name) ?? 10000;
       dir(`/data/data/${pkg.name}`, 0o700, uid, uid);
+    }
+
+    // Test-only (profile `filesystem.absent`): firmware paths removed, e.g. a phone without the
+    // system CA folder, to test how a harness fails there. Not a real firmware variant.
+    for (const path of profile.filesystem?.absent ?? []) {
+      const st = fs.lstat(path);
+      if (!st) continue;
+      if (st.type === 'dir') fs.rmdir(path, { recursive: true });
+      else fs.unlink(path);
     }
   });
 }

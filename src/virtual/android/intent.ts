@@ -147,6 +147,14 @@ export function resolveActivity(packages: PackageRegistry, intent: Intent): stri
   const isWeb = intent.action === ACTION_VIEW && /^https?:/i.test(intent.data ?? '');
   const launcherOf = (pkg: PackageInfo | undefined): string | undefined =>
     pkg?.enabled && pkg.launcher ? pkg.launcher : undefined;
+  // Actions declared by the profile's intent filters. Several handlers and no default: AOSP answers
+  // with the chooser, com.android.internal.app.ResolverActivity (PackageManagerService
+  // chooseBestActivity), which is what `cmd package resolve-activity` then prints.
+  if (intent.action && !isWeb) {
+    const found = packages.activitiesFor(intent.action, intent.package);
+    if (found.length === 1) return found[0];
+    if (found.length > 1) return RESOLVER_ACTIVITY;
+  }
   if (intent.package) {
     const pkg = packages.get(intent.package);
     if (!pkg) return undefined;
@@ -159,6 +167,9 @@ export function resolveActivity(packages: PackageRegistry, intent: Intent): stri
   if (intent.action === 'android.settings.SETTINGS') return launcherOf(packages.get('com.android.settings'));
   return undefined;
 }
+
+/** AOSP's chooser, what an action with several handlers and no default resolves to. */
+export const RESOLVER_ACTIVITY = 'android/com.android.internal.app.ResolverActivity';
 
 /** Uri.toSafeString(): http(s) URLs lose their path and query (`https://host/...`). */
 export function safeUri(uri: string): string {

@@ -25,6 +25,10 @@ export interface PackageInfo {
   activities: string[] | null;
   /** Services as `pkg/full.ClassName`, reported foreground while the app runs. */
   services: string[];
+  /** Actions its exported activities handle (`pkg/full.ClassName`), in manifest order. */
+  intentFilters: Array<{ action: string; component: string }>;
+  /** Activities (`pkg/full.ClassName`) that are not exported. */
+  notExported: string[];
   uid: number;
   minSdk: number;
   targetSdk: number;
@@ -180,7 +184,17 @@ export class PackageRegistry extends EventEmitter {
     const uids = profileUids(profile);
     for (const p of profile.packages) {
       const launcher = p.launcher ? expandComponent(p.launcher) : undefined;
-      const activities = [...(p.activities ?? []).map(expandComponent), ...(launcher ? [launcher] : [])];
+      const intentFilters = (p.intentFilters ?? []).map((f) => ({
+        action: f.action,
+        component: expandComponent(f.activity),
+      }));
+      const activities = [
+        ...new Set([
+          ...(p.activities ?? []).map(expandComponent),
+          ...intentFilters.map((f) => f.component),
+          ...(launcher ? [launcher] : []),
+        ]),
+      ];
       const updated = p.path.startsWith('/data/app/');
       const info: PackageInfo = {
         name: p.name,
@@ -191,6 +205,8 @@ export class PackageRegistry extends EventEmitter {
         updatedSystemApp: p.system && updated,
         activities,
         services: (p.services ?? []).map(expandComponent),
+        intentFilters,
+        notExported: (p.notExported ?? []).map(expandComponent),
         uid: uids.get(p.name) ?? FIRST_APP_UID,
         minSdk: p.minSdk ?? Math.min(23, this.sdk),
         targetSdk: p.targetSdk ?? this.sdk,
@@ -241,6 +257,31 @@ export class PackageRegistry extends EventEmitter {
   }
 
   /**
+   * Whether `component` is exported (AOSP: an activity with an intent filter, or the launcher, is; one
+   * the profile lists in `notExported`, such as AOSP Settings' SubSettings, is not).
+   */
+  isExported(component: string): boolean {
+    const c = unflattenComponent(component);
+    const pkg = c && this.packages.get(c.package);
+    return !pkg || !pkg.notExported.includes(flattenComponent(c));
+  }
+
+  /**
+   * The exported activities of enabled packages whose intent filter names `action` (of `pkg` only
+   * when given), in package-name order: what PackageManager.queryIntentActivities would list.
+   */
+  activitiesFor(action: string, pkg?: string): string[] {
+    return this.list()
+      .filter((p) => p.enabled && (pkg === undefined || p.name === pkg))
+      .flatMap((p) => p.intentFilters.filter((f) => f.action === action).map((f) => f.component));
+  }
+
+  /** `pm clear`: the app's data is gone (listeners reset what they keep for it, e.g. a first-run state). */
+  clearData(name: string): void {
+    if (this.packages.has(name)) this.emit('cleared', name);
+  }
+
+  /**
    * Installs (or updates) a package from APK bytes, read from `apkPath` by the caller. Returns the
    * package; the caller stores the bytes at its `path`. Throws {@link InstallError}.
    */
@@ -273,6 +314,8 @@ export class PackageRegistry extends EventEmitter {
       updatedSystemApp: old?.system ?? false,
       activities: meta.activities ?? old?.activities ?? null,
       services: meta.services.length ? meta.services : (old?.services ?? []),
+      intentFilters: old?.intentFilters ?? [],
+      notExported: old?.notExported ?? [],
       uid: old?.uid ?? this.nextUid++,
       minSdk: old?.minSdk ?? Math.min(21, this.sdk),
       targetSdk: old?.targetSdk ?? this.sdk,

@@ -4,9 +4,14 @@
  * force-stop`; a reboot starts over from the profile.
  *
  * Mount namespaces (once {@link ProcessTable.attachFilesystem} tied the table to the phone's Vfs), as
- * on Android 14: native daemons share the init namespace; zygote and zygote64 each get their own,
- * a copy of init's at boot; every process forked from a zygote (system_server, apps) gets a copy of
- * that zygote's namespace as it is at fork time. Every process has /proc/PID/ns/mnt.
+ * on Android 10–14: native daemons share the init (default) namespace; zygote and zygote64 each get
+ * their own at boot, a copy of init's remounted MS_SLAVE|MS_REC (com_android_internal_os_Zygote.cpp
+ * UnmountStorageOnInit(): "so that changes from default namespace only flow into our children");
+ * every process forked from a zygote (system_server, apps) gets a copy of that zygote's namespace
+ * as it is at fork time (MountEmulatedStorage() → ensureInAppMountNamespace(): a second unshare),
+ * whose mounts stay slaves of the same masters. So a mount made in the default namespace on a shared
+ * mount reaches the zygotes and every app, running or later; one made in a zygote reaches only the
+ * apps forked after it. Every process has /proc/PID/ns/mnt, /proc/PID/mounts and /proc/PID/mountinfo.
  */
 import type { MountNamespace, Vfs } from '../fs.ts';
 import type { Profile } from '../profiles.ts';
@@ -305,12 +310,16 @@ export class ProcessTable {
     const parent = this.procs.get(proc.ppid);
     const parentNs = parent ? this.mntNs.get(parent.pid) : undefined;
     let ns: MountNamespace;
-    if (proc.name === 'zygote' || proc.name === 'zygote64') ns = fs.cloneNamespace(fs.initNamespace);
+    if (proc.name === 'zygote' || proc.name === 'zygote64') ns = fs.cloneNamespace(fs.initNamespace, 'slave');
     else if (parent && (parent.name === 'zygote' || parent.name === 'zygote64') && parentNs)
-      ns = fs.cloneNamespace(parentNs);
+      ns = fs.cloneNamespace(parentNs, 'preserve');
     else ns = parentNs ?? fs.initNamespace;
     this.mntNs.set(proc.pid, ns);
     fs.defineDynamicFile(`/proc/${proc.pid}/ns/mnt`, () => `mnt:[${ns.inode}]\n`, { mode: 0o444 });
+    fs.defineDynamicFile(`/proc/${proc.pid}/mounts`, (v) => v.inNamespace(ns).procMounts(), { mode: 0o444 });
+    fs.defineDynamicFile(`/proc/${proc.pid}/mountinfo`, (v) => v.inNamespace(ns).procMountinfo(), {
+      mode: 0o444,
+    });
   }
 
   private boot(): void {

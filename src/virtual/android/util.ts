@@ -108,6 +108,10 @@ export interface DeviceState {
   /** Running `am instrument` sessions, by component. */
   instrumentations: Map<string, { targetPackage: string; abort: AbortController }>;
   battery: { level: number; plugged: boolean };
+  /** The keyguard (lock screen without a PIN) is showing; from the profile's `state.keyguard`. */
+  keyguard: boolean;
+  /** App-op modes set per package (`cmd appops set`), `pkg op` → mode; seeded from `state.backgroundRestricted`. */
+  appops: Map<string, string>;
 }
 
 const states = new WeakMap<VirtualPhone, DeviceState>();
@@ -118,11 +122,18 @@ export function deviceState(phone: VirtualPhone): DeviceState {
     for (const run of s?.instrumentations.values() ?? []) run.abort.abort();
     s = {
       bootedAt: phone.bootedAt,
-      awake: true,
+      awake: phone.profile.state?.screenOn ?? true,
       selinuxEnforcing: true,
       idleWhitelist: new Set(),
       instrumentations: new Map(),
       battery: { level: 87, plugged: true },
+      keyguard: phone.profile.state?.keyguard ?? false,
+      appops: new Map(
+        (phone.profile.state?.backgroundRestricted ?? []).map((p) => [
+          `${p} RUN_ANY_IN_BACKGROUND`,
+          'ignore',
+        ]),
+      ),
     };
     states.set(phone, s);
   }

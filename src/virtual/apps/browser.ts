@@ -558,7 +558,8 @@ export class MiBrowser {
   }
 
   private id(name: string): string {
-    return `${this.pkg}:id/${name}`;
+    // A test profile's `ui.renameIds` plays an app version whose views were renamed (locator overrides).
+    return `${this.pkg}:id/${this.phone.profile.ui?.renameIds?.[name] ?? name}`;
   }
 
   private buildMain(s: Screen, _record: ActivityRecord): UiNode {

@@ -33,6 +33,7 @@ import { NotificationShade, SYSTEMUI_PACKAGE } from '../ui/statusbar.ts';
 import { MiBrowser } from './browser.ts';
 import type { BrowserPrefs } from './browser.ts';
 import { MiuiSettings, SETTINGS_PACKAGE } from './miui-settings.ts';
+import { installFirstLaunchDialog } from './first-launch.ts';
 
 export type { BrowserPrefs, SearchEngineId } from './browser.ts';
 export {
@@ -179,6 +180,9 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
     else system(HOME_PACKAGE, { name: 'home_screen_swipe', properties: { from: e.from, to: e.to } });
   };
 
+  // After the apps' own activity-start listeners: the dialog goes over the window they built.
+  const disposeFirstLaunch = installFirstLaunchDialog(phone);
+
   const shade = new NotificationShade(screen, phone.settings);
   shade.onChange = (expanded) =>
     system(SYSTEMUI_PACKAGE, { name: 'status_bar_pull', properties: { expanded } });
@@ -194,6 +198,7 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
     dispose: () => {
       browser.dispose();
       settings.dispose();
+      disposeFirstLaunch();
       shade.detach();
       launcher.listener = null;
       screen.off('activity-start', onStart);

@@ -1,6 +1,7 @@
 /**
  * MIUI Settings (`com.android.settings`): `.Settings` (the main list), `.SubSettings` (a page chosen
- * by the `:settings:show_fragment` extra, as AOSP does) and `.ad.AdServiceSettings`.
+ * by the `:settings:show_fragment` extra, as AOSP does; not exported: the rows open it from inside
+ * the app, the shell may not), `.ad.AdServiceSettings`, and the exported action entry points below.
  *
  * Privacy toggles (xiaomi-telemetry.md §4.3), read live from the settings provider on every build
  * (the windows are volatile), so `settings put` shows at once; a tap writes the setting. They are read
@@ -34,6 +35,25 @@ export const SHOW_FRAGMENT = ':settings:show_fragment';
 const MAIN = `${SETTINGS_PACKAGE}/.Settings`;
 const SUB = `${SETTINGS_PACKAGE}/.SubSettings`;
 const AD = `${SETTINGS_PACKAGE}/.ad.AdServiceSettings`;
+/**
+ * Exported entry points by action, as AOSP's Settings manifest declares them (the profiles'
+ * `intentFilters` say which a firmware has): android.settings.PRIVACY_SETTINGS →
+ * Settings$PrivacyDashboardActivity, android.settings.DEVICE_INFO_SETTINGS → Settings$MyDeviceInfoActivity.
+ * What MIUI shows there is unverified (android-realities.md §7-8); here, the Privacy and About pages.
+ */
+const PRIVACY_DASHBOARD = `${SETTINGS_PACKAGE}/.Settings$PrivacyDashboardActivity`;
+const DEVICE_INFO = `${SETTINGS_PACKAGE}/.Settings$MyDeviceInfoActivity`;
+
+/**
+ * The Chinese texts of the China ROM (UI language zh), only where a public source gives them:
+ * the privacy switches' titles (xiaomi-telemetry.md §4.3, EN / 中文). Page titles, menu rows and
+ * summaries have no public source and stay English.
+ */
+const ZH_TEXTS: Record<string, string> = {
+  'User Experience Program': '加入"用户体验改进计划"',
+  'Send diagnostic data automatically': '自动发送诊断数据',
+  'Personalised ad recommendations': '个性化广告推荐',
+};
 
 /** Page key (what settings_page_open reports) → title and fragment (SubSettings pages). */
 export const SETTINGS_PAGES: Record<string, { title: string; fragment?: string }> = {
@@ -103,6 +123,8 @@ export class MiuiSettings {
     screen.registerActivity(MAIN, (s) => this.buildPage(s, 'settings'), opts);
     screen.registerActivity(SUB, (s, intent) => this.buildPage(s, pageOf(SUB, intent)), opts);
     screen.registerActivity(AD, (s) => this.buildPage(s, 'ad_services'), opts);
+    screen.registerActivity(PRIVACY_DASHBOARD, (s) => this.buildPage(s, 'privacy'), opts);
+    screen.registerActivity(DEVICE_INFO, (s) => this.buildPage(s, 'about'), opts);
     const onStart = (r: ActivityRecord): void => {
       if (r.packageName !== SETTINGS_PACKAGE) return;
       this.onPageOpen(pageOf(r.shortComponent, r.intent));
@@ -123,6 +145,13 @@ export class MiuiSettings {
     }
     const fragment = SETTINGS_PAGES[page]?.fragment ?? page;
     screen.startActivity(SUB, { component: SUB, extras: { [SHOW_FRAGMENT]: fragment } });
+  }
+
+  /** A text in the phone's UI language (persist.sys.locale, else ro.product.locale), where known. */
+  private tr(en: string): string {
+    const locale =
+      this.phone.props.get('persist.sys.locale') || this.phone.props.get('ro.product.locale') || '';
+    return /^zh\b/i.test(locale) ? (ZH_TEXTS[en] ?? en) : en;
   }
 
   private buildPage(s: Screen, page: string): UiNode {
@@ -178,7 +207,7 @@ export class MiuiSettings {
         return [
           (b) =>
             switchRow(s, b, {
-              title: 'User Experience Program',
+              title: this.tr('User Experience Program'),
               summary: 'Join the User Experience Program',
               resourceId: `${SETTINGS_PACKAGE}:id/user_experience_program`,
               checked: this.uep,
@@ -186,7 +215,7 @@ export class MiuiSettings {
             }),
           (b) =>
             switchRow(s, b, {
-              title: 'Send diagnostic data automatically',
+              title: this.tr('Send diagnostic data automatically'),
               summary: 'Send diagnostic data when errors occur',
               resourceId: `${SETTINGS_PACKAGE}:id/upload_debug_log`,
               checked: this.diagnostic,
@@ -198,7 +227,7 @@ export class MiuiSettings {
         return [
           (b) =>
             switchRow(s, b, {
-              title: 'Personalised ad recommendations',
+              title: this.tr('Personalised ad recommendations'),
               summary: 'Show ads based on your interests',
               resourceId: `${SETTINGS_PACKAGE}:id/personalized_ad`,
               checked: this.personalizedAds,
@@ -215,6 +244,8 @@ export class MiuiSettings {
 function pageOf(component: string, intent: Intent): string {
   if (component.endsWith('/.Settings')) return 'settings';
   if (component.endsWith('/.ad.AdServiceSettings')) return 'ad_services';
+  if (component.endsWith('$PrivacyDashboardActivity')) return 'privacy';
+  if (component.endsWith('$MyDeviceInfoActivity')) return 'about';
   const fragment = intent.extras?.[SHOW_FRAGMENT];
   if (!fragment) return 'settings';
   const known = Object.entries(SETTINGS_PAGES).find(([, p]) => p.fragment === fragment);

@@ -40,6 +40,7 @@ import { HOME_COMPONENT, Launcher } from './home.ts';
 import { genericActivity } from './window.ts';
 import { uiautomatorDumpXml, uia2SourceXml } from './xml.ts';
 import { renderTree } from './render.ts';
+import { buildDialogWindow, type DialogSpec } from './dialog.ts';
 
 export type { Intent, ActivityBuilder, ActivityHooks, ActivityRegistration } from './activity.ts';
 export type { ComponentName } from '../component.ts';
@@ -76,6 +77,8 @@ export class Screen extends EventEmitter {
   rotation = 0;
 
   private readonly registry = new Map<string, ActivityRegistration>();
+  /** Dialogs over activities (dialog.ts): shown while their activity is in front, gone with it. */
+  private readonly dialogs = new Map<ActivityRecord, { spec: DialogSpec; window: UiNode }>();
   private tasks: Task[] = [];
   private lastFocus: ActivityRecord | null = null;
   private _homeTask!: Task;
@@ -231,6 +234,7 @@ export class Screen extends EventEmitter {
   }
 
   private finishRecord(record: ActivityRecord, notify: boolean): void {
+    this.dialogs.delete(record);
     const task = record.task;
     if (task === this._homeTask && task.activities.length <= 1) return;
     const i = task.activities.indexOf(record);
@@ -298,7 +302,30 @@ export class Screen extends EventEmitter {
     for (const r of records) r.invalidate();
   }
 
+  // ---- dialogs ---------------------------------------------------------------------------
+
+  /** Shows a modal dialog over `record` (its window replaces the activity's while it is in front). */
+  showDialog(record: ActivityRecord, spec: DialogSpec): void {
+    const window = buildDialogWindow(this, spec, (button) => {
+      if (this.dialogs.get(record)?.window !== window) return;
+      this.dialogs.delete(record);
+      spec.onButton?.(button);
+    });
+    this.dialogs.set(record, { spec, window });
+  }
+
+  /** The dialog over the front activity, if any. */
+  frontDialog(): DialogSpec | undefined {
+    return this.dialogs.get(this.resumed())?.spec;
+  }
+
+  /** Whether some activity of `pkg` has a dialog up. */
+  hasDialog(pkg: string): boolean {
+    return [...this.dialogs.keys()].some((r) => r.packageName === pkg);
+  }
+
   private resetStack(): void {
+    this.dialogs.clear();
     for (const t of this.tasks)
       for (const a of t.activities) if (t !== this._homeTask) this.emit('activity-finish', a);
     const home = new Task();
@@ -358,7 +385,7 @@ export class Screen extends EventEmitter {
    */
   root(): UiNode {
     const front = this.resumed();
-    const win = front.root();
+    const win = this.dialogs.get(front)?.window ?? front.root();
     const bar = this.statusBar(front);
     return bar ? { ...win, children: [...win.children, bar] } : win;
   }
@@ -425,6 +452,12 @@ export class Screen extends EventEmitter {
       return;
     }
     const front = this.resumed();
+    if (this.dialogs.has(front)) {
+      // Modal: only the status bar still takes a pull.
+      if (y1 < this.statusBarHeight && dy > 0 && this.onStatusBarPull) this.onStatusBarPull(this);
+      this.checkFocus();
+      return;
+    }
     if (front.hooks.onSwipe?.(front, { x1, y1, x2, y2, durationMs })) {
       this.checkFocus();
       return;
@@ -448,6 +481,7 @@ export class Screen extends EventEmitter {
 
   /** The edit field with input focus in the front window, if any. */
   focusedInput(): UiNode | undefined {
+    if (this.dialogs.has(this.resumed())) return undefined;
     const f = findFocused(this.resumed().root());
     return f && isEditable(f) && f.enabled ? f : undefined;
   }
@@ -468,6 +502,13 @@ export class Screen extends EventEmitter {
    */
   keyevent(code: number): void {
     const front = this.resumed();
+    const dialog = this.dialogs.get(front);
+    if (dialog && code !== KEYCODE.HOME && code !== KEYCODE.APP_SWITCH) {
+      // The dialog has the key focus: BACK cancels a cancelable one (AOSP Dialog.onBackPressed), the
+      // rest goes nowhere the test could see.
+      if (code === KEYCODE.BACK && dialog.spec.cancelable) this.dialogs.delete(front);
+      return;
+    }
     if (front.hooks.onKey?.(front, code)) {
       this.checkFocus();
       return;

@@ -83,6 +83,7 @@ describe('JSON Schemas', () => {
       'scenario.schema.json',
       'devices.schema.json',
       'profile.schema.json',
+      'locator-overrides.schema.json',
     ]);
     const profile = JSON.parse(files['profile.schema.json']!) as {
       title: string;

@@ -201,7 +201,7 @@ describe('ui/pages: page objects against a fake UiDriver', () => {
     ]);
   });
 
-  it('MiuiSettings: opens the page with CLEAR_TOP, taps only when the switch differs', async () => {
+  it('MiuiSettings: opens the page by its resolved action, taps only when the switch differs', async () => {
     const ui = new FakeUi();
     let on = true;
     const build = () => {
@@ -224,13 +224,36 @@ describe('ui/pages: page objects against a fake UiDriver', () => {
         build();
       }
     };
-    const s = new MiuiSettings(ui);
+    const shell: string[][] = [];
+    const device = {
+      serial: 'fake-ui',
+      shell: async (cmd: string | readonly string[]) => {
+        const argv = [...cmd];
+        shell.push(argv);
+        const stdout =
+          argv[0] === 'cmd'
+            ? argv.includes('android.settings.PRIVACY_SETTINGS')
+              ? 'com.android.settings/.Settings$PrivacyDashboardActivity\n'
+              : 'No activity found\n'
+            : argv[0] === 'settings'
+              ? `${on ? 1 : 0}\n`
+              : '';
+        return { stdout, stderr: '', exitCode: 0 };
+      },
+    };
+    const s = new MiuiSettings(ui, { device, language: 'en' });
     assert.equal(await s.setUserExperienceProgram(true), true);
     assert.ok(!ui.log.some((l) => l.startsWith('tap')), 'no tap when already on');
-    assert.match(
-      ui.log[0]!,
-      /^start com\.android\.settings\/\.SubSettings \{":settings:show_fragment":"com\.android\.settings\.privacy\.PrivacySettings"\} 67108864$/,
-    );
+    assert.deepEqual(shell[2], [
+      'am',
+      'start',
+      '-W',
+      '-a',
+      'android.settings.PRIVACY_SETTINGS',
+      '-f',
+      '0x4000000',
+    ]);
+    assert.ok(!shell.flat().some((a) => a.includes('SubSettings')), 'never SubSettings');
     assert.equal(await s.setUserExperienceProgram(false), true);
     assert.equal(on, false);
     assert.equal(await s.isOn('uep'), false);

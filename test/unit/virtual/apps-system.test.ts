@@ -99,7 +99,12 @@ describe('virtual apps: the UEP switch and the telemetry hub agree', () => {
       await sh(r.phone, 'am start -n com.android.settings/.Settings');
       await tap(r.phone, rowWithTitle(r.phone, 'Passwords & security'));
       await tap(r.phone, rowWithTitle(r.phone, 'Privacy'));
-      const shown = (title: string): boolean => switchOf(rowWithTitle(r.phone, title));
+      // By id: the titles are per language (Chinese on the China ROM).
+      const IDS: Record<string, string> = {
+        'User Experience Program': 'com.android.settings:id/user_experience_program',
+        'Send diagnostic data automatically': 'com.android.settings:id/upload_debug_log',
+      };
+      const shown = (title: string): boolean => switchOf(one(r.phone, byId(IDS[title]!), title));
       for (const v of [null, '-1', '0', '1', '2', '']) {
         for (const key of ['upload_log_pref', 'upload_debug_log_pref']) {
           await sh(

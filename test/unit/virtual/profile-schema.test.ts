@@ -49,6 +49,16 @@ function maximal(): Json {
     $comment: 'maximal',
     settings: { $comment: 'x' },
     display: { $comment: 'x' },
+    root: {
+      su: 'magisk',
+      version: '26.4',
+      versionCode: 26400,
+      grant: 'prompt-timeout',
+      promptTimeoutMs: 100,
+      mountNamespaceMode: 'isolated',
+      $comment: 'x',
+    },
+    filesystem: { absent: ['/system/etc/security/cacerts'], $comment: 'x' },
     sources: [{ what: 'a', source: 'b', $comment: 'x' }],
     packages: json.packages.map((p: Json, i: number) =>
       i === 0

@@ -1,0 +1,146 @@
+/**
+ * One phone's capture lifecycle (issue 11 §2), used by `phonehome capture` and by `phonehome run`'s
+ * phone workers alike:
+ *
+ * - `open()`: restores what a dead process of this phone left (from the journal), starts the capture
+ *   session when asked for one, and wires the phone to it (wirePhone: journal entry first, then adb
+ *   reverse, http_proxy, the lab CA installed and checked in the apps' namespaces, iptables rules).
+ * - `startSession()` / `stopSession()`: the runner's one session per job on the same host port,
+ *   while the wiring stays.
+ * - `close()`: restores the phone and stops the session; idempotent, and safe while `open()` is
+ *   still under way (a stop during set-up waits for the wiring, which rolls itself back on failure,
+ *   then restores it).
+ */
+import type { Device } from '../device/index.ts';
+import type { LabCa } from './ca.ts';
+import { Journal } from './journal.ts';
+import { CaptureSession, type CaptureMode, type HostRule } from './session.ts';
+import { restorePhone, wirePhone, type CaMethod, type RestoreReport, type Wiring } from './wiring.ts';
+
+export interface PhoneCaptureOptions {
+  device: Device;
+  ca: LabCa;
+  journal: Journal;
+  /** The adb server the Device talks to (journaled, for recovery by a later process). */
+  adb: { host: string; port: number };
+  caMethod?: CaMethod | 'auto';
+  /** The capture's mode (default block). */
+  mode?: CaptureMode;
+  rules?: readonly HostRule[];
+  /** The apps under test: iptables rules on rooted phones, and the CA checked in their namespaces. */
+  packages: readonly string[];
+  log?: (line: string) => void;
+  /** How long the first root use waits for the grant prompt (wiring.ts default). */
+  rootWaitMs?: number;
+  /** Called with each new capture session before any traffic can reach it (listeners go here). */
+  onSession?: (session: CaptureSession) => void;
+}
+
+export class PhoneCapture {
+  readonly serial: string;
+  wiring: Wiring | undefined;
+  session: CaptureSession | undefined;
+  private opening: Promise<Wiring> | undefined;
+  private closing: Promise<RestoreReport | null> | undefined;
+  private hostPort: number | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly o: PhoneCaptureOptions) {
+    this.serial = o.device.serial;
+    this.log = o.log ?? (() => undefined);
+  }
+
+  /**
+   * Wires the phone: to a new session in `sessionDir`, or to `hostPort` where sessions come later
+   * (startSession). On failure nothing stays changed (wirePhone rolls back; the session stops).
+   */
+  async open(at: { sessionDir: string } | { hostPort: number }): Promise<Wiring> {
+    if (this.opening) return this.opening;
+    this.opening = (async () => {
+      await this.restoreStale();
+      if ('sessionDir' in at) {
+        this.session = await this.newSession(at.sessionDir);
+        this.hostPort = this.session.port;
+      } else this.hostPort = at.hostPort;
+      try {
+        this.wiring = await wirePhone(this.o.device, {
+          ca: this.o.ca,
+          hostPort: this.hostPort,
+          ...(this.o.caMethod ? { caMethod: this.o.caMethod } : {}),
+          journal: this.o.journal,
+          adb: this.o.adb,
+          log: this.log,
+          bypass: { packages: [...this.o.packages] },
+          mode: this.o.mode ?? 'block',
+          ...(this.o.rootWaitMs ? { rootWaitMs: this.o.rootWaitMs } : {}),
+        });
+      } catch (err) {
+        await this.stopSession();
+        throw err;
+      }
+      return this.wiring;
+    })();
+    return this.opening;
+  }
+
+  /** The wiring once open() has settled (undefined when it failed or never ran). */
+  async settled(): Promise<Wiring | undefined> {
+    return this.opening?.catch(() => undefined);
+  }
+
+  /** A capture session on the wiring's host port, writing into `dir` (one per runner job). */
+  async startSession(dir: string): Promise<CaptureSession> {
+    await this.stopSession();
+    this.session = await this.newSession(dir);
+    return this.session;
+  }
+
+  async stopSession(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    await s?.stop().catch((err: unknown) => this.log(`${this.serial}: capture session: ${String(err)}`));
+  }
+
+  /** Restores the phone and stops the session; once, however often it is called. Never throws. */
+  close(): Promise<RestoreReport | null> {
+    this.closing ??= (async () => {
+      const wiring = this.wiring ?? (await this.settled());
+      let report: RestoreReport | null = null;
+      if (wiring) {
+        report = await wiring.restore().catch((err: unknown) => ({
+          serial: this.serial,
+          ok: false,
+          steps: [],
+          problems: [err instanceof Error ? err.message : String(err)],
+          rebootAdvised: false,
+        }));
+      }
+      await this.stopSession();
+      return report;
+    })();
+    return this.closing;
+  }
+
+  private async newSession(dir: string): Promise<CaptureSession> {
+    const session = await CaptureSession.start({
+      dir,
+      ca: this.o.ca,
+      ...(this.o.mode ? { mode: this.o.mode } : {}),
+      ...(this.o.rules ? { rules: this.o.rules } : {}),
+      ...(this.hostPort !== undefined ? { port: this.hostPort } : {}),
+    });
+    this.o.onSession?.(session);
+    return session;
+  }
+
+  /** What a dead process of this phone left wired, undone before reading the phone's state. */
+  private async restoreStale(): Promise<void> {
+    const stale = this.o.journal.list().filter((e) => e.serial === this.serial && !Journal.ownerAlive(e));
+    for (const e of stale) {
+      const report = await restorePhone(this.o.device, e, this.o.journal, undefined, this.log);
+      this.log(
+        `${this.serial}: restored what process ${e.owner.pid} left wired (${report.ok ? 'ok' : report.problems.join('; ')})`,
+      );
+    }
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * What kind of root a phone offers, read without asking for it (no Magisk grant prompt): the
+ * `su -v` answer of each implementation (android-realities.md §2). Used by Device.isRooted (the
+ * fingerprint) and by the capture's root handling (src/capture/root.ts).
+ */
+import type { ShellResult } from './device.ts';
+
+export type RootKind = 'adbd' | 'magisk' | 'kernelsu' | 'su' | 'aosp-su';
+
+export interface Root {
+  kind: RootKind;
+  /** What `su -v` printed (e.g. `27.0:MAGISKSU`); absent for adbd and AOSP su. */
+  version?: string;
+}
+
+/**
+ * What kind of `su` answered `su -v`, or null when there is none. Pure: unit-tested with the
+ * outputs of each implementation.
+ */
+export function suKindFromVersion(r: Pick<ShellResult, 'stdout' | 'stderr' | 'exitCode'>): Root | null {
+  const out = r.stdout.trim();
+  const all = `${r.stdout}\n${r.stderr}`;
+  if (r.exitCode === 0 && /:MAGISK/i.test(out)) return { kind: 'magisk', version: out.split('\n')[0]! };
+  if (r.exitCode === 0 && /:KernelSU/i.test(out)) return { kind: 'kernelsu', version: out.split('\n')[0]! };
+  if (/invalid uid\/gid/i.test(all) || /usage: su \[WHO/i.test(all)) return { kind: 'aosp-su' };
+  if (r.exitCode === 127 || /not found|inaccessible|No such file/i.test(all)) return null;
+  if (r.exitCode === 0 && out) return { kind: 'su', version: out.split('\n')[0]! };
+  // `su: not allowed` (AOSP su for another uid) and anything unknown: no usable su.
+  return null;
+}
