@@ -91,6 +91,9 @@ function header(o: ScriptOptions, what: string): string[] {
     `FILE=${safe('file', o.file)}`,
     `ZYGOTES="${zygotes}"`,
     'step() { echo "step: $*"; }',
+    // Zygote children from one `ps -A` listing: an assignment from $(…) fails under set -e when ps
+    // fails (a `for P in $(ps …)` list would hide it and reach no app at all).
+    'children() { echo "$ALL" | while read -r C PP; do if [ "$PP" = "$1" ]; then echo "$C"; fi; done; }',
     // Below, `for Z in $(pidof $N)` and `for P in $(ps -o PID= -P $Z)`: pidof and ps exit 1 when
     // nothing matches, which inside a for list's $(…) is no error (and no pipeline hides a failure).
   ];
@@ -124,6 +127,8 @@ export function tmpfsInstallScript(o: ScriptOptions): string {
     // is no SELinux at all (the namespace test on Debian, whose toybox has no chcon).
     'chcon -R u:object_r:system_file:s0 "$SYS" || [ ! -e /sys/fs/selinux ]',
     'if [ -d "$APEX" ]; then',
+    '  step list-processes',
+    '  ALL=$(ps -A -o PID=,PPID=)',
     '  step apex-bind shell $$',
     '  mount --bind "$SYS" "$APEX"',
     '  for N in $ZYGOTES; do for Z in $(pidof $N); do',
@@ -131,7 +136,7 @@ export function tmpfsInstallScript(o: ScriptOptions): string {
     '    nsenter --mount=/proc/$Z/ns/mnt -- mount --bind "$SYS" "$APEX"',
     '  done; done',
     '  for N in $ZYGOTES; do for Z in $(pidof $N); do',
-    '    for P in $(ps -o PID= -P $Z); do',
+    '    for P in $(children $Z); do',
     '      step apex-bind app $P',
     // An app that exits meanwhile is no failure; any other is.
     '      nsenter --mount=/proc/$P/ns/mnt -- mount --bind "$SYS" "$APEX" || [ ! -e /proc/$P ]',
@@ -167,6 +172,16 @@ export function verifyScript(o: ScriptOptions & { packages: readonly string[] })
     'for N in $ZYGOTES; do for Z in $(pidof $N); do verify $Z $N; done; done',
     'step verify apps',
     'for N in $PACKAGES; do for P in $(pidof $N); do verify $P $N; done; done',
+    // Where the APEX folder is, each process got its own bind: check every zygote child, not only
+    // the apps under test (a tracker or system app that missed it would upload undecrypted).
+    'if [ -d "$APEX" ]; then',
+    '  step list-processes',
+    '  ALL=$(ps -A -o PID=,PPID=)',
+    '  step verify zygote-children',
+    '  for N in $ZYGOTES; do for Z in $(pidof $N); do',
+    '    for P in $(children $Z); do verify $P child; done',
+    '  done; done',
+    'fi',
     'echo "' + VERIFIED_MARKER + ' $FILE"',
   ].join('\n');
 }
@@ -185,8 +200,10 @@ export function tmpfsRestoreScript(o: ScriptOptions): string {
     '  done',
     '}',
     'if [ -d "$APEX" ]; then',
+    '  step list-processes',
+    '  ALL=$(ps -A -o PID=,PPID=)',
     '  for N in $ZYGOTES; do for Z in $(pidof $N); do',
-    '    for P in $(ps -o PID= -P $Z); do unbind $P app; done',
+    '    for P in $(children $Z); do unbind $P app; done',
     '    unbind $Z $N',
     '  done; done',
     '  n=0',
@@ -196,11 +213,13 @@ export function tmpfsRestoreScript(o: ScriptOptions): string {
     '    n=$((n+1)); [ $n -lt 4 ] || { echo "$APEX: the CA is still there" >&2; exit 1; }',
     '  done',
     'fi',
+    // Keyed on our tmpfs (its source name in /proc/mounts), not on the CA file: an install that
+    // failed after the mount but before the copy left an empty tmpfs over every system CA.
     'n=0',
-    'while [ -e "$SYS/$FILE" ]; do',
+    `while grep -q "^${TMPFS_SOURCE} $SYS " /proc/mounts || [ -e "$SYS/$FILE" ]; do`,
     '  step tmpfs-unmount',
     '  umount "$SYS"',
-    '  n=$((n+1)); [ $n -lt 4 ] || { echo "$SYS: the CA is still there" >&2; exit 1; }',
+    '  n=$((n+1)); [ $n -lt 4 ] || { echo "$SYS: the lab CA tmpfs is still mounted" >&2; exit 1; }',
     'done',
     'step cleanup',
     'rm -f "$TMP/$FILE"',
@@ -224,14 +243,15 @@ export function installScript(method: CaMethod, o: ScriptOptions): string | null
         '[ -d "$SYS" ] || { echo "$SYS: no such directory on this phone" >&2; exit 1; }',
         'step remount-rw',
         remountRw,
+        // Whatever happens to the copy, /system goes back read-only before the script ends: the
+        // steps run as one && list (exempt from set -e) and its status is checked after.
         'step copy',
-        'cp "$TMP/$FILE" "$SYS/$FILE"',
-        'chown root:root "$SYS/$FILE"',
-        'chmod 644 "$SYS/$FILE"',
-        'step label',
-        'chcon u:object_r:system_file:s0 "$SYS/$FILE" || [ ! -e /sys/fs/selinux ]',
+        'OK=0',
+        'cp "$TMP/$FILE" "$SYS/$FILE" && chown root:root "$SYS/$FILE" && chmod 644 "$SYS/$FILE" &&',
+        '  { chcon u:object_r:system_file:s0 "$SYS/$FILE" || [ ! -e /sys/fs/selinux ]; } && OK=1',
         'step remount-ro',
         remountRo,
+        '[ "$OK" = 1 ] || { rm -f "$SYS/$FILE" 2>/dev/null; echo "copying the CA into $SYS failed" >&2; exit 1; }',
         'echo "' + INSTALLED_MARKER + ' $FILE"',
       ].join('\n');
     case 'user':
@@ -264,9 +284,10 @@ export function removeScript(method: CaMethod, o: ScriptOptions): string | null 
         `  ${remountRw}`,
         '  step remove',
         '  rm -f "$SYS/$FILE"',
-        '  step remount-ro',
-        `  ${remountRo}`,
         'fi',
+        // Also after an install that stopped between its remounts.
+        'step remount-ro',
+        remountRo,
         'step cleanup',
         'rm -f "$TMP/$FILE"',
         '[ ! -e "$SYS/$FILE" ]',

@@ -15,7 +15,14 @@ import type { Device } from '../device/index.ts';
 import type { LabCa } from './ca.ts';
 import { Journal } from './journal.ts';
 import { CaptureSession, type CaptureMode, type HostRule } from './session.ts';
-import { restorePhone, wirePhone, type CaMethod, type RestoreReport, type Wiring } from './wiring.ts';
+import {
+  restorePhone,
+  wirePhone,
+  WiringError,
+  type CaMethod,
+  type RestoreReport,
+  type Wiring,
+} from './wiring.ts';
 
 export interface PhoneCaptureOptions {
   device: Device;
@@ -41,6 +48,7 @@ export class PhoneCapture {
   wiring: Wiring | undefined;
   session: CaptureSession | undefined;
   private opening: Promise<Wiring> | undefined;
+  private closed = false;
   private closing: Promise<RestoreReport | null> | undefined;
   private hostPort: number | undefined;
   private readonly log: (line: string) => void;
@@ -56,6 +64,8 @@ export class PhoneCapture {
    */
   async open(at: { sessionDir: string } | { hostPort: number }): Promise<Wiring> {
     if (this.opening) return this.opening;
+    // After close() nothing may be wired any more: its restore has run (or is running) already.
+    if (this.closed) throw new WiringError(`${this.serial}: the capture was stopped before it was wired`);
     this.opening = (async () => {
       await this.restoreStale();
       if ('sessionDir' in at) {
@@ -103,6 +113,7 @@ export class PhoneCapture {
 
   /** Restores the phone and stops the session; once, however often it is called. Never throws. */
   close(): Promise<RestoreReport | null> {
+    this.closed = true;
     this.closing ??= (async () => {
       const wiring = this.wiring ?? (await this.settled());
       let report: RestoreReport | null = null;
@@ -141,6 +152,15 @@ export class PhoneCapture {
       this.log(
         `${this.serial}: restored what process ${e.owner.pid} left wired (${report.ok ? 'ok' : report.problems.join('; ')})`,
       );
+      // Wiring over what could not be undone would read the leftovers as the phone's own state.
+      if (!report.ok) {
+        throw new WiringError(
+          `${this.serial}: what process ${e.owner.pid} left wired could not be undone: ${report.problems.join('; ')}`,
+          report.rebootAdvised
+            ? `reboot the phone, then run again: adb -s ${this.serial} reboot`
+            : 'fix the problems above, then run again',
+        );
+      }
     }
   }
 }

@@ -48,6 +48,7 @@ import {
   removeScript,
   runRootScript,
   SYSTEM_CACERTS,
+  TMPFS_SOURCE,
   VERIFIED_MARKER,
   verifyScript,
   type NamespaceCheck,
@@ -131,6 +132,17 @@ async function probe(device: Device, ca: LabCa): Promise<Probe> {
     device.shell(['ls', APEX_CACERTS]),
   ]);
   const apex = apexList.exitCode === 0;
+  // A lab CA tmpfs or bind still mounted is an earlier run's leftover, never a preinstalled CA: its
+  // binds may be missing in some namespaces, and nothing would check them.
+  const mounts = await device.shell(['cat', '/proc/mounts']);
+  const leftover = mounts.stdout.split('\n').find((l) => l.split(' ')[0] === TMPFS_SOURCE);
+  if (leftover) {
+    throw new WiringError(
+      `${device.serial}: a lab CA mount from an earlier run is still on the phone (${leftover.split(' ').slice(0, 3).join(' ')}), ` +
+        'and no journal entry could undo it',
+      `reboot the phone (the mounts do not survive it): adb -s ${device.serial} reboot`,
+    );
+  }
   // What apps see: the APEX folder where it is there and non-empty, else the system folder (world-readable).
   const dir = apex && apexList.stdout.trim() ? APEX_CACERTS : SYSTEM_CACERTS;
   const seen = await device.shell(['cat', `${dir}/${ca.fileName}`]);
@@ -577,8 +589,21 @@ export async function restorePhone(
     const { method, file } = entry.ca;
     try {
       const script = (await caPresent(device, method, file)) ? removeScript(method, { file }) : null;
-      if (script === null) report.steps.push('no lab CA to remove');
-      else {
+      if (script === null) {
+        // An install that stopped early still left what it pushed (the CA, owned by shell) and
+        // maybe its copy folder (root's): both go.
+        await device.shell(['rm', '-f', `${TMP}/${file}`], { timeoutMs: 10_000 });
+        const copy = await device.shell(['ls', '-d', `${TMP}/phonehome-cacerts`], { timeoutMs: 10_000 });
+        if (copy.exitCode === 0) {
+          await asRoot(
+            device,
+            await getRoot(),
+            `rm -rf ${TMP}/phonehome-cacerts`,
+            'removing the CA copy folder',
+          );
+        }
+        report.steps.push('no lab CA to remove');
+      } else {
         const r = await getRoot();
         if (!r)
           throw new WiringError(

@@ -52,6 +52,13 @@ export interface PhoneProbeOptions {
   apps?: string[];
   /** The server version the driver bundles (default: read from .appium). */
   bundled?: string | null;
+  /**
+   * Read Magisk's mount namespace mode, which asks for root (a grant prompt may show on the phone,
+   * and Magisk denies when nobody answers). Off by default: doctor changes nothing on a phone.
+   */
+  askRoot?: boolean;
+  /** Where "asking for root" goes before the wait (default: stderr). */
+  say?: (line: string) => void;
 }
 
 /** The issue 11 §3 checks for one phone that answers (after its state and security-settings rows). */
@@ -69,7 +76,7 @@ export async function checkPhoneBlockers(
     miui ? device.getProp(MIUI_OPTIMIZATION_PROP).catch(() => null) : Promise.resolve(null),
     screenChecks(device, who),
     backgroundCheck(device, who, opts.apps ?? safeAppsUnderTest()),
-    fp.rooted ? magiskCheck(device, who) : Promise.resolve(null),
+    fp.rooted ? magiskCheck(device, who, opts) : Promise.resolve(null),
   ]);
   const checks: Check[] = [];
   checks.push(serverApksCheck(who, apks));
@@ -316,13 +323,27 @@ export function backgroundVerdict(
  * Magisk's "Mount namespace mode" (android-realities.md §2.1; DB key mnt_ns, read with
  * `magisk --sqlite`, which prints `value=N`, Magisk native/src/core/db.rs db_exec_for_cli): Isolated
  * keeps mounts made from `su` in the shell out of every app, so the CA injection needs `su -mm`. Runs
- * only when `which su` finds one; the fingerprint's root probe has already asked for the grant.
+ * only when `which su` finds one, and reads the mode only with `askRoot` (`--ask-root`): reading it
+ * asks for root, and the fingerprint's probe (`su -v`) does not, so this would be the phone's first
+ * grant prompt.
  */
-async function magiskCheck(device: Device, who: string): Promise<Check | null> {
+async function magiskCheck(device: Device, who: string, opts: PhoneProbeOptions): Promise<Check | null> {
   const name = `${who} Magisk mount namespace`;
   try {
     const which = await device.shell(['which', 'su'], { timeoutMs: 5000 });
     if (which.exitCode !== 0 || !which.stdout.trim()) return null;
+    if (!opts.askRoot) {
+      return {
+        name,
+        status: 'ok',
+        detail:
+          'not read: reading it asks for root (a grant prompt on the phone); `phonehome doctor --ask-root` reads it. ' +
+          'The CA install uses su -mm (mount master), which works in every mode',
+      };
+    }
+    (opts.say ?? ((l: string) => process.stderr.write(`${l}\n`)))(
+      `phonehome: ${who}: asking for root to read Magisk's mount namespace mode — if a Magisk prompt shows on the phone, tap Grant (it auto-denies in 10 s)`,
+    );
     const r = await device.shell(['su', '-c', `magisk --sqlite "${MNT_NS_QUERY}"`], {
       timeoutMs: ROOT_PROBE_TIMEOUT_MS,
     });
@@ -362,13 +383,14 @@ export function magiskVerdict(who: string, r: { stdout: string; stderr: string; 
   }
   if (mode === 'unset') return { name, status: 'ok', detail: "Inherit (not set: Magisk's default)" };
   if (mode === 2) {
+    // Not a problem for phonehome, which runs its scripts with `su -mm`; worth knowing for anything
+    // else run through plain `su` (the classic recipes).
     return {
       name,
-      status: 'warn',
+      status: 'ok',
       detail:
-        'Isolated (mnt_ns=2): mounts made by `su` from the shell reach no app, so CA injection works only ' +
-        'through `su -mm` (mount master), which the harness uses where Magisk supports it',
-      fix: 'in the Magisk app: Settings › Mount namespace mode › Inherit (the default) or Global',
+        'Isolated (mnt_ns=2): mounts made by plain `su` from the shell reach no app; the CA install uses ' +
+        '`su -mm` (mount master), which works here. For hand-run recipes: Magisk › Settings › Mount namespace mode › Inherit or Global',
     };
   }
   return { name, status: 'ok', detail: `${MAGISK_MNT_NS[mode]} (mnt_ns=${mode})` };

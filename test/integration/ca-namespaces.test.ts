@@ -103,6 +103,9 @@ describe('CA scripts under real mksh + toybox in Linux mount namespaces', functi
   let ca: LabCa;
   before(async function () {
     if (reason) {
+      // CI has root and namespaces (the issue's acceptance): there a missing piece is a failure,
+      // not a silent skip.
+      if (process.env.CI) throw new Error(`the namespace test cannot run in CI: ${reason}`);
       console.log(`      skipped: ${reason}`);
       this.skip();
     }

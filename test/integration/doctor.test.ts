@@ -151,7 +151,7 @@ describe('phonehome doctor on virtual phones', function () {
       }),
     );
     const r = await runCli(
-      ['doctor', '--json', '--devices', devices, '--appium-port', String(await freePort())],
+      ['doctor', '--json', '--ask-root', '--devices', devices, '--appium-port', String(await freePort())],
       { env: env(), cwd },
     );
     assert.equal(r.code, 1, r.stderr);
@@ -165,8 +165,9 @@ describe('phonehome doctor on virtual phones', function () {
     assert.match(by(`${blocked} background restrictions`)?.detail ?? '', /com\.mi\.globalbrowser/);
     assert.equal(by(`${blocked} MIUI install confirmation`)?.status, 'warn');
     assert.match(by(`${blocked} MIUI install confirmation`)?.fix ?? '', /Turn on MIUI optimisation/);
-    assert.equal(by(`${blocked} Magisk mount namespace`)?.status, 'warn');
+    assert.equal(by(`${blocked} Magisk mount namespace`)?.status, 'ok');
     assert.match(by(`${blocked} Magisk mount namespace`)?.detail ?? '', /Isolated/);
+    assert.match(r.stderr, /asking for root to read Magisk's mount namespace mode/);
     for (const suffix of ['screen', 'lock screen', 'background restrictions', 'MIUI install confirmation']) {
       assert.equal(by(`${clean} ${suffix}`)?.status, 'ok', `${clean} ${suffix}`);
     }

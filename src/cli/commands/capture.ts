@@ -180,8 +180,13 @@ export function registerCaptureCommand(program: Command): void {
         process.exit(130);
       });
       const reports: RestoreReport[] = [];
+      // A first Ctrl-C while phones are still being wired: wire no further phone (each may wait
+      // 15 s for a root grant); the ones wired so far are restored in finally.
+      let stopRequested = false;
+      void stopped.then(() => (stopRequested = true));
       try {
         for (const serial of serials) {
+          if (stopRequested) break;
           const dir = join(out, serial.replace(/[^A-Za-z0-9._-]/g, '_'));
           const device = new Device(client, serial, { timeoutMs: o.timeout });
           const c: Captured = {
@@ -234,6 +239,7 @@ export function registerCaptureCommand(program: Command): void {
             ? `phonehome: capturing for ${o.duration} ms (Ctrl-C stops sooner)`
             : 'phonehome: capturing; press Ctrl-C to stop and restore the phones',
         );
+        if (stopRequested) say('phonehome: stopped while wiring the phones');
         const why = await stopped;
         say(`phonehome: stopping (${why === 'SIGALRM' ? 'duration reached' : why})`);
       } finally {

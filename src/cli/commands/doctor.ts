@@ -300,6 +300,10 @@ export function registerDoctorCommand(program: Command): void {
       '--devices <file>',
       'devices file whose adb servers are checked too (default: devices.json if present)',
     )
+    .option(
+      '--ask-root',
+      "also read Magisk's mount namespace mode on rooted phones (asks for root: a grant prompt may show on the phone)",
+    )
     .option('--json', 'print a JSON array of {name, status, detail, fix?}')
     .action(
       async (o: {
@@ -308,6 +312,7 @@ export function registerDoctorCommand(program: Command): void {
         timeout: number;
         json?: boolean;
         devices?: string;
+        askRoot?: boolean;
       }) => {
         const devicesFile = o.devices ?? (existsSync('devices.json') ? 'devices.json' : undefined);
         const checks = await runDoctor({
@@ -315,6 +320,7 @@ export function registerDoctorCommand(program: Command): void {
           timeoutMs: o.timeout,
           appiumPort: o.appiumPort,
           ...(devicesFile ? { devicesFile } : {}),
+          ...(o.askRoot ? { probe: { askRoot: true } } : {}),
         });
         process.stdout.write(o.json ? `${JSON.stringify(checks, null, 2)}\n` : `${table(checks)}\n`);
         if (checks.some((c) => c.status === 'fail')) process.exitCode = 1;

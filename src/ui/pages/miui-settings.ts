@@ -15,6 +15,7 @@
  */
 import { INTENT_FLAG, UiError, type UiDriver } from '../driver.ts';
 import { resolveActivity, startActivityByAction, type ActivityShell } from '../../device/activities.ts';
+import { DeviceError, DeviceUnavailableError } from '../../device/index.ts';
 import { Page, type PageOptions } from './common.ts';
 import { languageOf, textIn, textsIn } from './locators.ts';
 
@@ -147,12 +148,22 @@ export class MiuiSettings extends Page {
         );
         continue;
       }
-      // CLEAR_TOP: without it `am start` only brings an existing Settings task to the front.
-      await startActivityByAction(
-        this.device!,
-        { ...a, flags: INTENT_FLAG.CLEAR_TOP },
-        { timeoutMs: this.timeoutMs },
-      );
+      try {
+        // CLEAR_TOP: without it `am start` only brings an existing Settings task to the front.
+        await startActivityByAction(
+          this.device!,
+          { ...a, flags: INTENT_FLAG.CLEAR_TOP },
+          { timeoutMs: this.timeoutMs },
+        );
+      } catch (err) {
+        // A resolved activity the shell may not start (not exported to it on this firmware: unverified
+        // for MIUI's, facts §7–8): the next action, or the menu path.
+        if (!(err instanceof DeviceError) || err instanceof DeviceUnavailableError) throw err;
+        this.log(
+          `Settings ${name}: ${what} resolved to ${r.component}, but did not start (${err.message}); trying the next way`,
+        );
+        continue;
+      }
       try {
         await this.find('settings.pageTitle', { title });
         this.log(`Settings ${name}: opened by action ${what} → ${r.component}`);

@@ -154,9 +154,8 @@ describe('doctor: parsers', () => {
 describe('doctor: magisk verdicts', () => {
   it('Isolated is a problem with the fix; Inherit, Global and unset are fine; a denial says so', () => {
     const iso = magiskVerdict('p', { stdout: 'value=2\n', stderr: '', exitCode: 0 });
-    assert.equal(iso.status, 'warn');
-    assert.match(iso.detail, /Isolated.*su -mm/);
-    assert.match(iso.fix ?? '', /Mount namespace mode/);
+    assert.equal(iso.status, 'ok', 'the CA install uses su -mm, which works in Isolated mode');
+    assert.match(iso.detail, /Isolated.*su -mm.*Mount namespace mode/);
     assert.equal(
       magiskVerdict('p', { stdout: 'value=1\n', stderr: '', exitCode: 0 }).detail,
       'Inherit (mnt_ns=1)',
@@ -212,7 +211,13 @@ describe('doctor: phone checks on virtual phones', () => {
 
   it('names every problem on the blocked phone, each with its fix', async () => {
     const phone = makePhone(BLOCKED);
-    const checks = await checkPhoneBlockers(deviceOf(phone), fpOf('MIUI', true), { apps, bundled: '10.6.6' });
+    const said: string[] = [];
+    const checks = await checkPhoneBlockers(deviceOf(phone), fpOf('MIUI', true), {
+      apps,
+      bundled: '10.6.6',
+      askRoot: true,
+      say: (l) => said.push(l),
+    });
     assert.equal(by(checks, ' screen')?.status, 'fail');
     assert.match(by(checks, ' screen')?.fix ?? '', /KEYCODE_WAKEUP.*Stay awake/);
     const lock = by(checks, ' lock screen');
@@ -233,8 +238,12 @@ describe('doctor: phone checks on virtual phones', () => {
     );
     // Read through the virtual MagiskSU (`su -c magisk --sqlite …`; src/virtual/android/su.ts).
     const magisk = by(checks, ' Magisk mount namespace');
-    assert.equal(magisk?.status, 'warn');
+    assert.equal(magisk?.status, 'ok');
     assert.match(magisk.detail, /Isolated \(mnt_ns=2\).*su -mm/);
+    assert.match(said.join('\n'), /asking for root.*tap Grant/);
+    // Without askRoot nothing asks for root: the row says how to read it.
+    const quiet = await checkPhoneBlockers(deviceOf(phone), fpOf('MIUI', true), { apps, bundled: '10.6.6' });
+    assert.match(by(quiet, ' Magisk mount namespace')?.detail ?? '', /not read: .*--ask-root/);
   });
 
   it('finds nothing on the clean phone with the current server installed', async () => {
