@@ -28,7 +28,7 @@
  * mount namespaces.
  */
 import { X509Certificate } from 'node:crypto';
-import type { Device } from '../device/index.ts';
+import { DeviceError, type Device } from '../device/index.ts';
 import type { CaMethod } from './journal.ts';
 import { rootArgv, rootRefusal, ROOT_SCRIPT_MS, WiringError, type Root } from './root.ts';
 
@@ -379,6 +379,15 @@ export async function runRootScript(
   let r;
   try {
     r = await device.shell(rootArgv(root, `sh ${path}`), { timeoutMs: ROOT_SCRIPT_MS });
+  } catch (err) {
+    if (!(err instanceof DeviceError) || !err.problem.startsWith('timed out')) throw err;
+    // The host stopped waiting; the script may still be running on the phone (mounting while the
+    // rollback unmounts), so what it leaves is only certain after a reboot.
+    throw new WiringError(
+      `${device.serial}: ${s.what} did not finish within ${ROOT_SCRIPT_MS / 1000} s and may still be running on the phone ` +
+        `(${err instanceof Error ? err.message : String(err)})`,
+      `reboot the phone so that no half-done mount stays: adb -s ${device.serial} reboot; then run again`,
+    );
   } finally {
     await device.shell(['rm', '-f', path]).catch(() => undefined);
   }

@@ -3,7 +3,7 @@
  * (src/capture/root.ts), and the CA method choice (src/capture/wiring.ts chooseMethod).
  */
 import assert from 'node:assert/strict';
-import type { Device, ShellResult } from '../../../src/device/index.ts';
+import { DeviceError, type Device, type ShellResult } from '../../../src/device/index.ts';
 import {
   caPaths,
   hasMarker,
@@ -195,6 +195,37 @@ describe('ca-install: the device-side scripts', () => {
       'su -mm -c sh /data/local/tmp/phonehome-ca-install.sh',
       'rm -f /data/local/tmp/phonehome-ca-install.sh',
     ]);
+  });
+
+  it('runRootScript: a script the host stopped waiting for may still run: the error says so and advises a reboot', async () => {
+    const device = {
+      serial: 'S3',
+      push: async () => undefined,
+      shell: async (argv: string[]) => {
+        if (argv[0] === 'rm') return res('');
+        throw new DeviceError({ serial: 'S3', operation: 'shell', problem: 'timed out after 30000 ms' });
+      },
+    } as unknown as Device;
+    await assert.rejects(
+      runRootScript(
+        device,
+        { kind: 'magisk' },
+        {
+          name: 'install',
+          script: 'x',
+          marker: INSTALLED_MARKER,
+          file: FILE,
+          what: 'installing the lab CA (system-tmpfs)',
+          fix: 'x',
+        },
+      ),
+      (err: unknown) => {
+        assert.ok(err instanceof WiringError);
+        assert.match(err.message, /did not finish within 30 s and may still be running on the phone/);
+        assert.match(err.hint ?? '', /adb -s S3 reboot/);
+        return true;
+      },
+    );
   });
 });
 
