@@ -13,7 +13,7 @@
  */
 import type { Device } from '../device/index.ts';
 import type { LabCa } from './ca.ts';
-import { Journal } from './journal.ts';
+import { Journal, type JournalEntry } from './journal.ts';
 import { CaptureSession, type CaptureMode, type HostRule } from './session.ts';
 import {
   restorePhone,
@@ -111,12 +111,33 @@ export class PhoneCapture {
     await s?.stop().catch((err: unknown) => this.log(`${this.serial}: capture session: ${String(err)}`));
   }
 
+  /**
+   * This process's journal entry for the phone when no wiring stands for it: open() failed and its
+   * rollback could not finish (the phone dropped off mid-install, say). close() restores from it.
+   */
+  unrestored(): JournalEntry | undefined {
+    if (this.wiring) return undefined;
+    return this.o.journal.list().find((e) => e.serial === this.serial && e.owner.pid === process.pid);
+  }
+
   /** Restores the phone and stops the session; once, however often it is called. Never throws. */
   close(): Promise<RestoreReport | null> {
     this.closed = true;
     this.closing ??= (async () => {
       const wiring = this.wiring ?? (await this.settled());
       let report: RestoreReport | null = null;
+      const left = wiring ? undefined : this.unrestored();
+      if (left) {
+        report = await restorePhone(this.o.device, left, this.o.journal, undefined, this.log).catch(
+          (err: unknown) => ({
+            serial: this.serial,
+            ok: false,
+            steps: [],
+            problems: [err instanceof Error ? err.message : String(err)],
+            rebootAdvised: false,
+          }),
+        );
+      }
       if (wiring) {
         report = await wiring.restore().catch((err: unknown) => ({
           serial: this.serial,

@@ -162,7 +162,8 @@ function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
     // Stopped while the phone was being wired (proxy set, CA or iptables rules still going in):
     // let that finish (it rolls itself back on failure), then restore it like any wiring.
     if (!s.wiring && s.wiringPending) s.wiring = await s.wiringPending.catch(() => undefined);
-    if (!s.wiring) return;
+    // No wiring and nothing its failed rollback left in the journal: nothing to restore.
+    if (!s.wiring && !s.capture.unrestored()) return;
     if (opts.waitForPhoneMs) {
       const deadline = Date.now() + opts.waitForPhoneMs;
       while (!(await answers(s.device, 1000)) && Date.now() < deadline) {

@@ -232,7 +232,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
         ['broken'],
       );
       await labA.lab.waitForState(lp.serial, 'device', 15_000);
-      assert.equal(await proxyOf(phoneA(0)), 'null', 'restored once back');
+      assert.equal(await proxyOf(phoneA(0)), 'null', `restored once back\n${show(r)}`);
     } finally {
       lp.adbd.clearFaults();
       run.child.kill('SIGKILL');

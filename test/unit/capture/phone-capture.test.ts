@@ -45,6 +45,40 @@ describe('PhoneCapture: open, sessions, close', function () {
     assert.deepEqual(dev.reverses, []);
   });
 
+  it('a phone lost mid-install: open() fails with its rollback unfinished; close() restores from the journal once it is back', async () => {
+    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky-rooted'));
+    const journal = new Journal(join(tmp, 'state-c'));
+    let offline = false;
+    // The phone drops off adb when the CA install script is pushed, and every call fails until it is back.
+    const device = new Proxy(dev.asDevice(), {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return async (...args: unknown[]) => {
+          if (prop === 'push' && String(args[1]).includes('phonehome-ca-install')) offline = true;
+          if (offline) throw new Error(`${dev.serial}: ${String(prop)}: the phone is offline`);
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const pc = new PhoneCapture({
+      device,
+      ca,
+      journal,
+      adb: { host: '127.0.0.1', port: 5037 },
+      packages: ['com.mi.globalbrowser'],
+    });
+    await assert.rejects(pc.open({ hostPort: 18091 }), /offline/);
+    assert.equal(await dev.getSetting('global', 'http_proxy'), '127.0.0.1:18091', 'the proxy went in');
+    assert.ok(pc.unrestored(), 'the rollback could not finish: the entry stays');
+    offline = false;
+    const report = await pc.close();
+    assert.ok(report?.ok, report?.problems.join('; '));
+    assert.equal(await dev.getSetting('global', 'http_proxy'), null);
+    assert.deepEqual(dev.reverses, []);
+    assert.deepEqual(journal.list(), []);
+  });
+
   it('open({sessionDir}) starts a session on the port it wires; startSession keeps that port; close stops it', async () => {
     const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
     const seen: number[] = [];
