@@ -19,9 +19,9 @@
  * screen, before waiting, that the phone is asking. A refusal is stderr `Permission denied`, exit 13.
  */
 import type { Device, ShellResult } from '../device/index.ts';
-import { suKindFromVersion, type Root } from '../device/root.ts';
+import type { Root } from '../device/root.ts';
 
-export { suKindFromVersion, type Root, type RootKind } from '../device/root.ts';
+export { probeRoot, suKindFromVersion, type Root, type RootKind } from '../device/root.ts';
 import { UserFacingError } from '../util/user-facing.ts';
 
 /** Wiring a phone failed; the message names the phone and the step, the hint the fix. */
@@ -29,8 +29,6 @@ export class WiringError extends UserFacingError {}
 
 /** Longer than MagiskSU's default prompt timeout (10 s), so a person has time to tap Grant. */
 export const ROOT_PROMPT_WAIT_MS = 15_000;
-/** Cheap probes (`id`, `su -v`) never prompt. */
-const PROBE_MS = 5000;
 /** A root script once root is granted. */
 export const ROOT_SCRIPT_MS = 30_000;
 
@@ -67,19 +65,6 @@ export function describeRoot(root: Root | null): string {
     case 'aosp-su':
       return 'AOSP su (su 0 sh -c)';
   }
-}
-
-/**
- * How this phone might give root, without asking for it (no prompt): adbd as root, else the `su`
- * that `su -v` names. null: no root at all.
- */
-export async function probeRoot(device: Device): Promise<Root | null> {
-  const [id, version] = await Promise.all([
-    device.shell(['id'], { timeoutMs: PROBE_MS }).catch(() => null),
-    device.shell(['su', '-v'], { timeoutMs: PROBE_MS }).catch(() => null),
-  ]);
-  if (id && id.exitCode === 0 && /\buid=0\(/.test(id.stdout)) return { kind: 'adbd' };
-  return version ? suKindFromVersion(version) : null;
 }
 
 const GRANT_FIX =

@@ -26,7 +26,7 @@ import {
 } from './errors.ts';
 import { fingerprintFromProps, parseGetprop, type Fingerprint } from './fingerprint.ts';
 import { shJoin } from './quote.ts';
-import { suKindFromVersion } from './root.ts';
+import { probeRoot } from './root.ts';
 import {
   AdbClosedError,
   AdbFailError,
@@ -546,12 +546,7 @@ export class Device {
    */
   async isRooted(opts: { timeoutMs?: number } = {}): Promise<boolean> {
     const timeoutMs = Math.min(opts.timeoutMs ?? ROOT_PROBE_TIMEOUT_MS, this.timeoutMs);
-    const [id, su] = await Promise.all([
-      this.shell(['id'], { timeoutMs }).catch(() => null),
-      this.shell(['su', '-v'], { timeoutMs }).catch(() => null),
-    ]);
-    if (id && /\buid=0\(/.test(id.stdout)) return true;
-    return su !== null && suKindFromVersion(su) !== null;
+    return (await probeRoot(this, timeoutMs)) !== null;
   }
 
   async fingerprint(opts: { timeoutMs?: number } = {}): Promise<Fingerprint> {

@@ -3,7 +3,10 @@
  * `su -v` answer of each implementation (android-realities.md §2). Used by Device.isRooted (the
  * fingerprint) and by the capture's root handling (src/capture/root.ts).
  */
-import type { ShellResult } from './device.ts';
+import type { Device, ShellResult } from './device.ts';
+
+/** The probes (`id`, `su -v`) never ask for root, so they never wait on a prompt. */
+const PROBE_MS = 5000;
 
 export type RootKind = 'adbd' | 'magisk' | 'kernelsu' | 'su' | 'aosp-su';
 
@@ -27,4 +30,17 @@ export function suKindFromVersion(r: Pick<ShellResult, 'stdout' | 'stderr' | 'ex
   if (r.exitCode === 0 && out) return { kind: 'su', version: out.split('\n')[0]! };
   // `su: not allowed` (AOSP su for another uid) and anything unknown: no usable su.
   return null;
+}
+
+/**
+ * How this phone might give root, without asking for it (no prompt): adbd as root, else the `su`
+ * that `su -v` names. null: no root at all.
+ */
+export async function probeRoot(device: Pick<Device, 'shell'>, timeoutMs = PROBE_MS): Promise<Root | null> {
+  const [id, version] = await Promise.all([
+    device.shell(['id'], { timeoutMs }).catch(() => null),
+    device.shell(['su', '-v'], { timeoutMs }).catch(() => null),
+  ]);
+  if (id && id.exitCode === 0 && /\buid=0\(/.test(id.stdout)) return { kind: 'adbd' };
+  return version ? suKindFromVersion(version) : null;
 }

@@ -25,7 +25,6 @@ import { LabCa } from '../capture/ca.ts';
 import { Journal } from '../capture/journal.ts';
 import type { CaptureSession } from '../capture/session.ts';
 import { PhoneCapture } from '../capture/phone-capture.ts';
-import type { Wiring } from '../capture/wiring.ts';
 import { readIdentifiers, type Identifier } from '../detect/index.ts';
 import { appsUnderTest } from './packages.ts';
 import { openUiDriver, type UiDriver } from '../ui/index.ts';
@@ -64,9 +63,6 @@ interface PhoneState {
   hostPort: number;
   /** The phone's capture lifecycle: wiring (proxy, reverse, CA, journal), sessions, restore. */
   capture: PhoneCapture;
-  wiring?: Wiring;
-  /** The wiring under way: a stop during set-up waits for it, then restores what it did. */
-  wiringPending?: Promise<Wiring>;
   ui?: UiDriver;
   fingerprint?: Fingerprint;
   identifiers: Identifier[];
@@ -140,8 +136,7 @@ async function setUp(init: WorkerInit): Promise<void> {
   state.fingerprint = await device.fingerprint();
   state.identifiers = await readIdentifiers(device);
   // PhoneCapture.open first restores what a dead worker of this phone left (from the journal).
-  state.wiringPending = capture.open({ hostPort: state.hostPort });
-  state.wiring = await state.wiringPending;
+  await capture.open({ hostPort: state.hostPort });
   if (stopping) return;
   state.ui = await openUiDriver({
     kind: p.ui,
@@ -159,11 +154,9 @@ function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
     const s = phone;
     if (!s) return;
     await Promise.allSettled([s.ui?.close(), s.capture.stopSession()]);
-    // Stopped while the phone was being wired (proxy set, CA or iptables rules still going in):
-    // let that finish (it rolls itself back on failure), then restore it like any wiring.
-    if (!s.wiring && s.wiringPending) s.wiring = await s.wiringPending.catch(() => undefined);
-    // No wiring and nothing its failed rollback left in the journal: nothing to restore.
-    if (!s.wiring && !s.capture.unrestored()) return;
+    // Stopped while the phone was being wired: settled() waits for that (it rolls itself back on
+    // failure). No wiring and nothing a failed rollback left in the journal: nothing to restore.
+    if (!(await s.capture.settled()) && !s.capture.unrestored()) return;
     if (opts.waitForPhoneMs) {
       const deadline = Date.now() + opts.waitForPhoneMs;
       while (!(await answers(s.device, 1000)) && Date.now() < deadline) {
@@ -271,8 +264,8 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
         fingerprint: s.fingerprint!,
         identifiers: s.identifiers,
         capture: s.session,
-        wiring: s.wiring!,
-        bypass: s.wiring!.bypass,
+        wiring: s.capture.wiring!,
+        bypass: s.capture.wiring!.bypass,
       },
       rep,
       {
@@ -320,7 +313,7 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
   await evidence(() => allure.attachmentPath('capture.har', join(dir, 'capture.har'), 'application/json'));
   await evidence(async () => {
     // How the phone was wired: the CA method, what it decrypts, where the CA was checked (issue 11 §2).
-    const w = s.wiring!;
+    const w = s.capture.wiring!;
     const wiring = JSON.stringify(
       { caMethod: w.caMethod, coverage: w.coverage, root: w.root, caVerified: w.caVerified },
       null,

@@ -8,17 +8,10 @@ import { isUtf8 } from 'node:buffer';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import type { DecodeInput } from '../../../src/decode/index.ts';
+import { WRAP_ENCODINGS } from '../../../src/virtual/profile-schema.ts';
 
-export const WRAPS = [
-  'base64',
-  'base64url',
-  'hex',
-  'base32',
-  'percent',
-  'gzip',
-  'deflate',
-  'json-string',
-] as const;
+/** The wrap encodings the virtual lab's emitters apply (one list: the profile schema's). */
+export const WRAPS = WRAP_ENCODINGS;
 export type Wrap = (typeof WRAPS)[number];
 
 /** Wraps whose output is text a header or cookie can carry. */
