@@ -129,6 +129,27 @@ describe('phonehome run (CLI) on virtual phones', function () {
     assert.match(r.stdout, /phonehome: report: /);
   });
 
+  it('--ca-method reaches the wiring (the job evidence says which), and a bad one exits 2 before any phone', async () => {
+    const lp = labA.phones[0]!; // rooted Android 10: auto would be system-tmpfs
+    const file = devices('ca.json', [{ serial: lp.serial, adbPort: labA.adb.port }]);
+    const r = await cli(['run', fx('pass.yaml'), '--devices', file, '--ca-method', 'none', '--json']);
+    assert.equal(r.code, 0, show(r));
+    const runDir = join(tmp, 'reports', parseJson<RunSummary>(r).run);
+    const [job] = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+    const wiring = JSON.parse(readFileSync(join(runDir, job!.evidenceDir, 'wiring.json'), 'utf8')) as {
+      caMethod: string;
+      caVerified: unknown[];
+    };
+    assert.equal(wiring.caMethod, 'none');
+    assert.deepEqual(wiring.caVerified, []);
+    const bad = assertCleanFailure(
+      await cli(['run', fx('pass.yaml'), '--devices', file, '--ca-method', 'magic']),
+      2,
+    );
+    assert.match(bad.message, /--ca-method must be one of auto, /);
+    assert.equal(await proxyOf(phoneA(0)), 'null', 'restored');
+  });
+
   it('a bad scenario exits 2 with file:line:col and no stack', async () => {
     const r = await cli(['run', fx('bad/typo.yaml')]);
     assert.equal(r.code, 2, show(r));
