@@ -12,6 +12,8 @@ export interface DevicesFilePhone {
   lab?: { profile: string; port: number; adbPort: number };
   /** How the harness drives this phone's UI (src/ui/): "appium" (default) or "adb" (ADB-only). */
   ui?: UiKind;
+  /** adbd over TCP (serial HOST:PORT) that the runner `adb connect`s (src/device/connect.ts). */
+  connect?: boolean;
   [key: string]: unknown;
 }
 

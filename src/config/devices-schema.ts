@@ -5,15 +5,21 @@
  * exit code 2). src/cli/devices-file.ts still reads and writes the file for `lab` and `devices`.
  *
  *   {
- *     "adbServers": [{"host": "127.0.0.1", "port": 5037}, {"host": "lab-2.local", "port": 5037}],
+ *     "adbServers": [{"host": "127.0.0.1", "port": 5037}, {"host": "127.0.0.1", "port": 5038}],
  *     "phones": [
- *       {"serial": "emulator-5554", "label": "Redmi Note 8", "ui": "adb", "adbServer": "lab-2.local:5037"}
+ *       {"serial": "emulator-5554", "label": "Redmi Note 8", "ui": "adb", "adbServer": "127.0.0.1:5038"},
+ *       {"serial": "10.0.4.17:5555", "label": "Redmi 9 (rack 2)", "connect": true}
  *     ]
  *   }
  *
  * A phone without `adbServer` is on the first of `adbServers`, or on the default adb server (the
  * ADB_SERVER_SOCKET / --adb-port the CLI is given) when there is no list. With a list, a phone's
  * `adbServer` must be one of it. Unknown keys are kept (other tools may add their own).
+ *
+ * An adb server must be on this host (loopback): `adb reverse` opens a phone's tunnel on the host that
+ * runs its adb server, so `phonehome run` refuses any other (src/runner/phones.ts). A phone on another
+ * host is listed with `"connect": true` and serial "HOST:PORT" (adbd over TCP): the runner
+ * `adb connect`s it to its own adb server.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
@@ -35,7 +41,7 @@ export const adbServerSchema = z
     host: z.string({ error: 'expected a host name or address' }).min(1, 'host is empty').describe('Lab host'),
     port: port.describe("Its adb server's port (adb's default: 5037)"),
   })
-  .describe('An adb server the runner drives (each lab host runs its own)');
+  .describe('An adb server on this host that the runner drives (one on another host is refused)');
 
 export const devicesPhoneSchema = z
   .looseObject({
@@ -58,12 +64,23 @@ export const devicesPhoneSchema = z
       .regex(HOST_PORT_RE, 'expected "host:port", e.g. "127.0.0.1:5037"')
       .optional()
       .describe('The adb server this phone is on, "host:port" (default: the first of adbServers)'),
+    connect: z
+      .boolean({ error: 'expected true or false' })
+      .optional()
+      .describe(
+        'adbd over TCP (serial "HOST:PORT", e.g. DeviceFarmer STF remote connect): the runner `adb connect`s it to its adb server, re-connects it after a drop, and names it when unreachable',
+      ),
   })
   .describe('A phone');
 
 export const devicesFileSchema = z
   .looseObject({
-    adbServers: z.array(adbServerSchema).optional().describe("The lab hosts' adb servers (multi-host labs)"),
+    adbServers: z
+      .array(adbServerSchema)
+      .optional()
+      .describe(
+        "This host's adb servers (loopback: localhost, 127.0.0.0/8, ::1); phones on other hosts are listed with connect: true, or run as a shard on their host",
+      ),
     phones: z.array(devicesPhoneSchema, { error: 'expected a list of phones' }).describe('The phones'),
     locatorOverrides: z
       .string({ error: 'expected a file name' })
@@ -77,6 +94,13 @@ export const devicesFileSchema = z
     const servers = file.adbServers?.map((s) => `${s.host}:${s.port}`);
     const seen = new Map<string, number>();
     file.phones.forEach((p, i) => {
+      if (p.connect === true && !HOST_PORT_RE.test(p.serial)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['phones', i, 'serial'],
+          message: `a phone with "connect": true needs its serial as "HOST:PORT" (where its adbd listens), got ${JSON.stringify(p.serial)}`,
+        });
+      }
       if (servers && p.adbServer !== undefined && !servers.includes(p.adbServer)) {
         ctx.addIssue({
           code: 'custom',

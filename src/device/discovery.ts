@@ -54,7 +54,7 @@ function isServerDown(err: unknown): boolean {
 }
 
 /** One host request (`host:devices`, …) with a deadline; the connection is always destroyed. */
-async function hostQuery(client: AdbClient, service: string, timeoutMs: number): Promise<string> {
+export async function hostQuery(client: AdbClient, service: string, timeoutMs: number): Promise<string> {
   const port = Number(client.port);
   let conn: AdbConnection | undefined;
   let timedOut = false;

@@ -48,3 +48,10 @@ export {
   type PhoneTracker,
   type TrackOptions,
 } from './discovery.ts';
+export {
+  connectPhone,
+  connectPhones,
+  splitNetworkSerial,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type ConnectResult,
+} from './connect.ts';

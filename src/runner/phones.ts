@@ -5,7 +5,16 @@
  * else the default server); when the file lists no phones, every available phone on every server in
  * `adbServers` (or on the default server). `--device` filters.
  */
-import { createAdbClient, Device, listPhones, type Fingerprint, type PhoneEntry } from '../device/index.ts';
+import {
+  connectPhones,
+  createAdbClient,
+  Device,
+  listPhones,
+  type ConnectResult,
+  type Fingerprint,
+  type PhoneEntry,
+} from '../device/index.ts';
+import { isLoopbackHost } from '../doctor/probes.ts';
 import { parsePort } from '../device/adb-client.ts';
 import { uiKindOf, type DevicesFilePhone } from '../cli/devices-file.ts';
 import { UserFacingError } from '../util/user-facing.ts';
@@ -23,6 +32,71 @@ export interface DevicesFileLike {
 }
 
 export class RunConfigError extends UserFacingError {}
+
+/** An adb server that is not on this host (issue 12 §1): exit 2, with why and the two shapes that work. */
+export class RemoteAdbServerError extends UserFacingError {
+  constructor(
+    readonly server: AdbServerAddress,
+    /** Where it was named: "devices.json adbServers[0]", "ANDROID_ADB_SERVER_ADDRESS", … */
+    readonly where: string,
+    /** The phones on it, when known. */
+    phones: readonly string[] = [],
+  ) {
+    super(
+      `${where} names the adb server ${key(server)}, which is on another host: phonehome cannot capture ` +
+        `${phones.length ? `its phones (${phones.join(', ')})` : 'its phones'} from here. ` +
+        `adb reverse opens each phone's tunnel on the host that runs the adb server (${server.host}), so the ` +
+        `phones' uploads would go to ${server.host}, never to this host's capture proxy on 127.0.0.1`,
+      remoteAdbServerFix(server.host),
+      EXIT.usage,
+    );
+  }
+}
+
+/** The two supported shapes for phones on other hosts (also used by `phonehome doctor`). */
+export function remoteAdbServerFix(host: string): string {
+  return (
+    `use one of the two supported shapes:
+` +
+    `    (a) a shard per lab host: on each of the N lab hosts (${host} among them), next to its own adb server, ` +
+    `run \`phonehome run --shard I/N\` (I = 1…N), then combine the runs with \`phonehome merge RUN_DIR… --out DIR\`;
+` +
+    `    (b) the phones attached to this host's adb server over TCP (adbd over TCP, as \`adb tcpip\` or ` +
+    `DeviceFarmer STF's remote connect gives it): \`adb connect PHONE_HOST:PORT\`, or list each phone in ` +
+    `devices.json as {"serial": "PHONE_HOST:PORT", "connect": true} with no "adbServer" on another host ` +
+    `(phonehome connects it, and adb reverse then runs back to this host)`
+  );
+}
+
+/**
+ * Refuses (RemoteAdbServerError, exit 2) an adb server on another host: devices.json's `adbServers`,
+ * a phone's `adbServer`, or the default server (ANDROID_ADB_SERVER_ADDRESS). Loopback is localhost,
+ * 127.0.0.0/8 and ::1. Touches no adb server.
+ */
+export function refuseRemoteAdbServers(
+  file: DevicesFileLike | undefined,
+  defaultServer: AdbServerAddress,
+  devicesFile = 'devices.json',
+): void {
+  if (!isLoopbackHost(defaultServer.host)) {
+    throw new RemoteAdbServerError(defaultServer, `ANDROID_ADB_SERVER_ADDRESS (${defaultServer.host})`);
+  }
+  if (!file) return;
+  const first = file.adbServers?.[0];
+  for (const [i, a] of (file.adbServers ?? []).entries()) {
+    if (isLoopbackHost(a.host)) continue;
+    const phones = file.phones
+      .filter((p) => p.adbServer === key(a) || (p.adbServer === undefined && !p.lab && a === first))
+      .map((p) => p.serial);
+    throw new RemoteAdbServerError(a, `${devicesFile} adbServers[${i}]`, phones);
+  }
+  for (const p of file.phones) {
+    if (typeof p.adbServer !== 'string') continue;
+    const a = parseAdbServer(p.adbServer, `${devicesFile} phone ${p.serial}`);
+    if (!isLoopbackHost(a.host))
+      throw new RemoteAdbServerError(a, `${devicesFile} phone ${p.serial}'s adbServer`, [p.serial]);
+  }
+}
 
 /** `host:port` → address (usage error on anything else). */
 export function parseAdbServer(value: string, where: string): AdbServerAddress {
@@ -57,13 +131,43 @@ interface Candidate {
   adb: AdbServerAddress;
   ui: 'appium' | 'adb';
   labProfile?: string;
+  connect?: boolean;
 }
 
 const key = (a: AdbServerAddress): string => `${a.host}:${a.port}`;
 
+/**
+ * `adb connect`s the devices.json phones with `connect: true` (each on its adb server), in parallel.
+ * Those the adb server cannot reach come back with their problem; nothing throws for a phone.
+ */
+export async function connectListedPhones(
+  phones: ReadonlyArray<{ serial: string; adb: AdbServerAddress }>,
+  timeoutMs = 10_000,
+): Promise<ConnectResult[]> {
+  const byServer = new Map<string, { adb: AdbServerAddress; serials: string[] }>();
+  for (const p of phones) {
+    const g = byServer.get(key(p.adb)) ?? { adb: p.adb, serials: [] };
+    g.serials.push(p.serial);
+    byServer.set(key(p.adb), g);
+  }
+  const results = await Promise.all(
+    [...byServer.values()].map(async (g) => {
+      try {
+        return await connectPhones(createAdbClient(g.adb), g.serials, { timeoutMs });
+      } catch (err) {
+        const problem = err instanceof Error ? err.message : String(err);
+        return g.serials.map((serial): ConnectResult => ({ serial, ok: false, state: 'absent', problem }));
+      }
+    }),
+  );
+  return results.flat();
+}
+
 /** The phones to run on, fingerprinted. Throws (exit 3) when none is usable or a named one is missing. */
 export async function resolvePhones(o: ResolveOptions): Promise<PhoneSpec[]> {
   const file = o.devicesFile ? o.readDevicesFile(o.devicesFile) : undefined;
+  // Before any adb server is asked anything: one on another host cannot work (exit 2, why, the fix).
+  refuseRemoteAdbServers(file, o.defaultServer, o.devicesFile);
   const servers = (file?.adbServers ?? []).map((s) => ({ host: s.host, port: s.port }));
   const fallback = servers[0] ?? o.defaultServer;
   let candidates: Candidate[] | undefined;
@@ -77,6 +181,7 @@ export async function resolvePhones(o: ResolveOptions): Promise<PhoneSpec[]> {
             ? { host: '127.0.0.1', port: p.lab.adbPort }
             : fallback,
       ui: uiKindOf(p),
+      ...(p.connect === true ? { connect: true } : {}),
       // JobResult.profile: the lab profile, else the phone's label in devices.json, else its model.
       ...(p.lab
         ? { labProfile: p.lab.profile }
@@ -84,6 +189,17 @@ export async function resolvePhones(o: ResolveOptions): Promise<PhoneSpec[]> {
           ? { labProfile: p.label }
           : {}),
     }));
+  }
+  // Phones reached over adb's TCP transport: connected to their (local) adb server before listing.
+  // Unreachable ones are left out below like any missing phone (an error when asked for by --device).
+  const unreachable = new Map<string, string>();
+  const toConnect = (candidates ?? []).filter(
+    (c) => c.connect && (!o.serials?.length || o.serials.includes(c.serial)),
+  );
+  if (toConnect.length) {
+    for (const r of await connectListedPhones(toConnect, o.timeoutMs ?? 10_000)) {
+      if (!r.ok) unreachable.set(r.serial, r.problem ?? `is ${r.state}`);
+    }
   }
   // What every adb server involved lists, once per server.
   const listed = new Map<string, PhoneEntry[] | Error>();
@@ -130,8 +246,9 @@ export async function resolvePhones(o: ResolveOptions): Promise<PhoneSpec[]> {
       usable.push(c);
       continue;
     }
-    const why =
-      phones instanceof Error
+    const why = unreachable.has(c.serial)
+      ? `is unreachable (${unreachable.get(c.serial)})`
+      : phones instanceof Error
         ? phones.message
         : entry
           ? `is ${entry.state}${entry.problem ? ` (${entry.problem})` : ''}`
@@ -175,6 +292,7 @@ export function phoneSpec(c: Candidate, f: Fingerprint): PhoneSpec {
     serial: c.serial,
     adb: c.adb,
     ui: c.ui,
+    ...(c.connect ? { connect: true } : {}),
     profile,
     fingerprintKey: [f.model, os, f.android.release, f.incremental, profile].join('|'),
     fingerprint: {

@@ -34,6 +34,8 @@ export interface OpenUiDriverOptions {
   device: Device;
   /** The adb server port the Device's client uses (for Appium's `appium:adbPort`). */
   adbPort: number;
+  /** The adb server's host when not 127.0.0.1 (Appium's `appium:remoteAdbHost`). */
+  adbHost?: string;
   /** Required for kind "appium": the Appium server URL. */
   appiumUrl?: string;
   systemPort?: number;
@@ -64,6 +66,7 @@ export async function openUiDriver(opts: OpenUiDriverOptions): Promise<UiDriver>
     serverUrl: opts.appiumUrl,
     serial: opts.device.serial,
     adbPort: opts.adbPort,
+    ...(opts.adbHost !== undefined ? { adbHost: opts.adbHost } : {}),
     timeoutMs,
     ...(opts.systemPort !== undefined ? { systemPort: opts.systemPort } : {}),
     ...(install ? { installServer: true } : {}),

@@ -1,6 +1,7 @@
 /**
- * adbd for one virtual phone: a TCP listener on 127.0.0.1 speaking the device side of the ADB
- * protocol, plus faults on demand for tests (drop, silent, slow, offline, reboot).
+ * adbd for one virtual phone: a TCP listener (on 127.0.0.1 unless told another address, as adbd over
+ * TCP, `adb tcpip`, listens on the phone's network) speaking the device side of the ADB protocol,
+ * plus faults on demand for tests (drop, silent, slow, offline, reboot).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
@@ -47,6 +48,8 @@ export class Adbd extends EventEmitter {
   private readonly sockets = new Set<Socket>();
   private transportCount = 0;
   private boundPort = 0;
+  /** The address it listens on (`listen(port, host)`; kept across reboots). */
+  private boundHost = '127.0.0.1';
   private silent = false;
   private offline = false;
   private slowMs = 0;
@@ -74,9 +77,15 @@ export class Adbd extends EventEmitter {
     return this.boundPort;
   }
 
-  /** `127.0.0.1:PORT`, the serial the adb server gives the phone after `adb connect`. */
+  /** The address it listens on. */
+  get host(): string {
+    return this.boundHost;
+  }
+
+  /** `HOST:PORT` (`127.0.0.1:PORT` by default), the serial the adb server gives the phone after `adb connect`. */
   get serial(): string {
-    return `127.0.0.1:${this.boundPort}`;
+    const host = this.boundHost.includes(':') ? `[${this.boundHost}]` : this.boundHost;
+    return `${host}:${this.boundPort}`;
   }
 
   get onlineTransports(): number {
@@ -91,14 +100,18 @@ export class Adbd extends EventEmitter {
     );
   }
 
-  /** Starts listening on 127.0.0.1:port (0 = any free port outside the emulator range). */
-  async listen(port = 0): Promise<number> {
+  /**
+   * Starts listening on host:port (0 = any free port outside the emulator range). `host` defaults to
+   * 127.0.0.1 (the one it listened on before, after a reboot); another address exposes the phone's
+   * adbd on that network (meant for test network namespaces: anyone there can drive the phone).
+   */
+  async listen(port = 0, host = this.boundHost): Promise<number> {
     if (port >= EMULATOR_PORTS.first && port <= EMULATOR_PORTS.last) throw new PortRangeError(port);
     for (let attempt = 0; ; attempt++) {
       const server = createServer((socket) => this.accept(socket));
       const bound = await new Promise<number>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, '127.0.0.1', () => {
+        server.listen(port, host, () => {
           server.off('error', reject);
           resolve((server.address() as { port: number }).port);
         });
@@ -112,6 +125,7 @@ export class Adbd extends EventEmitter {
       server.on('error', (err) => this.opts.log?.(`listener on ${bound}: ${err.message}`));
       this.server = server;
       this.boundPort = bound;
+      this.boundHost = host;
       return bound;
     }
   }

@@ -20,10 +20,18 @@ export interface LabPhone {
   profile: Profile;
   phone: VirtualPhone;
   adbd: Adbd;
+  /**
+   * False for a phone started with `managed: false` (`lab up --no-connect`): it is never connected to
+   * the lab's adb server, not by the watchdog, not after a reboot, not disconnected by stop(); another
+   * host's adb server connects it. (`connect: false` alone only skips the first connect.)
+   */
+  managed: boolean;
 }
 
 export interface LabOptions {
   adbPort: number;
+  /** The address every phone's adbd listens on (default 127.0.0.1; `lab up --listen-host`). */
+  listenHost?: string;
   /** Options for every phone's adbd (fault timings, payload size). */
   adbd?: AdbdOptions;
   /** Options for every phone (telemetry timings). */
@@ -56,7 +64,7 @@ export class Lab extends EventEmitter {
    */
   async addPhone(
     profileName: string,
-    opts: { port?: number; connect?: boolean; adbd?: AdbdOptions } = {},
+    opts: { port?: number; host?: string; connect?: boolean; managed?: boolean; adbd?: AdbdOptions } = {},
   ): Promise<LabPhone> {
     const profile = loadProfile(profileName);
     const phone = new VirtualPhone(profile, {
@@ -65,12 +73,13 @@ export class Lab extends EventEmitter {
     });
     const adbd = new Adbd(phone, { log: this.opts.log, ...this.opts.adbd, ...opts.adbd });
     phone.on('log', (msg: string) => this.opts.log?.(`${adbd.serial}: ${msg}`));
-    await adbd.listen(opts.port ?? 0);
-    const entry: LabPhone = { serial: adbd.serial, profile, phone, adbd };
+    await adbd.listen(opts.port ?? 0, opts.host ?? this.opts.listenHost ?? '127.0.0.1');
+    const managed = opts.managed !== false;
+    const entry: LabPhone = { serial: adbd.serial, profile, phone, adbd, managed };
     this.phones.push(entry);
     // After a reboot, reconnect at once instead of waiting for adb's 10 s retry.
-    adbd.on('up', () => void this.reconnect(entry, true));
-    if (opts.connect !== false) await this.connect(entry);
+    if (managed) adbd.on('up', () => void this.reconnect(entry, true));
+    if (managed && opts.connect !== false) await this.connect(entry);
     return entry;
   }
 
@@ -103,7 +112,7 @@ export class Lab extends EventEmitter {
   }
 
   async checkConnections(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || !this.phones.some((p) => p.managed)) return;
     if (!(await adbServerListening(this.opts.adbPort))) {
       if (!this.serverDown) {
         this.opts.log?.(
@@ -124,7 +133,8 @@ export class Lab extends EventEmitter {
       return;
     }
     for (const entry of this.phones) {
-      if (!listed.has(entry.serial)) void this.reconnect(entry, false);
+      // A phone it was told not to connect stays unconnected (another host's adb server owns it).
+      if (entry.managed && !listed.has(entry.serial)) void this.reconnect(entry, false);
     }
   }
 
@@ -166,10 +176,10 @@ export class Lab extends EventEmitter {
     this.stopped = true;
     if (this.watchdog) clearInterval(this.watchdog);
     await Promise.allSettled([...this.reconnecting.values()]);
-    const serverUp = this.phones.length > 0 && (await adbServerListening(this.opts.adbPort));
+    const serverUp = this.phones.some((p) => p.managed) && (await adbServerListening(this.opts.adbPort));
     await Promise.all(
       this.phones.map(async (p) => {
-        if (serverUp) {
+        if (serverUp && p.managed) {
           await runAdb(this.opts.adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(
             () => undefined,
           );

@@ -178,7 +178,8 @@ describe('phonehome doctor on virtual phones', function () {
     else assert.match(server?.detail ?? '', /cannot compare/);
     const remote = by(`adb server lab-2.example:5037 (${devices})`);
     assert.equal(remote?.status, 'fail');
-    assert.match(remote.detail, /not supported yet \(see the multi-host issue\).*far-away/);
+    assert.match(remote.detail, /on another host.*far-away.*adb reverse/);
+    assert.match(remote.fix ?? '', /phonehome run --shard I\/N[\s\S]*phonehome merge[\s\S]*adb connect/);
     assert.equal(checks.filter((c) => c.name === 'adb server').length, 1, 'the local server is checked once');
   });
 

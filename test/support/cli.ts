@@ -24,6 +24,11 @@ export interface CliOptions {
   cwd: string;
   /** Kill the command (SIGKILL) after this long; default 30 s. */
   timeoutMs?: number;
+  /**
+   * Programs that exec the command, e.g. `ip netns exec NS` (a lab host in a network namespace,
+   * test/support/netns.ts). Each must exec its argument, so the pid stays the phonehome process.
+   */
+  prefix?: string[];
 }
 
 /** Runs `node bin/phonehome.js ...args` and resolves its exit code, signal, stdout and stderr. */
@@ -34,7 +39,9 @@ export function runCli(args: string[], opts: CliOptions): Promise<CliResult> {
     else env[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const [cmd, ...pre] = opts.prefix?.length ? opts.prefix : [process.execPath];
+    const argv = opts.prefix?.length ? [...pre, process.execPath, BIN, ...args] : [BIN, ...args];
+    const child = spawn(cmd!, argv, {
       cwd: opts.cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

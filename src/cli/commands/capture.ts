@@ -15,6 +15,7 @@ import type { RestoreReport } from '../../capture/wiring.ts';
 import { matchTracker } from '../../detect/index.ts';
 import type { BypassReport, TrafficSnapshot } from '../../capture/bypass.ts';
 import { appsUnderTest } from '../../runner/packages.ts';
+import { refuseRemoteAdbServers } from '../../runner/phones.ts';
 import { UserError } from '../errors.ts';
 import { adbPortOption, caMethodOption, parseCaMethod, timeoutMsParser } from '../options.ts';
 import { stateDir } from '../state.ts';
@@ -138,6 +139,11 @@ export function registerCaptureCommand(program: Command): void {
         ...(o.block ?? []).map((host) => ({ host, mode: 'block' as const })),
       ];
       const adbPort = adbPortOption(o.adbPort);
+      // An adb server on another host (ANDROID_ADB_SERVER_ADDRESS) cannot work: refused before any phone.
+      refuseRemoteAdbServers(undefined, {
+        host: process.env.ANDROID_ADB_SERVER_ADDRESS?.trim() || '127.0.0.1',
+        port: adbPort,
+      });
       const client = createAdbClient({ port: adbPort });
       const say = (line: string): void => void (o.json ? process.stderr : process.stdout).write(`${line}\n`);
 

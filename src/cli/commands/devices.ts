@@ -1,15 +1,21 @@
 /**
  * `phonehome devices`: the phones the adb server knows, what each one is (model, MIUI/HyperOS,
- * Android, region, root), and for unusable ones what to do.
+ * Android, region, root), and for unusable ones what to do. Phones devices.json lists with
+ * `"connect": true` (adbd over TCP) on this adb server are `adb connect`ed first; the unreachable
+ * ones are listed with state `unreachable` and the adb server's answer.
  */
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import {
   Device,
+  connectPhones,
   createAdbClient,
   listPhones,
   type Fingerprint,
   type PhoneEntry,
 } from '../../device/index.ts';
+import { validateDevicesFile } from '../../config/devices-schema.ts';
+import { isLoopbackHost } from '../../doctor/probes.ts';
 import { adbPortOption, timeoutMsParser } from '../options.ts';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -31,6 +37,23 @@ async function describe(entry: PhoneEntry, device: Device): Promise<DeviceReport
   } catch (err) {
     return { ...base, problem: err instanceof Error ? err.message : String(err) };
   }
+}
+
+/** The devices.json `connect` phones whose adb server is the loopback one on `port`. */
+export function connectPhonesFor(file: ReturnType<typeof validateDevicesFile>, port: number): string[] {
+  const first = file.adbServers?.[0];
+  return file.phones
+    .filter((p) => {
+      if (p.connect !== true) return false;
+      const m = typeof p.adbServer === 'string' ? /^(.*):(\d+)$/.exec(p.adbServer) : null;
+      const adb = m
+        ? { host: m[1]!, port: Number(m[2]) }
+        : p.lab
+          ? { host: '127.0.0.1', port: p.lab.adbPort }
+          : (first ?? { host: '127.0.0.1', port });
+      return isLoopbackHost(adb.host) && adb.port === port;
+    })
+    .map((p) => p.serial);
 }
 
 function table(rows: DeviceReport[]): string {
@@ -58,19 +81,44 @@ export function registerDevicesCommand(program: Command): void {
     .option('--json', 'print a JSON array of {serial, state, available, problem?, fingerprint?}')
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .option(
+      '--devices <file>',
+      'devices.json whose "connect": true phones (adbd over TCP) are adb connected first (default: ./devices.json if it exists)',
+    )
+    .option(
       '--timeout <ms>',
       'adb timeout per phone call, in ms',
       timeoutMsParser('--timeout'),
       DEFAULT_TIMEOUT_MS,
     )
-    .action(async (o: { json?: boolean; adbPort?: string; timeout: number }) => {
+    .action(async (o: { json?: boolean; adbPort?: string; devices?: string; timeout: number }) => {
       const port = adbPortOption(o.adbPort);
       const client = createAdbClient({ port });
+      // Phones on adb's TCP transport that devices.json asks to connect: connected before listing.
+      let toConnect: string[] = [];
+      const devicesFile = o.devices ?? (existsSync('devices.json') ? 'devices.json' : undefined);
+      if (devicesFile) {
+        try {
+          toConnect = connectPhonesFor(validateDevicesFile(devicesFile), port);
+        } catch (err) {
+          if (o.devices) throw err; // the file asked for must be right (exit 2, file:line:col)
+          process.stderr.write(`phonehome: ignoring ${devicesFile}: ${(err as Error).message}\n`);
+        }
+      }
+      const connected = toConnect.length
+        ? await connectPhones(client, toConnect, { timeoutMs: o.timeout })
+        : [];
       // An AdbServerError says what to do; the CLI prints it without a stack trace.
       const phones = await listPhones(client, { timeoutMs: o.timeout });
       const reports = await Promise.all(
         phones.map((p) => describe(p, new Device(client, p.serial, { timeoutMs: o.timeout }))),
       );
+      for (const r of connected) {
+        if (r.ok) continue;
+        const listed = reports.find((x) => x.serial === r.serial);
+        const problem = `unreachable (${devicesFile} "connect"): ${r.problem ?? r.state}`;
+        if (listed) listed.problem = problem;
+        else reports.push({ serial: r.serial, state: 'unreachable', available: false, problem });
+      }
       if (o.json) {
         process.stdout.write(`${JSON.stringify(reports, null, 2)}\n`);
       } else if (reports.length === 0) {

@@ -17,7 +17,7 @@ import {
   type Fingerprint,
   type PhoneEntry,
 } from '../../device/index.ts';
-import { devicesFileServers } from '../../doctor/adb-servers.ts';
+import { checkConnectPhones, devicesFileServers } from '../../doctor/adb-servers.ts';
 import { checkPhoneBlockers, type Check, type PhoneProbeOptions } from '../../doctor/phone.ts';
 import { adbPortOption, portParser, timeoutMsParser } from '../options.ts';
 
@@ -214,6 +214,7 @@ export async function runDoctor(opts: {
     checks.push(...(await checkAdbServer(port, `adb server 127.0.0.1:${port}`, opts.timeoutMs, probe, true)));
   }
   checks.push(...servers.checks);
+  checks.push(...(await checkConnectPhones(servers.connectPhones, opts.adbPort, opts.timeoutMs)));
 
   const appium = versionOf(`${REPO}node_modules/appium/package.json`);
   checks.push(

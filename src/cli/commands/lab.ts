@@ -7,6 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
@@ -51,6 +52,10 @@ export interface LabState {
   startedAt: string;
   devicesFile: string;
   log: string;
+  /** `lab up --listen-host`: the address the phones' adbd listens on (default 127.0.0.1). */
+  listenHost?: string;
+  /** `lab up --no-connect`: the phones are connected to no adb server (another host connects them). */
+  noConnect?: boolean;
   phones: Array<{ serial: string; profile: string; port: number; serialno: string; model: string }>;
 }
 
@@ -105,6 +110,19 @@ export function labProcessStatus(
   )
     return 'foreign';
   return 'running';
+}
+
+/** `--listen-host`: an IPv4 or IPv6 address of this host (a name would hide which network it exposes). */
+export function parseListenHost(value: string): string {
+  const v = value.trim().replace(/^\[(.*)\]$/, '$1');
+  if (isIP(v) === 0) {
+    throw new UserError(
+      `--listen-host must be an IP address of this host, got ${JSON.stringify(value)}`,
+      'e.g. --listen-host 10.200.1.2 (an address of a test network namespace)',
+      2,
+    );
+  }
+  return v;
 }
 
 function staleReason(status: LabProcessStatus): string {
@@ -197,6 +215,17 @@ export function registerLabCommand(program: Command): void {
     .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
     .option('--devices <file>', 'devices file to record the phones in', 'devices.json')
     .option('--base-port <port>', 'first TCP port for the phones (default: any free ports)', parseBasePort)
+    .option(
+      '--listen-host <addr>',
+      "address the phones' adbd listens on (default 127.0.0.1); another address EXPOSES the virtual phones " +
+        'to everyone on that network (no adb auth): meant for test network namespaces; serials become ADDR:PORT',
+      parseListenHost,
+    )
+    .option(
+      '--no-connect',
+      'start the phones without connecting them to any adb server (no watchdog either): an adb server on ' +
+        'another host `adb connect`s them; devices.json records them with "connect": true',
+    )
     .option('--json', 'print the phones as JSON')
     .addOption(
       new Option('--timeout <ms>', 'how long to wait for the phones')
@@ -210,6 +239,8 @@ export function registerLabCommand(program: Command): void {
         adbPort?: string;
         devices: string;
         basePort?: number;
+        listenHost?: string;
+        connect: boolean;
         json?: boolean;
         timeout: number;
       }) => {
@@ -230,10 +261,12 @@ export function registerLabCommand(program: Command): void {
         const devicesFile = resolve(opts.devices);
         readDevicesFile(devicesFile); // fail now, not in the background, if it is broken
         // Likewise a missing adb client (`adb version` talks to no server, so it starts none).
-        await runAdb(adbPort, ['version'], { timeoutMs: 10000 });
+        if (opts.connect) await runAdb(adbPort, ['version'], { timeoutMs: 10000 });
         const args = [BIN, 'lab', 'serve', '--adb-port', String(adbPort), '--devices', devicesFile];
         for (const p of profiles) args.push('--profile', p);
         if (opts.basePort !== undefined) args.push('--base-port', String(opts.basePort));
+        if (opts.listenHost !== undefined) args.push('--listen-host', opts.listenHost);
+        if (!opts.connect) args.push('--no-connect');
         if (!opts.json)
           process.stderr.write(`starting ${profiles.length} virtual phones (adb server port ${adbPort})…\n`);
         const out = openSync(logPath, 'a');
@@ -251,7 +284,7 @@ export function registerLabCommand(program: Command): void {
           );
           return;
         }
-        printPhones(state.phones.map((p) => ({ ...p, state: 'device' })));
+        printPhones(state.phones.map((p) => ({ ...p, state: state.noConnect ? 'listening' : 'device' })));
         process.stdout.write(
           `\nlab running as pid ${state.pid}; recorded in ${devicesFile}; log: ${logPath}\n`,
         );
@@ -271,11 +304,25 @@ export function registerLabCommand(program: Command): void {
     .option('--adb-port <port>', 'adb server port')
     .option('--devices <file>', 'devices file', 'devices.json')
     .option('--base-port <port>', 'first TCP port', parseBasePort)
-    .action(async (opts: { profile: string[]; adbPort?: string; devices: string; basePort?: number }) => {
-      const profiles = chooseProfiles(opts.profile, undefined);
-      if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
-      await serve(adbPortOption(opts.adbPort), profiles, resolve(opts.devices), opts.basePort);
-    });
+    .option('--listen-host <addr>', "address the phones' adbd listens on", parseListenHost)
+    .option('--no-connect', 'connect the phones to no adb server')
+    .action(
+      async (opts: {
+        profile: string[];
+        adbPort?: string;
+        devices: string;
+        basePort?: number;
+        listenHost?: string;
+        connect: boolean;
+      }) => {
+        const profiles = chooseProfiles(opts.profile, undefined);
+        if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
+        await serve(adbPortOption(opts.adbPort), profiles, resolve(opts.devices), opts.basePort, {
+          ...(opts.listenHost !== undefined ? { listenHost: opts.listenHost } : {}),
+          noConnect: !opts.connect,
+        });
+      },
+    );
 
   lab
     .command('status')
@@ -300,7 +347,11 @@ export function registerLabCommand(program: Command): void {
         }
       }
       const phones = running
-        ? state.phones.map((p) => ({ ...p, state: states.get(p.serial) ?? 'absent' }))
+        ? state.phones.map((p) => ({
+            ...p,
+            // --no-connect phones belong to another host's adb server: this one does not list them.
+            state: states.get(p.serial) ?? (state.noConnect ? 'listening' : 'absent'),
+          }))
         : [];
       if (opts.json) {
         // For each phone, the W3C capabilities a plain webdriverio remote() needs to open a session on
@@ -378,7 +429,8 @@ export function registerLabCommand(program: Command): void {
       // Whatever the lab did not clean up itself (it was killed, or crashed), clean up here.
       if (existsSync(labStatePath(adbPort))) {
         // `adb disconnect` would start an adb server where none runs; none running knows no phones.
-        if (state.phones.length > 0 && (await adbServerListening(adbPort))) {
+        // --no-connect phones were never connected here (another host's adb server may hold them).
+        if (!state.noConnect && state.phones.length > 0 && (await adbServerListening(adbPort))) {
           await Promise.all(
             state.phones.map((p) =>
               runAdb(adbPort, ['disconnect', p.serial], { timeoutMs: 5000 }).catch(() => undefined),
@@ -487,6 +539,7 @@ async function serve(
   profiles: string[],
   devicesFile: string,
   basePort?: number,
+  net: { listenHost?: string; noConnect?: boolean } = {},
 ): Promise<void> {
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
   const startTime = inspectProcess(process.pid)?.startTime;
@@ -498,10 +551,16 @@ async function serve(
     startedAt: new Date().toISOString(),
     devicesFile,
     log: join(stateDir(), `lab-${adbPort}.log`),
+    ...(net.listenHost !== undefined ? { listenHost: net.listenHost } : {}),
+    ...(net.noConnect ? { noConnect: true } : {}),
     phones: [],
   };
   writeLabState(state);
-  const lab = new Lab({ adbPort, log });
+  const lab = new Lab({
+    adbPort,
+    log,
+    ...(net.listenHost !== undefined ? { listenHost: net.listenHost } : {}),
+  });
   let stopping = false;
   const stop = async (why: string) => {
     if (stopping) return;
@@ -518,7 +577,11 @@ async function serve(
   process.on('SIGINT', () => void stop('SIGINT'));
   try {
     for (const [i, profile] of profiles.entries()) {
-      const entry = await lab.addPhone(profile, { port: basePort !== undefined ? basePort + i : 0 });
+      const entry = await lab.addPhone(profile, {
+        port: basePort !== undefined ? basePort + i : 0,
+        // --no-connect: connected to no adb server here, now or later (the watchdog leaves it alone).
+        ...(net.noConnect ? { connect: false, managed: false } : {}),
+      });
       log(`${entry.serial} up: ${profile} (${entry.phone.props.get('ro.product.model')})`);
       state.phones.push({
         serial: entry.serial,
@@ -536,9 +599,11 @@ async function serve(
         serial: p.serial,
         label: `virtual ${p.model} (${p.profile})`,
         lab: { profile: p.profile, port: p.port, adbPort },
+        // adbd over TCP that `phonehome run` `adb connect`s to its adb server (127.0.0.1:adbPort).
+        ...(net.noConnect ? { connect: true } : {}),
       })),
     );
-    lab.startWatchdog();
+    if (!net.noConnect) lab.startWatchdog();
     state.status = 'ready';
     writeLabState(state);
   } catch (err) {

@@ -23,6 +23,14 @@ export interface SessionTarget {
   serial: string;
   /** The harness's adb server port (`appium:adbPort`). */
   adbPort: number;
+  /**
+   * The host of the adb server that holds the phone (default 127.0.0.1). Any other host becomes
+   * `appium:remoteAdbHost`: appium-adb then runs `adb -H HOST -P PORT` (appium-adb build/lib/adb.js),
+   * and the UiAutomator2 driver reaches its server's systemPort forward on that host
+   * (appium-uiautomator2-driver build/lib/uiautomator2-server/session.js: `host: remoteAdbHost ||
+   * 127.0.0.1`), since `adb forward` binds on the adb server's host.
+   */
+  adbHost?: string;
   /** Local port for the UiAutomator2 server forward; unique per phone (allocateSystemPort()). */
   systemPort: number;
 }
@@ -46,6 +54,7 @@ export function appiumCapabilities(t: SessionTarget, opts: CapabilityOptions = {
     'appium:automationName': 'UiAutomator2',
     'appium:udid': t.serial,
     'appium:adbPort': t.adbPort,
+    ...(t.adbHost && t.adbHost !== '127.0.0.1' ? { 'appium:remoteAdbHost': t.adbHost } : {}),
     'appium:suppressKillServer': true,
     'appium:skipServerInstallation': !opts.installServer,
     'appium:skipDeviceInitialization': true,

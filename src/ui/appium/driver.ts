@@ -50,6 +50,8 @@ export interface AppiumUiDriverOptions extends CapabilityOptions {
   serial: string;
   /** The adb server port the harness uses. */
   adbPort: number;
+  /** The adb server's host, when not 127.0.0.1 (`appium:remoteAdbHost`). */
+  adbHost?: string;
   /** Default: a free port (allocateSystemPort()). */
   systemPort?: number;
   /** Default per-call timeout (ms). Default 20000. */
@@ -104,7 +106,15 @@ export class AppiumUiDriver implements UiDriver {
     const systemPort = opts.systemPort ?? (await allocateSystemPort());
     const url = new URL(opts.serverUrl);
     const sessionMs = opts.sessionTimeoutMs ?? 60_000;
-    const capabilities = appiumCapabilities({ serial: opts.serial, adbPort: opts.adbPort, systemPort }, opts);
+    const capabilities = appiumCapabilities(
+      {
+        serial: opts.serial,
+        adbPort: opts.adbPort,
+        ...(opts.adbHost !== undefined ? { adbHost: opts.adbHost } : {}),
+        systemPort,
+      },
+      opts,
+    );
     let browser: Browser;
     try {
       browser = await withDeadline(

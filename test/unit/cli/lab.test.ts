@@ -24,6 +24,7 @@ import {
   inspectProcess,
   isLabServeArgv,
   labProcessStatus,
+  parseListenHost,
   parseProcStat,
   type LabState,
 } from '../../../src/cli/commands/lab.ts';
@@ -369,6 +370,21 @@ describe('the Lab starts no adb server', () => {
     assert.deepEqual(adb.calls(), [`-P ${P} disconnect ${phone.serial}`]);
   });
 
+  it('a phone started with managed: false (lab up --no-connect) is never connected, reconnected or disconnected', async () => {
+    const phone = await lab!.addPhone('redmi-note-8-leaky', {
+      connect: false,
+      managed: false,
+      host: '127.0.0.2',
+    });
+    assert.equal(phone.serial, `127.0.0.2:${phone.adbd.port}`);
+    server = await listen(P);
+    await lab!.checkConnections();
+    phone.adbd.emit('up'); // a virtual reboot
+    await new Promise((r) => setTimeout(r, 50));
+    await lab!.stop();
+    assert.deepEqual(adb.calls(), []);
+  });
+
   it('the watchdog waits for the adb server instead of starting it, and reconnects once it is back', async () => {
     const phone = await lab!.addPhone('redmi-note-8-leaky', { connect: false });
     await lab!.checkConnections();
@@ -504,5 +520,22 @@ describe('choosing profiles', () => {
     const empty = join(dir, 'empty');
     mkdirSync(empty);
     assert.throws(() => chooseProfiles([], 1, empty), /no firmware profiles in/);
+  });
+});
+
+describe('lab up --listen-host', () => {
+  it('takes an IP address (brackets allowed for IPv6), and refuses names with exit 2', () => {
+    assert.equal(parseListenHost('10.231.5.2'), '10.231.5.2');
+    assert.equal(parseListenHost('[fd00::2]'), 'fd00::2');
+    for (const bad of ['lab-2.local', '', '10.0.0', '0x0a000001']) {
+      assert.throws(
+        () => parseListenHost(bad),
+        (err: unknown) =>
+          err instanceof UserError &&
+          err.exitCode === 2 &&
+          /--listen-host must be an IP address/.test(err.message),
+        bad,
+      );
+    }
   });
 });

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shJoin, type Device, type Fingerprint } from '../../../src/device/index.ts';
-import { devicesFileServers } from '../../../src/doctor/adb-servers.ts';
+import { checkConnectPhones, devicesFileServers } from '../../../src/doctor/adb-servers.ts';
+import { freePort as freePortForTest } from '../../support/lab.ts';
 import { checkPhoneBlockers, magiskVerdict, type Check } from '../../../src/doctor/phone.ts';
 import {
   isLoopbackHost,
@@ -362,8 +363,36 @@ describe('doctor: adb servers in devices.json', () => {
     const remote = r.checks[0]!;
     assert.equal(remote.status, 'fail');
     assert.match(remote.name, /lab-2\.local:5037/);
-    assert.match(remote.detail, /not supported yet \(see the multi-host issue\).*\(b\).*adb reverse/);
-    assert.match(remote.fix ?? '', /shard run on that host.*adb connect/);
+    assert.match(remote.detail, /on another host.*\(b\).*adb reverse/);
+    assert.match(remote.fix ?? '', /phonehome run --shard I\/N[\s\S]*phonehome merge[\s\S]*adb connect/);
+    assert.deepEqual(r.connectPhones, []);
+  });
+
+  it('lists the "connect" phones on loopback servers for the reachability check', async () => {
+    const file = join(dir, 'connect.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        phones: [
+          { serial: '10.9.9.9:41001', connect: true },
+          { serial: '10.9.9.9:41002', connect: true, adbServer: '127.0.0.1:5137' },
+          { serial: 'usb-1' },
+        ],
+      }),
+    );
+    const r = devicesFileServers(file);
+    assert.deepEqual(r.checks, []);
+    assert.deepEqual(r.connectPhones, [
+      { serial: '10.9.9.9:41001' },
+      { serial: '10.9.9.9:41002', adb: { host: '127.0.0.1', port: 5137 } },
+    ]);
+    // No adb server on that port: a FAIL row naming the phone, not a crash.
+    const closed = await freePortForTest();
+    const rows = await checkConnectPhones([{ serial: '10.9.9.9:41001' }], closed, 2000);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]!.status, 'fail');
+    assert.equal(rows[0]!.name, '10.9.9.9:41001 adb connect');
+    assert.match(rows[0]!.detail, new RegExp(`cannot reach the adb server on 127\\.0\\.0\\.1:${closed}`));
   });
 
   it('reports a broken devices file as a problem, not a crash; no file given = nothing to check', () => {
@@ -372,6 +401,6 @@ describe('doctor: adb servers in devices.json', () => {
     const r = devicesFileServers(file);
     assert.equal(r.checks[0]?.status, 'fail');
     assert.match(r.checks[0]?.detail ?? '', /bad\.json:1:\d+ not valid JSON/);
-    assert.deepEqual(devicesFileServers(undefined), { localPorts: [], checks: [] });
+    assert.deepEqual(devicesFileServers(undefined), { localPorts: [], checks: [], connectPhones: [] });
   });
 });
