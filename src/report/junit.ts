@@ -2,13 +2,15 @@
  * `junit.xml` for CI systems (issue 6 §3): one `<testsuite>` per phone (`device` = serial, properties
  * with the profile and the fingerprint), one `<testcase>` per scenario (`classname` = scenario file),
  * `<failure>` for failed verdicts, `<error>` for broken ones, `<skipped>`, and the steps in
- * `<system-out>`.
+ * `<system-out>`, followed by `[[ATTACHMENT|path]]` lines for the job's screenshot, UI hierarchy and HAR
+ * (issue 12 §2; the convention of Jenkins' junit-attachments plugin, which GitLab reads too).
  *
  * Every string is escaped for XML 1.0: markup characters as entities, and characters XML cannot carry
  * at all (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/U+FFFF) replaced by a visible
  * `\uXXXX`. No CDATA, so a `]]>` in a message is just text.
  */
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { JobResult } from '../runner/types.ts';
 import { writeAtomically } from './allure.ts';
 
@@ -82,7 +84,44 @@ export function stepsText(r: JobResult): string {
 /** The first line of a message, for the `message` attribute (the body keeps all of it). */
 const headline = (m: string | undefined, fallback: string) => (m ?? fallback).split('\n')[0]!.slice(0, 500);
 
-function testcase(r: JobResult): string {
+/**
+ * The evidence files a CI system attaches to a testcase, in this order: GitLab shows only the first
+ * `[[ATTACHMENT|…]]` of a failed or broken testcase (its JUnit parser), so the screenshot comes first;
+ * Jenkins' junit-attachments plugin takes every one.
+ */
+export const JUNIT_ATTACHMENTS = ['screenshot.png', 'hierarchy.xml', 'capture.har'] as const;
+
+/** Where the attachment paths are resolved from: the run folder, and the CI's project directory. */
+export interface JUnitAttachOptions {
+  runDir: string;
+  /** The directory CI reads junit.xml from (GitLab's $CI_PROJECT_DIR, Jenkins' workspace): default process.cwd(). */
+  cwd?: string;
+}
+
+/**
+ * `[[ATTACHMENT|path]]` lines for the evidence files of this job that exist. Paths are relative to
+ * `cwd` when the run folder is under it (GitLab resolves them against $CI_PROJECT_DIR and needs them
+ * relative; Jenkins resolves relative ones against the workspace), else absolute (Jenkins only).
+ */
+export function attachmentLines(r: JobResult, o: JUnitAttachOptions): string[] {
+  if (!r.evidenceDir) return [];
+  const cwd = resolve(o.cwd ?? process.cwd());
+  const dir = resolve(o.runDir, r.evidenceDir);
+  const lines: string[] = [];
+  for (const name of JUNIT_ATTACHMENTS) {
+    const file = join(dir, name);
+    if (!existsSync(file)) continue;
+    const rel = relative(cwd, file);
+    const under = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+    const path = (under ? rel : file).split(sep).join('/');
+    // A path the line format cannot carry (`|`, `]]`, a line break) is left out, not mangled.
+    if (/[|\n\r]|\]\]/.test(path)) continue;
+    lines.push(`[[ATTACHMENT|${path}]]`);
+  }
+  return lines;
+}
+
+function testcase(r: JobResult, attach?: JUnitAttachOptions): string {
   const head = `    <testcase${attrs({ name: r.scenario, classname: r.file, time: seconds(r.durationMs) })}>\n`;
   let verdict = '';
   if (r.status === 'failed') {
@@ -92,11 +131,15 @@ function testcase(r: JobResult): string {
   } else if (r.status === 'skipped') {
     verdict = `      <skipped${attrs({ message: headline(r.message, 'skipped') })}/>\n`;
   }
-  return `${head}${verdict}      <system-out>${xmlText(stepsText(r))}</system-out>\n    </testcase>\n`;
+  const out = [stepsText(r), ...(attach ? attachmentLines(r, attach) : [])].join('\n');
+  return `${head}${verdict}      <system-out>${xmlText(out)}</system-out>\n    </testcase>\n`;
 }
 
-/** The junit.xml document for these results (phones in order of first appearance). */
-export function junitXml(results: readonly JobResult[], runId?: string): string {
+/**
+ * The junit.xml document for these results (phones in order of first appearance). With `attach`, each
+ * testcase's `<system-out>` ends with `[[ATTACHMENT|path]]` lines for its evidence files.
+ */
+export function junitXml(results: readonly JobResult[], runId?: string, attach?: JUnitAttachOptions): string {
   const byPhone = new Map<string, JobResult[]>();
   for (const r of results) {
     const list = byPhone.get(r.phone) ?? [];
@@ -123,16 +166,21 @@ export function junitXml(results: readonly JobResult[], runId?: string): string 
       xml += `      <property${attrs({ name: `fingerprint.${k}`, value: String(v) })}/>\n`;
     }
     xml += '    </properties>\n';
-    for (const r of rs) xml += testcase(r);
+    for (const r of rs) xml += testcase(r, attach);
     xml += '  </testsuite>\n';
   }
   xml += '</testsuites>\n';
   return xml;
 }
 
-/** Writes `<runDir>/junit.xml` and returns its path. */
-export function writeJUnit(runDir: string, results: readonly JobResult[], runId?: string): string {
+/** Writes `<runDir>/junit.xml` (with the evidence attachment lines) and returns its path. */
+export function writeJUnit(
+  runDir: string,
+  results: readonly JobResult[],
+  runId?: string,
+  cwd: string = process.cwd(),
+): string {
   const file = join(runDir, 'junit.xml');
-  writeAtomically(file, junitXml(results, runId));
+  writeAtomically(file, junitXml(results, runId, { runDir, cwd }));
   return file;
 }

@@ -49,12 +49,14 @@ import {
   STEP_NAMES,
   type Scenario,
   type ScenarioConfig,
+  type ScenarioLink,
   type SourcePos,
   type Step,
   type StepName,
 } from './types.ts';
 import {
   HEADER_KEYS,
+  LINK_KEYS,
   STEPS,
   STEP_OPTIONS,
   SUBFLOW_HEADER_KEYS,
@@ -402,7 +404,12 @@ function parseHeader(fp: FileParse, doc: Document.Parsed, inherited: Inherited |
     if (r.success) good[key] = r.data;
     else {
       const issues = r.error.issues.map((i) => ({ ...i, path: [key, ...i.path] }));
-      reportIssues(fp, issues, node, 'header', { known, unknownFix });
+      if (key === 'links') {
+        reportIssues(fp, issues, node, 'header', {
+          known: [...LINK_KEYS],
+          unknownFix: 'a link is {issue: ID}, {tms: ID} or {url: https://…}, each with an optional name',
+        });
+      } else reportIssues(fp, issues, node, 'header', { known, unknownFix });
     }
   }
   const h = good as z.output<typeof headerSchema>;
@@ -426,6 +433,21 @@ function parseHeader(fp: FileParse, doc: Document.Parsed, inherited: Inherited |
   }
   if (h.when) config.when = h.when;
   if (h.portable !== undefined) config.portable = h.portable;
+  if (h.epic) config.epic = h.epic;
+  if (h.feature) config.feature = h.feature;
+  if (h.story) config.story = h.story;
+  if (h.severity) config.severity = h.severity;
+  if (h.owner !== undefined) config.owner = h.owner;
+  if (h.links) {
+    // Each link keeps where it is written: a missing URL template for its type is reported there.
+    config.links = h.links.map((l, i): ScenarioLink => {
+      const pos = fp.pos(nodeAt(node, ['links', i]));
+      const name = l.name !== undefined ? { name: l.name } : {};
+      if (l.issue !== undefined) return { type: 'issue', id: l.issue, ...name, pos };
+      if (l.tms !== undefined) return { type: 'tms', id: l.tms, ...name, pos };
+      return { type: 'link', url: l.url!, ...name, pos };
+    });
+  }
   // Header env values are literal (the executor does not resolve references in them).
   for (const [k, v] of Object.entries(config.env)) {
     if (v.includes('${')) {

@@ -1,7 +1,8 @@
 /**
  * JSON Schemas for editors (issue 6 §1), generated from the zod schemas the parser and the runner
  * validate with, so they cannot drift: `scenario.schema.json` (both documents of a scenario file: the
- * header and the steps; YAML language servers apply it to each document), `devices.schema.json` and
+ * header and the steps; YAML language servers apply it to each document), `phonehome.schema.json` (the
+ * project config, src/config/project.ts), `devices.schema.json` and
  * `profile.schema.json` (firmware profiles of the virtual lab, from src/virtual/profile-schema.ts).
  * `phonehome schema [--out DIR]` writes them; the copies in schemas/ are checked by a unit test.
  *
@@ -12,6 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { devicesFileSchema } from '../config/devices-schema.ts';
+import { projectJsonSchema } from '../config/project.ts';
 import { profileJsonSchema } from '../virtual/profile-schema.ts';
 import { locatorOverridesSchema } from '../ui/pages/overrides.ts';
 import { STEP_NAMES } from './types.ts';
@@ -98,6 +100,7 @@ export function schemaFiles(): Record<string, string> {
     'devices.schema.json': formatJson(devicesJsonSchema()),
     'profile.schema.json': formatJson(profileJsonSchema()),
     'locator-overrides.schema.json': formatJson(locatorOverridesJsonSchema()),
+    'phonehome.schema.json': formatJson(projectJsonSchema()),
   };
 }
 

@@ -18,7 +18,15 @@ import { z } from 'zod';
 import type { Locator } from '../ui/driver.ts';
 import { StepBroken } from './errors.ts';
 import type { StepRuntime, StepTimings } from './runtime.ts';
-import { STEP_NAMES, TOGGLE_NAMES, type Step, type StepName, type ToggleName } from './types.ts';
+import {
+  LINK_TYPES,
+  SEVERITIES,
+  STEP_NAMES,
+  TOGGLE_NAMES,
+  type Step,
+  type StepName,
+  type ToggleName,
+} from './types.ts';
 
 /** Settings pages `openSettings` knows: the `settingsPages` of src/ui/pages/locators.json (a test keeps them equal). */
 export const SETTINGS_PAGES = ['privacy', 'ad_services', 'passwords_security', 'about'] as const;
@@ -573,6 +581,56 @@ const envSchema = z
   )
   .describe('Values for ${NAME} references in the steps (literal; no references)');
 
+/** The keys of a header link: one of issue, tms or url, and an optional name. */
+export const LINK_KEYS = [...LINK_TYPES, 'url', 'name'] as const;
+
+const linkId = (what: string) =>
+  z
+    .union([z.string().min(1, `the ${what} id is empty`), z.number().int()], {
+      error: `expected an id for ${what}, e.g. PRIV-12`,
+    })
+    .transform(String);
+
+/** `{issue: ID}`, `{tms: ID}` or `{url: https://…}`, each with an optional `name`. */
+const linkSchema = z
+  .strictObject({
+    issue: linkId('issue')
+      .optional()
+      .describe('An issue id, expanded with report.links.issue of phonehome.json'),
+    tms: linkId('tms')
+      .optional()
+      .describe('A test-management id, expanded with report.links.tms of phonehome.json'),
+    url: z
+      .string({ error: 'expected an http(s) URL' })
+      .refine(isHttpUrl, 'expected an absolute http:// or https:// URL')
+      .optional()
+      .describe('A plain link: its absolute http(s) URL'),
+    name: text('name').optional().describe('The link text (default: the id or the URL)'),
+  })
+  .superRefine((l, ctx) => {
+    const kinds = (['issue', 'tms', 'url'] as const).filter((k) => l[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message:
+          kinds.length === 0
+            ? 'a link needs one of issue, tms or url'
+            : `a link has one of issue, tms or url, not ${kinds.join(' and ')}`,
+      });
+    }
+  })
+  .describe('A link: {issue: ID}, {tms: ID} or {url: https://…, name: …}');
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.host !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** The scenario header (the first YAML document). */
 export const headerSchema = z.strictObject({
   name: text('name').optional().describe('Shown in reports (default: the file name)'),
@@ -603,6 +661,21 @@ export const headerSchema = z.strictObject({
   portable: bool('portable')
     .optional()
     .describe('A job may move to another phone with the same fingerprint if its phone is lost'),
+  // Allure's behaviour labels, severity, owner and links (issue 12 §2).
+  epic: listOf(text('epic'), 'an epic').optional().describe("Allure's epic label(s) (Behaviors tab)"),
+  feature: listOf(text('feature'), 'a feature').optional().describe("Allure's feature label(s)"),
+  story: listOf(text('story'), 'a story').optional().describe("Allure's story label(s)"),
+  severity: z
+    .enum(SEVERITIES)
+    .optional()
+    .describe("Allure's severity: blocker, critical, normal (Allure's default), minor or trivial"),
+  owner: text('owner').optional().describe('Who to ask about this scenario (Allure owner label)'),
+  links: z
+    .array(linkSchema, { error: 'expected a list of links, e.g. [{issue: PRIV-12}, {url: https://…}]' })
+    .optional()
+    .describe(
+      'Links shown in the report: {issue: ID} and {tms: ID} (expanded with the URL templates of phonehome.json report.links), or {url: https://…, name: …}',
+    ),
 });
 export const HEADER_KEYS = Object.keys(headerSchema.shape);
 

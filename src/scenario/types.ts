@@ -92,7 +92,34 @@ export interface ScenarioConfig {
   };
   /** Jobs of this scenario may move to another phone with the same fingerprint if theirs is lost. */
   portable?: boolean;
+  /** Allure's behaviour labels (Behaviors tab): one value or several each. */
+  epic?: string[];
+  feature?: string[];
+  story?: string[];
+  /** Allure's severity label. */
+  severity?: Severity;
+  /** Allure's owner label: who to ask about this scenario. */
+  owner?: string;
+  /** Allure links: issue / tms ids (expanded with phonehome.json's URL templates) and plain links. */
+  links?: ScenarioLink[];
 }
+
+/** Allure's severities, most severe first. */
+export const SEVERITIES = ['blocker', 'critical', 'normal', 'minor', 'trivial'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** Link types whose ids phonehome.json's `report.links` templates expand. */
+export const LINK_TYPES = ['issue', 'tms'] as const;
+export type LinkType = (typeof LINK_TYPES)[number];
+
+/**
+ * A scenario header link: `{issue: PRIV-12}` / `{tms: TC-3}` (an id, expanded with the project
+ * config's URL template for its type when the run starts) or `{url: https://…, name: …}`.
+ * `pos` is where it is written, for the error when no template exists for its type.
+ */
+export type ScenarioLink =
+  | { type: LinkType; id: string; name?: string; pos: SourcePos }
+  | { type: 'link'; url: string; name?: string; pos: SourcePos };
 
 export interface Scenario {
   file: string;

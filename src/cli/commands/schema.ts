@@ -1,5 +1,5 @@
 /**
- * `phonehome schema [--out DIR]`: writes the JSON Schemas of scenario files, devices.json and the
+ * `phonehome schema [--out DIR]`: writes the JSON Schemas of scenario files, phonehome.json, devices.json and the
  * virtual lab's firmware profiles for editors.
  */
 import type { Command } from 'commander';
@@ -9,8 +9,8 @@ export function registerSchemaCommand(program: Command): void {
   program
     .command('schema')
     .description(
-      'Write the JSON Schemas of scenario files, devices.json and firmware profiles (scenario.schema.json, ' +
-        'devices.schema.json, profile.schema.json, locator-overrides.schema.json) for editor completion, e.g. with the YAML language server',
+      'Write the JSON Schemas of scenario files, phonehome.json, devices.json and firmware profiles (scenario.schema.json, ' +
+        'phonehome.schema.json, devices.schema.json, profile.schema.json, locator-overrides.schema.json) for editor completion, e.g. with the YAML language server',
     )
     .option('--out <dir>', 'folder to write them to', 'schemas')
     .action((opts: { out: string }) => {

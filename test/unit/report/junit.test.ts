@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { junitXml, writeJUnit, xmlAttr, xmlSafe, xmlText } from '../../../src/report/junit.ts';
+import {
+  attachmentLines,
+  junitXml,
+  writeJUnit,
+  xmlAttr,
+  xmlSafe,
+  xmlText,
+} from '../../../src/report/junit.ts';
 import { job, tempDir } from './fixtures.ts';
 import { parseXml, type XmlElement } from './strict-xml.ts';
 
@@ -137,6 +144,66 @@ describe('report/junit', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('[[ATTACHMENT|path]] lines (issue 12 §2)', () => {
+    let cwd: string;
+    let runDir: string;
+    beforeEach(() => {
+      cwd = tempDir();
+      runDir = join(cwd, 'reports', 'run-1');
+    });
+    afterEach(() => rmSync(cwd, { recursive: true, force: true }));
+
+    const evidence = (rel: string, files: string[]) => {
+      mkdirSync(join(runDir, rel), { recursive: true });
+      for (const f of files) writeFileSync(join(runDir, rel, f), 'x');
+    };
+    const outOf = (xml: string, i: number) =>
+      child(child(parseXml(xml), 'testsuite')[0]!, 'testcase')[i]!.children.find(
+        (c) => c.name === 'system-out',
+      )!.text;
+
+    it('lists the screenshot, hierarchy and HAR that exist, screenshot first, relative to the CI directory', () => {
+      const failed = job({ status: 'failed', message: 'leak', evidenceDir: 'evidence/a/emulator-5554' });
+      const passed = job({ scenario: 'b', evidenceDir: 'evidence/b/emulator-5554' });
+      evidence('evidence/a/emulator-5554', ['capture.har', 'hierarchy.xml', 'screenshot.png', 'logcat.txt']);
+      evidence('evidence/b/emulator-5554', ['capture.har']);
+      const file = writeJUnit(runDir, [failed, passed], 'run-1', cwd);
+      const xml = readFileSync(file, 'utf8');
+      const lines = (i: number) =>
+        outOf(xml, i)
+          .split('\n')
+          .filter((l) => l.startsWith('[['));
+      assert.deepEqual(lines(0), [
+        '[[ATTACHMENT|reports/run-1/evidence/a/emulator-5554/screenshot.png]]',
+        '[[ATTACHMENT|reports/run-1/evidence/a/emulator-5554/hierarchy.xml]]',
+        '[[ATTACHMENT|reports/run-1/evidence/a/emulator-5554/capture.har]]',
+      ]);
+      assert.deepEqual(lines(1), ['[[ATTACHMENT|reports/run-1/evidence/b/emulator-5554/capture.har]]']);
+      // The steps stay first; each attachment is a whole line (Jenkins and GitLab match it so).
+      assert.ok(outOf(xml, 0).startsWith('[passed] steps[0]'));
+      assert.match(outOf(xml, 0), /\nevidence: evidence\/a\/emulator-5554\n\[\[ATTACHMENT\|/);
+    });
+
+    it('gives absolute paths when the run folder is not under the CI directory', () => {
+      evidence('evidence/a/p', ['screenshot.png']);
+      const elsewhere = tempDir();
+      try {
+        const xml = junitXml([job({ evidenceDir: 'evidence/a/p' })], 'r', { runDir, cwd: elsewhere });
+        assert.ok(outOf(xml, 0).endsWith(`\n[[ATTACHMENT|${join(runDir, 'evidence/a/p/screenshot.png')}]]`));
+      } finally {
+        rmSync(elsewhere, { recursive: true, force: true });
+      }
+    });
+
+    it('adds nothing without evidence files, and nothing without the run folder', () => {
+      const r = job({ evidenceDir: 'evidence/none/p' });
+      assert.deepEqual(attachmentLines(r, { runDir, cwd }), []);
+      assert.deepEqual(attachmentLines({ ...r, evidenceDir: '' }, { runDir, cwd }), []);
+      evidence('evidence/none/p', ['screenshot.png']);
+      assert.ok(!junitXml([r], 'r').includes('[[ATTACHMENT|'));
+    });
   });
 
   it('the strict parser rejects what is not well-formed', () => {

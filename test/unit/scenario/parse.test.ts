@@ -16,7 +16,8 @@ import { FIXTURES, fixture, thrown } from './helpers.ts';
 
 const KNOWN_STEPS =
   'known steps: launchApp, openUrl, search, incognito, setToggle, tapOn, inputText, swipe, openFolder, statusBar, openSettings, wait, background, startEvidence, assertNoUpload, assertUpload, assertNoRequest, assertToggle, runFlow, repeat, retry';
-const HEADER_KEYS = 'known keys here: name, description, tags, env, canary, when, portable';
+const HEADER_KEYS =
+  'known keys here: name, description, tags, env, canary, when, portable, epic, feature, story, severity, owner, links';
 
 const brief = (steps: Step[]): Array<[string, Record<string, unknown>]> => steps.map((s) => [s.name, s.args]);
 

@@ -84,6 +84,7 @@ describe('JSON Schemas', () => {
       'devices.schema.json',
       'profile.schema.json',
       'locator-overrides.schema.json',
+      'phonehome.schema.json',
     ]);
     const profile = JSON.parse(files['profile.schema.json']!) as {
       title: string;

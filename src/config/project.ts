@@ -1,0 +1,406 @@
+/**
+ * phonehome.json, the project config (issue 12 §2): optional, in the working directory, or given with
+ * `phonehome run --config FILE` (and `merge --config`). Today it holds the report's link templates
+ * and the user's Allure categories:
+ *
+ *   {
+ *     "report": {
+ *       "links": {"issue": "https://gitlab.example/lab/-/issues/{}", "tms": "https://tms.example/case/{}"},
+ *       "categories": [{"name": "Known firmware bug", "matchedStatuses": ["failed"], "messageRegex": ".*mqs-log.*"}]
+ *     }
+ *   }
+ *
+ * `categories` may also be a file name ("categories.json", relative to phonehome.json) holding the
+ * list. Validation is strict where a typo would silently do nothing (unknown keys are errors), and
+ * every problem names file:line:col (the JSON is read again as YAML for node positions, as
+ * devices-schema.ts does); a bad file exits 2 before any job.
+ *
+ * Categories' regexes are Java regexes (Allure 2 matches them with `Pattern.matches`, i.e. against the
+ * WHOLE message). They are checked by compiling them as JavaScript regexes after translating the Java
+ * constructs JavaScript lacks (leading inline flags `(?is)`, possessive quantifiers, atomic groups,
+ * `\A` `\Z` `\z`, `\Q…\E`): that catches the common mistakes (unbalanced brackets and parentheses,
+ * a quantifier with nothing to repeat, a reversed range, a `/…/flags` literal) but not every
+ * difference between the two dialects.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { AllureCategory } from '../report/allure.ts';
+import { ScenarioError, type ScenarioProblem } from '../scenario/parse.ts';
+import type { Scenario } from '../scenario/types.ts';
+import { UserFacingError } from '../util/user-facing.ts';
+import { joinPath, nodeAt } from './yaml-nodes.ts';
+
+export interface ProjectConfig {
+  /** The file it came from. */
+  file?: string;
+  /** URL templates by link type, e.g. {issue: "https://gitlab.example/lab/-/issues/{}", tms: "…/{}"}. */
+  links: Record<string, string>;
+  /** User categories (validated), before phonehome's own. */
+  categories: AllureCategory[];
+}
+
+/** The default file name, looked for in the working directory. */
+export const PROJECT_FILE = 'phonehome.json';
+
+// --- schema ----------------------------------------------------------------------------------------
+
+const STATUSES = ['failed', 'broken', 'passed', 'skipped', 'unknown'] as const;
+
+const template = (type: string) =>
+  z
+    .string({ error: 'expected a URL template with {} where the id goes' })
+    .superRefine((t, ctx) => {
+      const problem = templateProblem(t);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(
+      `URL of a ${type} link: {} is replaced by the scenario's URL-encoded ${type} id, e.g. https://gitlab.example/lab/-/issues/{}`,
+    );
+
+/** What is wrong with a link template, or undefined. */
+export function templateProblem(t: string): string | undefined {
+  const holes = t.split('{}').length - 1;
+  if (holes !== 1) return `expected exactly one {} (where the id goes), found ${holes}`;
+  try {
+    const u = new URL(t.replace('{}', 'ID'));
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'expected an http:// or https:// URL';
+  } catch {
+    return 'expected an absolute URL, e.g. https://gitlab.example/lab/-/issues/{}';
+  }
+  return undefined;
+}
+
+const regex = (field: string) =>
+  z
+    .string({ error: 'expected a regular expression (Java syntax) as a string' })
+    .superRefine((r, ctx) => {
+      const problem = javaRegexProblem(r);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(
+      `A Java regular expression that must match the WHOLE ${field} (Allure uses Pattern.matches), e.g. (?s).*timeout.*`,
+    );
+
+export const categorySchema = z
+  .strictObject({
+    name: z
+      .string({ error: 'expected the category name' })
+      .min(1, 'name is empty')
+      .describe('Shown in the Categories tab'),
+    description: z.string({ error: 'expected a string' }).optional(),
+    matchedStatuses: z
+      .array(z.enum(STATUSES), { error: 'expected a list of statuses, e.g. ["failed", "broken"]' })
+      .optional()
+      .describe('Verdicts this category takes (default: all)'),
+    messageRegex: regex('status message').optional(),
+    traceRegex: regex('trace').optional(),
+    flaky: z
+      .boolean({ error: 'expected true or false' })
+      .optional()
+      .describe('Results here are marked flaky'),
+  })
+  .describe("An Allure category (categories.json), put before phonehome's own");
+
+export const categoriesSchema = z
+  .array(categorySchema, { error: 'expected a list of categories' })
+  .describe('Allure categories');
+
+export const projectFileSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('For editors'),
+    report: z
+      .strictObject({
+        links: z
+          .strictObject({ issue: template('issue').optional(), tms: template('tms').optional() })
+          .optional()
+          .describe("URL templates for the scenario headers' {issue: ID} and {tms: ID} links"),
+        categories: z
+          .union([categoriesSchema, z.string().min(1, 'the file name is empty')], {
+            error: 'expected a list of categories or the name of a JSON file holding one',
+          })
+          .optional()
+          .describe('User categories, or a JSON file (relative to phonehome.json) holding the list'),
+      })
+      .optional()
+      .describe('The Allure report: link templates and categories'),
+  })
+  .describe('phonehome.json: the project config (link templates, report categories)');
+
+/** phonehome.json's JSON Schema (draft 2020-12), for `phonehome schema`. */
+export function projectJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(projectFileSchema.meta({ title: 'phonehome phonehome.json' }), {
+    io: 'input',
+    target: 'draft-2020-12',
+  });
+}
+
+// --- errors ----------------------------------------------------------------------------------------
+
+export interface ConfigProblem {
+  file: string;
+  /** 0: the file as a whole. */
+  line: number;
+  col: number;
+  path: string;
+  message: string;
+  fix?: string;
+}
+
+/** A bad project config (exit code 2), every problem with file:line:col. */
+export class ProjectConfigError extends UserFacingError {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(
+      (problems.length > 1 ? `${problems.length} problems in ${problems[0]!.file}:\n` : '') +
+        problems
+          .map((p) => {
+            const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : `${p.file}:`;
+            return `${where} ${p.path ? `${p.path}: ` : ''}${p.message}${p.fix ? `\n  fix: ${p.fix}` : ''}`;
+          })
+          .join('\n'),
+      undefined,
+      2,
+    );
+  }
+}
+
+// --- loading ---------------------------------------------------------------------------------------
+
+/**
+ * path: --config, else phonehome.json in the working directory if it exists, else an empty config.
+ * Errors name file:line:col and exit 2 (UserFacingError).
+ */
+export function loadProjectConfig(path?: string): ProjectConfig {
+  if (path === undefined) {
+    if (!existsSync(PROJECT_FILE)) return { links: {}, categories: [] };
+    path = PROJECT_FILE;
+  }
+  const data = readJson(path, 'write {"report": {"links": {"issue": "https://…/{}"}}} or leave --config out');
+  const file = parseWith(projectFileSchema, data, path);
+  const links: Record<string, string> = {};
+  for (const [k, v] of Object.entries(file.report?.links ?? {})) if (v !== undefined) links[k] = v;
+  let categories: AllureCategory[] = [];
+  const cats = file.report?.categories;
+  if (typeof cats === 'string') {
+    const catFile = resolve(dirname(path), cats);
+    categories = parseWith(
+      categoriesSchema,
+      readJson(catFile, `write the list of categories into it, or give the list in ${path} itself`, {
+        from: path,
+      }),
+      catFile,
+    );
+  } else if (cats) categories = cats;
+  return { file: path, links, categories };
+}
+
+/**
+ * Every `{issue: …}` / `{tms: …}` link of these scenarios must have a template in the config: else a
+ * ScenarioError (exit 2) naming each link's file:line:col and the config file, before any job runs.
+ */
+export function checkScenarioLinks(scenarios: readonly Scenario[], config: ProjectConfig): void {
+  const problems: ScenarioProblem[] = [];
+  for (const s of scenarios) {
+    (s.config.links ?? []).forEach((l, i) => {
+      if (l.type === 'link' || config.links[l.type] !== undefined) return;
+      const where = config.file
+        ? `in ${config.file}`
+        : `(no ${PROJECT_FILE} in ${process.cwd()}, no --config)`;
+      problems.push({
+        pos: l.pos,
+        path: `header.links[${i}].${l.type}`,
+        message: `no URL template for ${l.type} links ${where}, so "${l.id}" cannot become a link`,
+        fix: `add "report": {"links": {"${l.type}": "https://…/{}"}} to ${config.file ?? PROJECT_FILE} ({} is where the id goes), or write the link as {url: https://…, name: ${l.id}}`,
+      });
+    });
+  }
+  if (problems.length) throw new ScenarioError(problems);
+}
+
+function readJson(path: string, fix: string, opts: { from?: string } = {}): unknown {
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ProjectConfigError([
+      {
+        file: path,
+        line: 0,
+        col: 0,
+        path: '',
+        message:
+          code === 'ENOENT'
+            ? `no such file${opts.from ? ` (named by ${opts.from})` : ''}`
+            : `cannot read it (${code ?? (err as Error).message})`,
+        fix: code === 'ENOENT' ? fix : 'check the path and its permissions',
+      },
+    ]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const message = (err as Error).message;
+    const { line, col } = jsonErrorPos(text, message);
+    throw new ProjectConfigError([
+      {
+        file: path,
+        line,
+        col,
+        path: '',
+        message: `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '')}`,
+        fix: 'fix the JSON (no trailing commas, no comments, keys in double quotes)',
+      },
+    ]);
+  }
+}
+
+function parseWith<T extends z.ZodType>(schema: T, data: unknown, path: string): z.output<T> {
+  const r = schema.safeParse(data, { reportInput: true });
+  if (r.success) return r.data;
+  const text = readFileSync(path, 'utf8');
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  const problems: ConfigProblem[] = flatten(r.error.issues).map((issue) => {
+    let node = nodeAt(doc.contents, issue.path);
+    if (issue.code === 'unrecognized_keys' && isMap(node)) {
+      // At the (first) unknown key itself, not at its object.
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === issue.keys[0]);
+      if (pair && isScalar(pair.key)) node = pair.key;
+    }
+    const { line, col } = lc.linePos(node?.range?.[0] ?? 0);
+    const input = (issue as { input?: unknown }).input;
+    let message = issue.message;
+    let fix: string | undefined;
+    if (issue.code === 'invalid_type') {
+      message =
+        input === undefined
+          ? `missing required field "${String(issue.path[issue.path.length - 1])}"`
+          : `${message.replace(/^Invalid input: expected (\w+), received \w+$/, 'expected $1')}, got ${JSON.stringify(input)}`;
+    } else if (issue.code === 'invalid_value') {
+      message = `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${JSON.stringify(input)}`;
+    } else if (issue.code === 'unrecognized_keys') {
+      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      fix = `known fields here: ${knownFields(issue.path)}`;
+    }
+    return { file: path, line, col, path: joinPath('', issue.path), message, ...(fix ? { fix } : {}) };
+  });
+  throw new ProjectConfigError(problems);
+}
+
+type Issue = z.core.$ZodIssue;
+
+/** A union's issues: those of the branch that matches the input's shape (list or string), if one does. */
+function flatten(issues: readonly Issue[]): Issue[] {
+  return issues.flatMap((i) => {
+    if (i.code !== 'invalid_union') return [i];
+    const input = (i as { input?: unknown }).input;
+    const branch = i.errors.find(
+      (b) => b.length > 0 && b.every((e) => e.path.length > 0 || e.code !== 'invalid_type'),
+    );
+    if (!branch || input === undefined) return [i];
+    return flatten(branch.map((e) => ({ ...e, path: [...i.path, ...e.path] })));
+  });
+}
+
+function knownFields(path: readonly PropertyKey[]): string {
+  const last = path[path.length - 1];
+  if (path.length === 0) return 'report ($schema for editors)';
+  if (last === 'report') return 'links, categories';
+  if (last === 'links') return 'issue, tms';
+  return Object.keys(categorySchema.shape).join(', ');
+}
+
+/** Line and column (1-based) of a character offset. */
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
+  const lines = before.split('\n');
+  return { line: lines.length, col: lines[lines.length - 1]!.length + 1 };
+}
+
+/** Where JSON.parse stopped: Node 20 says "at position N", newer ones "(line L column C)". */
+function jsonErrorPos(text: string, message: string): { line: number; col: number } {
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (lc) return { line: Number(lc[1]), col: Number(lc[2]) };
+  const pos = /position (\d+)/.exec(message);
+  if (pos) return lineCol(text, Number(pos[1]));
+  return lineCol(text, text.length);
+}
+
+// --- Java regexes ------------------------------------------------------------------------------------
+
+/**
+ * What is wrong with a Java regex, as far as JavaScript's engine can tell after translation; or
+ * undefined. Patterns with the COMMENTS flag (`(?x)`) are only checked for a `/…/` literal.
+ */
+export function javaRegexProblem(pattern: string): string | undefined {
+  if (/^\/.+\/[a-z]*$/s.test(pattern) && pattern.length > 2) {
+    return 'this is a JavaScript regex literal: Allure reads Java regexes without slashes (write (?i).*text.* for /text/i)';
+  }
+  const lead = /^\(\?([a-zA-Z]+)\)/.exec(pattern);
+  const flags = lead?.[1] ?? '';
+  const badFlag = [...flags].find((f) => !'idmsuxU'.includes(f));
+  if (badFlag) return `unknown inline flag "${badFlag}" in (?${flags}) (Java has i d m s u x U)`;
+  if (flags.includes('x')) return undefined;
+  const body = translateJava(lead ? pattern.slice(lead[0].length) : pattern);
+  const jsFlags = [...new Set([...flags].filter((f) => 'ims'.includes(f)))].join('');
+  try {
+    new RegExp(body, jsFlags);
+  } catch (err) {
+    return `not a valid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
+  }
+  return undefined;
+}
+
+/** Java constructs JavaScript lacks, rewritten to equivalents good enough for a syntax check. */
+function translateJava(p: string): string {
+  let out = '';
+  let inClass = 0;
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i]!;
+    if (c === '\\') {
+      const n = p[i + 1];
+      if (n === 'Q') {
+        // \Q…\E quotes literally.
+        const end = p.indexOf('\\E', i + 2);
+        const lit = p.slice(i + 2, end < 0 ? p.length : end);
+        out += lit.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+        i = end < 0 ? p.length : end + 1;
+        continue;
+      }
+      if (n === undefined) {
+        out += '\\';
+        continue;
+      }
+      if (!inClass && (n === 'A' || n === 'G')) out += '^';
+      else if (!inClass && (n === 'Z' || n === 'z')) out += '$';
+      else out += c + n;
+      i++;
+      continue;
+    }
+    if (c === '[') inClass++;
+    else if (c === ']' && inClass) inClass--;
+    if (!inClass) {
+      // Possessive quantifiers (*+ ++ ?+ }+) → greedy.
+      if (c === '+' && /[*+?}]/.test(p[i - 1] ?? '') && p[i - 2] !== '\\' && out.length > 0) continue;
+      // Atomic groups and inline flags in the middle of a pattern → plain groups.
+      if (c === '(' && p[i + 1] === '?') {
+        const m = /^\(\?(>|[a-zA-Z]*-?[a-zA-Z]*(?=[:)]))/.exec(p.slice(i));
+        if (m && (m[1] === '>' || (m[1]!.length > 0 && /^[idmsuxU-]+$/.test(m[1]!)))) {
+          const close = p[i + m[0].length];
+          if (m[1] === '>' || close === ':') {
+            out += '(?:';
+            i += m[0].length + (m[1] === '>' ? 0 : 1) - 1;
+          } else {
+            i += m[0].length; // `(?i)` in the middle: dropped (its ')' too)
+          }
+          continue;
+        }
+      }
+    }
+    out += c;
+  }
+  return out;
+}
