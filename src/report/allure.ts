@@ -95,6 +95,11 @@ export interface GenerateOptions {
   allureBin?: string;
   /** The environment allure runs with (tests); default: process.env. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Generate Allure's multi-file report into this folder instead of the single file in html/ (its
+   * `history/` folder is what finish.ts falls back on when the single file embeds no history).
+   */
+  multiFileTo?: string;
 }
 
 /**
@@ -105,7 +110,7 @@ export interface GenerateOptions {
 export async function generateAllureHtml(runDir: string, opts: GenerateOptions = {}): Promise<string> {
   const dir = resolve(runDir);
   const results = join(dir, 'allure-results');
-  const html = join(dir, 'html');
+  const html = opts.multiFileTo ? resolve(opts.multiFileTo) : join(dir, 'html');
   const env = opts.env ?? process.env;
   const log = opts.log ?? ((l: string) => void process.stderr.write(`${l}\n`));
   const timeoutMs = opts.timeoutMs ?? ALLURE_TIMEOUT_MS;
@@ -126,8 +131,10 @@ export async function generateAllureHtml(runDir: string, opts: GenerateOptions =
     );
   }
   const bin = opts.allureBin ?? allureBinary();
-  const args = ['generate', results, '-o', html, '--clean', '--single-file'];
-  log(`phonehome: generating the Allure report of ${basename(dir)} (allure-commandline, single file)…`);
+  const args = ['generate', results, '-o', html, '--clean', ...(opts.multiFileTo ? [] : ['--single-file'])];
+  log(
+    `phonehome: generating the Allure report of ${basename(dir)} (allure-commandline, ${opts.multiFileTo ? 'multi-file, for its history' : 'single file'})…`,
+  );
   const started = Date.now();
   const { code, signal, output, timedOut } = await runBounded(bin, args, env, timeoutMs);
   const tail = output.trim().split('\n').slice(-8).join('\n');

@@ -16,6 +16,9 @@ interface ReportOptions {
 const HELP = `
 RUN is a run folder (reports/<run-id>), a run id under the reports folder, or \`latest\` (the default).
 The report is a single HTML file, so it opens straight from disk as well as from a web server.
+It is made with the Allure history the run started from (kept in RUN/allure-results/history), so it
+shows the same Trend and History as when the run made it; the lab history (reports/history, or
+\`phonehome run --history\`) is read and updated only by \`phonehome run\` and \`phonehome merge\`.
 allure-commandline needs Java (apt-get install -y default-jre-headless).
 
 Exit codes: 0 report written, 2 bad RUN, 3 Java missing or allure-commandline failed.
