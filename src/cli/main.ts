@@ -8,6 +8,7 @@ import { registerCaptureCommand } from './commands/capture.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerAppiumCommand } from './commands/appium.ts';
 import { registerDiffCommand } from './commands/diff.ts';
+import { registerMergeCommand } from './commands/merge.ts';
 import { registerReportCommand } from './commands/report.ts';
 import { registerSchemaCommand } from './commands/schema.ts';
 import { registerRunCommand } from './commands/run.ts';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerAppiumCommand(program);
   registerReportCommand(program);
   registerDiffCommand(program);
+  registerMergeCommand(program);
   registerSchemaCommand(program);
   registerRunCommand(program);
   registerUiCommand(program);

@@ -344,3 +344,74 @@ ${rows}
 </html>
 `;
 }
+
+// ---------------------------------------------------------------------------------------------
+// `phonehome diff RUN`: the previous run of the same phones' firmware
+
+/** The phone name merge gives a job no shard ran (report/merge.ts NOT_RUN_PHONE). */
+const NOT_RUN_PHONE_NAME = '(not run)';
+
+/** A run's device lines: `profile · os · build` of its phones' fingerprints. */
+export function deviceLines(results: readonly JobResult[]): Set<string> {
+  const out = new Set<string>();
+  for (const r of results) {
+    if (r.phone === NOT_RUN_PHONE_NAME) continue;
+    const f = r.fingerprint ?? {};
+    out.add(`${r.profile || f.model || '?'} · ${f.os ?? '?'} · ${f.build ?? '?'}`);
+  }
+  return out;
+}
+
+export interface PreviousRunChoice {
+  /** The chosen run, or undefined when no earlier run has any of these phones. */
+  run?: LoadedRun;
+  /** Why it was chosen (or why there is none), for people. */
+  why: string;
+  /** Device lines shared with the chosen run, and the run's own. */
+  shared: string[];
+  lines: string[];
+}
+
+/**
+ * The run to compare `run` with: among the earlier runs (`candidates`, loaded lazily), the one that
+ * shares the most device lines (profile · os · build), then (after a firmware update, when none
+ * shares a line) the most profiles; the newest on a tie. Earlier = its id sorts before the run's.
+ */
+export function choosePreviousRun(
+  run: LoadedRun,
+  candidates: ReadonlyArray<{ id: string; load: () => LoadedRun | undefined }>,
+): PreviousRunChoice {
+  const lines = deviceLines(run.results);
+  const profiles = new Set([...lines].map((l) => l.split(' · ')[0]!));
+  let best: { run: LoadedRun; shared: string[]; sharedProfiles: string[] } | undefined;
+  const newestFirst = [...candidates].filter((c) => c.id < run.id).sort((x, y) => (x.id < y.id ? 1 : -1));
+  for (const c of newestFirst) {
+    const other = c.load();
+    if (!other) continue;
+    const theirs = deviceLines(other.results);
+    const shared = [...lines].filter((l) => theirs.has(l)).sort();
+    const theirProfiles = new Set([...theirs].map((l) => l.split(' · ')[0]!));
+    const sharedProfiles = [...profiles].filter((p) => theirProfiles.has(p)).sort();
+    const better =
+      !best ||
+      shared.length > best.shared.length ||
+      (shared.length === best.shared.length && sharedProfiles.length > best.sharedProfiles.length);
+    if (better && (shared.length || sharedProfiles.length)) best = { run: other, shared, sharedProfiles };
+  }
+  const all = [...lines].sort();
+  if (!best) {
+    return {
+      why:
+        `no earlier run has any of this run's phones (${all.join('; ') || 'no phones'}) ` +
+        `among ${newestFirst.length} earlier run(s)`,
+      shared: [],
+      lines: all,
+    };
+  }
+  const why = best.shared.length
+    ? `the newest earlier run sharing the most firmware: ${best.shared.length} of ${all.length} device line(s) ` +
+      `(profile · os · build): ${best.shared.join('; ')}`
+    : `no earlier run has the same firmware; the newest one with the most of the same profiles ` +
+      `(${best.sharedProfiles.join(', ')}), i.e. before the firmware changed`;
+  return { run: best.run, why, shared: best.shared, lines: all };
+}

@@ -13,6 +13,11 @@ export interface PhoneSpec {
   adb: { host: string; port: number };
   /** devices.json `ui` (default appium). */
   ui: 'appium' | 'adb';
+  /**
+   * devices.json `connect: true`: adbd over TCP (serial HOST:PORT) that the runner `adb connect`s to
+   * its adb server, and re-connects while it waits for the phone after a drop.
+   */
+  connect?: boolean;
   /** Profile (virtual phones) or model (real ones): JobResult.profile. */
   profile: string;
   /** Jobs may move between phones with the same key (model + OS version + build + profile). */
@@ -48,6 +53,12 @@ export interface WorkerInit {
   locatorOverrides?: string;
   /** Decryption keys, hex by name (`phonehome run --key`). */
   keys?: Record<string, string>;
+  /** URL templates of the scenario headers' issue/tms links (phonehome.json report.links). */
+  links?: Record<string, string>;
+  /** This phone's slot among the run's phones of its profile (Allure's history key; absent: 1). */
+  profileSlot?: number;
+  /** `phonehome run --screenshots`: `steps` adds a screenshot after every scenario step (default failures). */
+  screenshots?: 'failures' | 'steps';
 }
 
 export type ParentMessage =

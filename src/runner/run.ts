@@ -15,17 +15,19 @@ import { validateDevicesFile } from '../config/devices-schema.ts';
 import { loadOverrides, overridesFileFor } from '../ui/pages/overrides.ts';
 import { resolvePhones, type AdbServerAddress } from './phones.ts';
 import { Progress } from './progress.ts';
-import {
-  fingerprintEntries,
-  generateAllureHtml,
-  writeAllureCategories,
-  writeAllureEnvironment,
-} from '../report/allure.ts';
+import { fingerprintEntries } from '../report/allure.ts';
+import { finishReport } from '../report/finish.ts';
 import { writeJUnit } from '../report/junit.ts';
+import { checkScenarioLinks, type ProjectConfig } from '../config/project.ts';
+import { profileSlots } from '../report/allure-labels.ts';
 import { newRunId, runSummary as summaryOf, writeRunFiles } from '../report/summary.ts';
 import { exitCodeFor, schedule, type WorkerFactory } from './scheduler.ts';
 import type { RunSummary } from './types.ts';
 import type { CaMethod } from '../capture/journal.ts';
+import { hostname } from 'node:os';
+import { formatShard, planShard, type ShardSpec } from './shard.ts';
+import { writeRunMeta } from '../report/run-meta.ts';
+import { phonehomeVersion } from '../report/allure.ts';
 
 export const EXIT_INTERRUPTED = 130;
 
@@ -50,6 +52,14 @@ export interface RunOptions {
   caMethod?: CaMethod | 'auto';
   /** Decryption keys for the decoders, hex by name (`mistat`, `sensors`, a host pattern): `--key`. */
   keys?: Record<string, string>;
+  /** `--shard I/N`: run only this host's slice of the scenario × fingerprint jobs (runner/shard.ts). */
+  shard?: ShardSpec;
+  /** `--history DIR`: the lab's Allure history between runs (default `<out>/history`). */
+  historyDir?: string;
+  /** `--screenshots`: `failures` (default) or `steps` (one after every scenario step: a filmstrip). */
+  screenshots?: 'failures' | 'steps';
+  /** The project config (phonehome.json or `--config`): link templates and user categories. */
+  project?: ProjectConfig;
 }
 
 export interface RunOutcome {
@@ -66,6 +76,8 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
   const loaded = loadScenarios(o.paths, { ...(o.tags?.length ? { tags: o.tags } : {}) });
   // Scenarios that define positive controls run before the ones that name them (on each phone).
   const { ordered: scenarios, warnings } = orderByControls(loaded);
+  // An issue/tms link without a URL template stops the run here (exit 2, link and config named).
+  checkScenarioLinks(scenarios, o.project ?? { links: {}, categories: [] });
   for (const w of warnings) process.stderr.write(`phonehome: warning: ${w}\n`);
   const devicesFile = o.devicesFile ?? (existsSync('devices.json') ? 'devices.json' : undefined);
   // A broken override file stops the run before any phone is touched (exit 2, file and field named).
@@ -80,6 +92,9 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
   });
   const runId = newRunId();
   const runDir = resolve(o.out, runId);
+  const started = new Date().toISOString();
+  const shard = o.shard && o.shard.count > 1 ? o.shard : undefined;
+  const plan = planShard(scenarios, phones, shard);
   let leases: Leases | undefined;
   let appium: AppiumServer | undefined;
   const workers = new Set<ForkedWorker>();
@@ -105,7 +120,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     let appiumUrl: string | undefined;
-    if (phones.some((p) => p.ui === 'appium')) {
+    if (phones.some((p) => p.ui === 'appium' && scenarios.some((s) => plan.include(s, p)))) {
       appiumUrl = await runningAppiumUrl();
       if (!appiumUrl) {
         say('phonehome: starting an Appium server for this run');
@@ -117,11 +132,21 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
       }
     }
     say(`phonehome: run ${runId}: ${scenarios.length} scenario(s) × ${phones.length} phone(s) → ${runDir}`);
+    if (shard) {
+      const mine = plan.jobs.filter((j) => j.shard === shard.index).length;
+      say(
+        `phonehome: shard ${formatShard(shard)}: ${mine} of ${plan.jobs.length} scenario × fingerprint job(s), ` +
+          `${plan.pairs} scenario × phone run(s) on this host` +
+          (plan.pairs === 0 ? ' (none here: an empty run; merge it with the other shards)' : ''),
+      );
+    }
     const progress = new Progress({
       out: progressOut,
-      total: scenarios.length * phones.length,
-      phones: phones.map((p) => p.serial),
+      total: plan.pairs,
+      phones: phones.filter((p) => scenarios.some((s) => plan.include(s, p))).map((p) => p.serial),
     });
+    // A further phone of the same profile gets its own Allure history entry (report/allure-labels.ts).
+    const slots = profileSlots(phones);
     const startWorker: WorkerFactory = (phone: PhoneSpec) => {
       const w = new ForkedWorker(phone, {
         runDir,
@@ -134,6 +159,9 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
         ...(locatorOverrides ? { locatorOverrides: resolve(locatorOverrides) } : {}),
         ...(o.adbTimeoutMs ? { adbTimeoutMs: o.adbTimeoutMs } : {}),
         ...(o.keys && Object.keys(o.keys).length ? { keys: o.keys } : {}),
+        ...(o.project && Object.keys(o.project.links).length ? { links: o.project.links } : {}),
+        ...((slots.get(phone.serial) ?? 1) > 1 ? { profileSlot: slots.get(phone.serial)! } : {}),
+        ...(o.screenshots === 'steps' ? { screenshots: 'steps' as const } : {}),
       });
       workers.add(w);
       void w.exited.then(() => workers.delete(w));
@@ -142,6 +170,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
     const outcome = await schedule({
       scenarios,
       phones,
+      ...(shard ? { include: plan.include } : {}),
       startWorker,
       retries: o.retries,
       bail: o.bail,
@@ -151,22 +180,33 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
       signal: ac.signal,
     });
     progress.finish();
-    const results = outcome.results;
+    const host = hostname();
+    const keyOf = new Map(phones.map((p) => [p.serial, p.fingerprintKey]));
+    const results = outcome.results.map((r) => {
+      const fingerprintKey = keyOf.get(r.phone);
+      return { ...r, host, ...(fingerprintKey !== undefined ? { fingerprintKey } : {}) };
+    });
+    writeRunMeta(runDir, {
+      run: runId,
+      host,
+      started,
+      finished: new Date().toISOString(),
+      phonehome: phonehomeVersion(),
+      ...(shard ? { shard } : {}),
+      jobs: plan.jobs,
+    });
     writeRunFiles(runDir, runId, results);
     writeJUnit(runDir, results);
-    writeAllureEnvironment(runDir, { ...fingerprintEntries(results), ...environmentOf(phones) });
-    writeAllureCategories(runDir);
-    let report = runDir;
-    if (!outcome.interrupted) {
-      try {
-        report = await generateAllureHtml(runDir);
-      } catch (err) {
-        warn(
-          `phonehome: warning: no HTML report (${err instanceof Error ? err.message : String(err)}); ` +
-            `summary.json, results.json, junit.xml and allure-results/ are in ${runDir}`,
-        );
-      }
-    }
+    // Allure files, the HTML report and the lab's Allure history (report/finish.ts; never throws for
+    // a failed HTML generation). An interrupted run gets no HTML and leaves the lab history alone.
+    const report = await finishReport(runDir, {
+      results,
+      environment: { ...fingerprintEntries(results), ...environmentOf(phones) },
+      ...(o.historyDir ? { historyDir: o.historyDir } : {}),
+      ...(o.project?.categories.length ? { categories: o.project.categories } : {}),
+      html: !outcome.interrupted,
+      warn,
+    });
     const summary: RunSummary = summaryOf(runId, results);
     if (outcome.quarantined.length) say(`phonehome: quarantined: ${outcome.quarantined.join(', ')}`);
     say(`phonehome: report: ${report}`);

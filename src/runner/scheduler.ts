@@ -56,6 +56,8 @@ export type RunEvent =
 export interface ScheduleOptions {
   scenarios: Scenario[];
   phones: PhoneSpec[];
+  /** Which scenario × phone pairs to run (default: all), e.g. this host's `--shard`. */
+  include?: (scenario: Scenario, phone: PhoneSpec) => boolean;
   startWorker: WorkerFactory;
   /** Jobs running at once over all phones (default: the number of phones). */
   concurrency?: number;
@@ -252,6 +254,7 @@ export async function schedule(opts: ScheduleOptions): Promise<ScheduleResult> {
   const jobs: JobSpec[] = [];
   opts.scenarios.forEach((scenario, i) => {
     for (const phone of opts.phones) {
+      if (opts.include && !opts.include(scenario, phone)) continue;
       const job: JobSpec = { id: `${i}:${phone.serial}`, scenario, phone: phone.serial, attempt: 1 };
       order.push(job.id);
       jobs.push(job);

@@ -47,6 +47,10 @@ export interface JobResult {
   evidenceDir: string;
   /** Attempts made (retries of infrastructure failures and --retries). */
   attempts: number;
+  /** os.hostname() of the lab host that ran the job (set by the runner's parent; merged runs keep it). */
+  host?: string;
+  /** The phone's PhoneSpec.fingerprintKey (set by the runner's parent): `phonehome merge` matches jobs by it. */
+  fingerprintKey?: string;
 }
 
 export interface RunSummary {

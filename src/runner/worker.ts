@@ -17,16 +17,24 @@
 import { AssertionError } from 'node:assert';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import Mocha from 'mocha';
 import * as allure from 'allure-js-commons';
-import { createAdbClient, Device, type Fingerprint } from '../device/index.ts';
+import {
+  connectPhone,
+  createAdbClient,
+  Device,
+  type ConnectResult,
+  type Fingerprint,
+} from '../device/index.ts';
 import { LabCa } from '../capture/ca.ts';
 import { Journal } from '../capture/journal.ts';
 import type { CaptureSession } from '../capture/session.ts';
 import { PhoneCapture } from '../capture/phone-capture.ts';
 import { readIdentifiers, type Identifier } from '../detect/index.ts';
 import { appsUnderTest } from './packages.ts';
+import { allureMeta, applyAllureMeta, readAppVersions } from '../report/allure-labels.ts';
 import { openUiDriver, type UiDriver } from '../ui/index.ts';
 import { loadOverrides } from '../ui/pages/overrides.ts';
 import {
@@ -38,6 +46,7 @@ import {
 import type { Verdict } from '../scenario/types.ts';
 import {
   evidenceDirOf,
+  slug,
   type JobSpec,
   type ParentMessage,
   type WorkerInit,
@@ -78,6 +87,8 @@ let tearingDown: Promise<void> | undefined;
 const inbox: Array<JobSpec | null> = [];
 let waiting: ((j: JobSpec | null) => void) | undefined;
 let currentJob: JobSpec | undefined;
+/** The apps under test's versions on this phone, read once (Allure parameters). */
+let appVersions: Promise<Record<string, string>> | undefined;
 
 function nextJob(): Promise<JobSpec | null> {
   const queued = inbox.shift();
@@ -101,6 +112,15 @@ async function freePort(): Promise<number> {
       const p = (s.address() as { port: number }).port;
       s.close(() => resolve(p));
     });
+  });
+}
+
+/** `adb connect` a devices.json `connect` phone again (disconnecting it first when it is offline). */
+function reconnectPhone(p: WorkerInit['phone']): Promise<ConnectResult> {
+  return connectPhone(createAdbClient({ host: p.adb.host, port: p.adb.port }), p.serial, {
+    timeoutMs: 5000,
+    deviceWaitMs: 2000,
+    reconnect: true,
   });
 }
 
@@ -142,6 +162,7 @@ async function setUp(init: WorkerInit): Promise<void> {
     kind: p.ui,
     device,
     adbPort: p.adb.port,
+    adbHost: p.adb.host,
     ...(init.appiumUrl ? { appiumUrl: init.appiumUrl } : {}),
     // A real phone's first session has no UiAutomator2 server yet: the driver installs it (once).
     installServer: true,
@@ -159,7 +180,18 @@ function tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
     if (!(await s.capture.settled()) && !s.capture.unrestored()) return;
     if (opts.waitForPhoneMs) {
       const deadline = Date.now() + opts.waitForPhoneMs;
+      let nextConnect = 0;
       while (!(await answers(s.device, 1000)) && Date.now() < deadline) {
+        // A phone on adb's TCP transport (devices.json `connect`): adb retries a dropped one only
+        // every ~10 s and forgets it after 60 s (adb-protocol.md §8), so re-connect it ourselves.
+        if (s.init.phone.connect && Date.now() >= nextConnect) {
+          nextConnect = Date.now() + 3000;
+          const r = await reconnectPhone(s.init.phone).catch((err: unknown) => ({
+            ok: false,
+            problem: errText(err),
+          }));
+          log(`${s.init.phone.serial}: adb connect: ${r.ok ? 'back' : (r.problem ?? 'not back yet')}`);
+        }
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -239,16 +271,36 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
   const p = s.init.phone;
   await allure.parentSuite(p.profile);
   await allure.suite(job.scenario.config.name);
-  await allure.parameter('phone', p.serial);
-  await allure.label('host', `${p.adb.host}:${p.adb.port}`);
+  // Header labels and links, history keyed by scenario × profile; serial, firmware and app versions
+  // as parameters left out of the history key (src/report/allure-labels.ts).
+  appVersions ??= readAppVersions(s.device, appsUnderTest()).catch(() => ({}));
+  const meta = allureMeta(
+    job.scenario.config,
+    {
+      serial: p.serial,
+      profile: p.profile,
+      fingerprint: fingerprintRecord(s.fingerprint, p),
+      ...(s.init.profileSlot ? { slot: s.init.profileSlot } : {}),
+    },
+    s.init.links ?? {},
+    await appVersions,
+  );
+  await applyAllureMeta(meta, allure);
+  // Allure's Timeline groups by the `host` label: the lab host that ran the job (a merged run has
+  // several); the adb server is shown beside the other parameters, outside the history key.
+  await allure.label('host', hostname());
+  await allure.parameter('adb server', `${p.adb.host}:${p.adb.port}`, { excluded: true });
   if (job.scenario.config.tags.length) await allure.tags(...job.scenario.config.tags);
   if (job.scenario.config.description) await allure.description(job.scenario.config.description);
 
   let outcome: ScenarioOutcome;
   try {
     s.session = await s.capture.startSession(dir);
+    const filmstrip = s.init.screenshots === 'steps' ? stepScreenshots(s, dir) : undefined;
     const rep: StepReporter = {
-      step: (name, fn) => allure.step(name, () => fn()),
+      step: filmstrip
+        ? (name, fn) => allure.step(name, () => filmstrip(name, fn))
+        : (name, fn) => allure.step(name, () => fn()),
       attach: (name, content, contentType) => {
         void Promise.resolve(allure.attachment(name, content, contentType)).catch(() => undefined);
       },
@@ -349,6 +401,40 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
   };
   if (phoneLost) result.message = `phone ${p.serial} stopped answering: ${outcome.message ?? 'lost'}`;
   return { result, phoneLost };
+}
+
+/**
+ * `--screenshots steps`: runs a step, then (when it passed and had no steps inside it) takes a
+ * screenshot, attached inside the Allure step and written to `<evidence>/steps/NNN-<step>.png`,
+ * numbered in step order, so the report reads as a filmstrip. A failed step has the executor's
+ * failure screenshot instead. A screenshot that fails is logged and changes nothing.
+ */
+function stepScreenshots(s: PhoneState, dir: string): <T>(name: string, fn: () => Promise<T>) => Promise<T> {
+  let n = 0;
+  /** Open steps, innermost last: whether a step has started inside each. */
+  const open: Array<{ parent: boolean }> = [];
+  return async (name, fn) => {
+    const frame = { parent: false };
+    if (open.length) open[open.length - 1]!.parent = true;
+    open.push(frame);
+    const number = ++n;
+    let value;
+    try {
+      value = await fn();
+    } finally {
+      open.pop();
+    }
+    if (!frame.parent && s.ui && !stopping) {
+      await evidence(async () => {
+        const png = await s.ui!.screenshot({ timeoutMs: 5000 });
+        const file = join(dir, 'steps', `${String(number).padStart(3, '0')}-${slug(name)}.png`);
+        mkdirSync(join(dir, 'steps'), { recursive: true });
+        writeFileSync(file, png);
+        await allure.attachment(`step ${number}: ${name}.png`, png, 'image/png');
+      });
+    }
+    return value;
+  };
 }
 
 async function evidence(fn: () => Promise<unknown> | PromiseLike<unknown>): Promise<void> {

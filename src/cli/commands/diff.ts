@@ -5,8 +5,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { diffRuns, formatDiffHtml, formatDiffJson, formatDiffTable } from '../../report/diff.ts';
-import { loadRun, resolveRun } from '../../report/summary.ts';
+import {
+  choosePreviousRun,
+  diffRuns,
+  formatDiffHtml,
+  formatDiffJson,
+  formatDiffTable,
+} from '../../report/diff.ts';
+import { join } from 'node:path';
+import { listRuns, loadRun, resolveRun, type LoadedRun } from '../../report/summary.ts';
+import { readRunMeta } from '../../report/run-meta.ts';
 import { UserError } from '../errors.ts';
 
 interface DiffOptions {
@@ -18,7 +26,15 @@ interface DiffOptions {
 
 const HELP = `
 RUN_A and RUN_B are each a run folder (reports/<run-id>), a run id under the reports folder, or
-\`latest\`. Runs are read from their results.json (summary.json alone gives verdicts only).
+\`latest\`. Runs are read from their results.json (summary.json alone gives verdicts only); merged
+runs (\`phonehome merge\`) are runs like any other.
+
+With one run, it is compared with the previous run of the same phones' firmware: among the runs under
+--reports with an older run id, the one whose phones share the most device lines (profile · OS ·
+build), the newest on a tie; when none has the same firmware (just after an update), the newest with
+the most of the same profiles. A merged run's own shards are not candidates. The choice and why
+are printed on stderr (and in --json as "previous"). Exit 2 when no earlier run has any of these
+phones.
 
 Phones are matched by serial, then the rest by profile (virtual phones) or model (real ones), so a
 re-flashed lab phone that came back under another serial is still compared with itself; within one
@@ -27,6 +43,7 @@ profile the leftover phones are paired in serial order. Scenarios are matched by
 Exit codes: 0 when both runs were read (whatever changed), 2 for a bad run argument or options.
 
 Examples:
+  $ phonehome diff latest
   $ phonehome diff 20260301-101500-000-a1b2c3 latest
   $ phonehome diff reports/before reports/after --json
   $ phonehome diff before after --html firmware-diff.html
@@ -38,15 +55,51 @@ export function registerDiffCommand(program: Command): void {
     .description(
       'compare two runs: changed verdicts, hosts and trackers newly seen or gone, per scenario × phone',
     )
-    .argument('<RUN_A>', 'the earlier run: a run folder, a run id, or latest')
-    .argument('<RUN_B>', 'the later run: a run folder, a run id, or latest')
+    .argument('<RUN_A>', 'the earlier run (alone: the run to compare with its previous run)')
+    .argument('[RUN_B]', 'the later run: a run folder, a run id, or latest')
     .option('--json', 'print the diff as one JSON document')
     .option('--html <FILE>', 'also write a self-contained HTML page to FILE')
     .option('--all', 'list unchanged scenario × phone pairs in the table too')
     .option('--reports <DIR>', 'where run ids and latest are looked up', 'reports')
     .addHelpText('after', HELP)
-    .action((a: string, b: string, o: DiffOptions) => {
-      const d = diffRuns(loadRun(resolveRun(a, o.reports)), loadRun(resolveRun(b, o.reports)));
+    .action((a: string, b: string | undefined, o: DiffOptions) => {
+      let runA: LoadedRun;
+      let runB: LoadedRun;
+      let previous: { run: string; dir: string; why: string } | undefined;
+      if (b === undefined) {
+        runB = loadRun(resolveRun(a, o.reports));
+        // A merged run's own shards are its parts, not earlier runs of it.
+        const parts = new Set(readRunMeta(runB.dir)?.merged?.from.map((f) => f.run) ?? []);
+        const choice = choosePreviousRun(
+          runB,
+          listRuns(o.reports)
+            .filter((id) => !parts.has(id))
+            .map((id) => ({
+              id,
+              load: () => {
+                try {
+                  return loadRun(join(o.reports, id));
+                } catch {
+                  return undefined; // an unreadable old run is no candidate
+                }
+              },
+            })),
+        );
+        if (!choice.run) {
+          throw new UserError(
+            `no previous run to compare ${runB.id} with: ${choice.why}`,
+            `give two runs (phonehome diff RUN_A RUN_B), or --reports the folder that holds the earlier runs`,
+            2,
+          );
+        }
+        runA = choice.run;
+        previous = { run: runA.id, dir: runA.dir, why: choice.why };
+        process.stderr.write(`phonehome: comparing with ${runA.id}: ${choice.why}\n`);
+      } else {
+        runA = loadRun(resolveRun(a, o.reports));
+        runB = loadRun(resolveRun(b, o.reports));
+      }
+      const d = diffRuns(runA, runB);
       if (o.html) {
         try {
           writeFileSync(o.html, formatDiffHtml(d));
@@ -58,7 +111,13 @@ export function registerDiffCommand(program: Command): void {
           );
         }
       }
-      process.stdout.write(o.json ? formatDiffJson(d) : `${formatDiffTable(d, { all: o.all ?? false })}\n`);
+      process.stdout.write(
+        o.json
+          ? previous
+            ? `${JSON.stringify({ ...d, previous }, null, 2)}\n`
+            : formatDiffJson(d)
+          : `${formatDiffTable(d, { all: o.all ?? false })}\n`,
+      );
       if (o.html && !o.json) process.stdout.write(`HTML: ${o.html}\n`);
     });
 }

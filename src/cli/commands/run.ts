@@ -11,8 +11,10 @@ import { UserError } from '../errors.ts';
 import { adbPortOption, caMethodOption, parseCaMethod, timeoutMsParser } from '../options.ts';
 import { stateDir } from '../state.ts';
 import { runSuites } from '../../runner/run.ts';
+import { loadProjectConfig } from '../../config/project.ts';
 import { parseKeyOption, parseKeyOptions } from '../../inspect/options.ts';
 import { DEFAULT_QUARANTINE_AFTER } from '../../runner/scheduler.ts';
+import { parseShard, type ShardSpec } from '../../runner/shard.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 const collectList = (v: string, prev: string[] = []): string[] => [
@@ -33,6 +35,12 @@ function countParser(option: string, min: number): (v: string) => number {
   };
 }
 
+/** `--screenshots failures|steps` (exit 2 for anything else). */
+export function parseScreenshots(v: string): 'failures' | 'steps' {
+  if (v === 'failures' || v === 'steps') return v;
+  throw new UserError(`--screenshots must be failures or steps; not ${JSON.stringify(v)}`, undefined, 2);
+}
+
 interface RunCliOptions {
   devices?: string;
   device?: string[];
@@ -47,6 +55,10 @@ interface RunCliOptions {
   stepTimeout?: number;
   key?: string[];
   caMethod: string;
+  history?: string;
+  screenshots: 'failures' | 'steps';
+  shard?: ShardSpec;
+  config?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -88,7 +100,27 @@ export function registerRunCommand(program: Command): void {
       countParser('--quarantine-after', 1),
       DEFAULT_QUARANTINE_AFTER,
     )
+    .option(
+      '--shard <I/N>',
+      'run only slice I of N of the scenario × phone-fingerprint jobs (one slice per lab host; the same on every host), then `phonehome merge` the run folders',
+      parseShard,
+    )
     .option('--step-timeout <ms>', 'timeout of one scenario step', timeoutMsParser('--step-timeout'))
+    .option(
+      '--history <dir>',
+      "the lab's Allure history, read before and updated after the report (Trend, per-test history); " +
+        'default: <out>/history',
+    )
+    .option(
+      '--screenshots <when>',
+      'failures: a screenshot when a job fails or breaks; steps: also one after every scenario step (a filmstrip in the report)',
+      parseScreenshots,
+      'failures',
+    )
+    .option(
+      '--config <file>',
+      "project config: link templates for the scenario headers' issue/tms links and report categories (default: phonehome.json if present)",
+    )
     .addOption(caMethodOption())
     .option(
       '--key <name=hex>',
@@ -103,7 +135,11 @@ export function registerRunCommand(program: Command): void {
       'after',
       '\nExamples:\n  phonehome run\n  phonehome run scenarios/incognito-browsing.yaml --device 127.0.0.1:41001\n' +
         '  phonehome run --tags incognito --retries 1 --json > summary.json\n' +
-        '  phonehome run --key sensors=6d692d6c61622d73656e736f72732121   # decrypt Sensors gzip=9 payloads\n\n' +
+        '  phonehome run --key sensors=6d692d6c61622d73656e736f72732121   # decrypt Sensors gzip=9 payloads\n' +
+        '  phonehome run --screenshots steps --history /var/cache/phonehome/history\n\n' +
+        "The Allure history (Trend, each test's History) is read from and saved to <out>/history or --history;\n" +
+        'executor.json comes from GitLab CI, Jenkins or GitHub Actions variables; PHONEHOME_REPORT_URL\n' +
+        '(`{run}` = the run id) is where the report will be published.\n\n' +
         'Exit codes: 0 all passed, 1 a scenario failed, 2 usage or config error, 3 infrastructure ' +
         '(a phone was lost, leased by another run, or missing), 130 interrupted.',
     )
@@ -115,9 +151,12 @@ export function registerRunCommand(program: Command): void {
         throw new UserError((err as Error).message, undefined, 2);
       }
       const caMethod = parseCaMethod(o.caMethod);
+      // A bad phonehome.json stops the run before any phone is touched (exit 2, file:line:col).
+      const project = loadProjectConfig(o.config);
       const outcome = await runSuites({
         paths,
         caMethod,
+        project,
         ...(o.devices ? { devicesFile: o.devices } : {}),
         ...(o.device?.length ? { serials: o.device } : {}),
         ...(o.tags?.length ? { tags: o.tags } : {}),
@@ -128,7 +167,10 @@ export function registerRunCommand(program: Command): void {
         defaultServer: { host: process.env.ANDROID_ADB_SERVER_ADDRESS?.trim() || '127.0.0.1', port },
         ...(o.concurrency ? { concurrency: o.concurrency } : {}),
         quarantineAfter: o.quarantineAfter,
+        ...(o.shard ? { shard: o.shard } : {}),
         ...(o.stepTimeout ? { stepTimeoutMs: o.stepTimeout } : {}),
+        ...(o.history ? { historyDir: o.history } : {}),
+        screenshots: o.screenshots,
         ...(o.key?.length
           ? {
               keys: Object.fromEntries(
