@@ -21,12 +21,9 @@
  * host is listed with `"connect": true` and serial "HOST:PORT" (adbd over TCP): the runner
  * `adb connect`s it to its own adb server.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UI_KINDS, type DevicesFile, type DevicesFilePhone } from '../cli/devices-file.ts';
-import { UserFacingError } from '../util/user-facing.ts';
-import { joinPath, nodeAt } from './yaml-nodes.ts';
+import { JsonFileError, parseJsonFile, readJsonFile, type FileProblem } from './json-file.ts';
 
 const HOST_PORT_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
@@ -131,105 +128,19 @@ export type ValidatedDevicesFile = DevicesFile & {
   phones: Array<DevicesFilePhone & { adbServer?: string }>;
 };
 
-export interface DevicesProblem {
-  file: string;
-  line: number;
-  col: number;
-  path: string;
-  message: string;
-  fix?: string;
-}
+export type DevicesProblem = FileProblem;
 
 /** A bad devices.json (exit code 2), every problem with file:line:col. */
-export class DevicesFileError extends UserFacingError {
-  constructor(readonly problems: DevicesProblem[]) {
-    super(
-      (problems.length > 1 ? `${problems.length} problems in ${problems[0]!.file}:\n` : '') +
-        problems
-          .map((p) => {
-            const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : `${p.file}:`;
-            return `${where} ${p.path ? `${p.path}: ` : ''}${p.message}${p.fix ? `\n  fix: ${p.fix}` : ''}`;
-          })
-          .join('\n'),
-      undefined,
-      2,
-    );
-  }
-}
-
-/** Line and column (1-based) of a character offset. */
-function lineCol(text: string, offset: number): { line: number; col: number } {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
-  const lines = before.split('\n');
-  return { line: lines.length, col: lines[lines.length - 1]!.length + 1 };
-}
-
-/** Where JSON.parse stopped: Node 20 says "at position N", newer ones "(line L column C)". */
-function jsonErrorPos(text: string, message: string): { line: number; col: number } {
-  const lc = /line (\d+) column (\d+)/.exec(message);
-  if (lc) return { line: Number(lc[1]), col: Number(lc[2]) };
-  const pos = /position (\d+)/.exec(message);
-  if (pos) return lineCol(text, Number(pos[1]));
-  return lineCol(text, text.length); // "Unexpected end of JSON input"
-}
+export class DevicesFileError extends JsonFileError {}
 
 /**
  * Reads and validates devices.json: JSON syntax errors with line:col, schema errors with the field
- * path and line:col (the JSON is read again as YAML, which it is, for node positions). Throws
- * DevicesFileError (exit code 2) listing every problem.
+ * path and line:col (src/config/json-file.ts). Throws DevicesFileError (exit code 2) listing every
+ * problem.
  */
 export function validateDevicesFile(path: string): ValidatedDevicesFile {
-  if (!existsSync(path)) {
-    throw new DevicesFileError([
-      {
-        file: path,
-        line: 0,
-        col: 0,
-        path: '',
-        message: 'no such file',
-        fix: 'start the virtual lab (`phonehome lab up`) or write {"phones": [{"serial": "…"}]}',
-      },
-    ]);
-  }
-  const text = readFileSync(path, 'utf8');
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    const message = (err as Error).message;
-    const { line, col } = jsonErrorPos(text, message);
-    throw new DevicesFileError([
-      {
-        file: path,
-        line,
-        col,
-        path: '',
-        message: `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '')}`,
-        fix: 'fix the JSON (no trailing commas, no comments, keys in double quotes)',
-      },
-    ]);
-  }
-  const r = devicesFileSchema.safeParse(data, { reportInput: true });
-  if (r.success) return r.data;
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
-  const problems: DevicesProblem[] = r.error.issues.map((issue) => {
-    const node = nodeAt(doc.contents, issue.path);
-    const offset = node?.range?.[0] ?? 0;
-    const { line, col } = lc.linePos(offset);
-    const input = (issue as { input?: unknown }).input;
-    let message = issue.message;
-    if (issue.code === 'invalid_type') {
-      if (input === undefined)
-        message = `missing required field "${String(issue.path[issue.path.length - 1])}"`;
-      else
-        message = `${message.replace(/^Invalid input: expected (\w+), received \w+$/, 'expected $1')}, got ${JSON.stringify(input)}`;
-    } else if (issue.code === 'invalid_value') {
-      message = `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${JSON.stringify(input)}`;
-    } else if (issue.code === 'unrecognized_keys') {
-      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    }
-    return { file: path, line, col, path: joinPath('', issue.path), message };
+  const file = readJsonFile(path, DevicesFileError, {
+    missingFix: 'start the virtual lab (`phonehome lab up`) or write {"phones": [{"serial": "…"}]}',
   });
-  throw new DevicesFileError(problems);
+  return parseJsonFile(devicesFileSchema, file, path, DevicesFileError);
 }

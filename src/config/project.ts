@@ -12,8 +12,8 @@
  *
  * `categories` may also be a file name ("categories.json", relative to phonehome.json) holding the
  * list. Validation is strict where a typo would silently do nothing (unknown keys are errors), and
- * every problem names file:line:col (the JSON is read again as YAML for node positions, as
- * devices-schema.ts does); a bad file exits 2 before any job.
+ * every problem names file:line:col (src/config/json-file.ts, shared with devices.json); a bad file
+ * exits 2 before any job.
  *
  * Categories' regexes are Java regexes (Allure 2 matches them with `Pattern.matches`, i.e. against the
  * WHOLE message). They are checked by compiling them as JavaScript regexes after translating the Java
@@ -22,15 +22,13 @@
  * a quantifier with nothing to repeat, a reversed range, a `/…/flags` literal) but not every
  * difference between the two dialects.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { AllureCategory } from '../report/allure.ts';
 import { ScenarioError, type ScenarioProblem } from '../scenario/parse.ts';
 import type { Scenario } from '../scenario/types.ts';
-import { UserFacingError } from '../util/user-facing.ts';
-import { joinPath, nodeAt } from './yaml-nodes.ts';
+import { JsonFileError, parseJsonFile, readJsonFile, type FileProblem, type JsonFile } from './json-file.ts';
 
 export interface ProjectConfig {
   /** The file it came from. */
@@ -138,32 +136,10 @@ export function projectJsonSchema(): Record<string, unknown> {
 
 // --- errors ----------------------------------------------------------------------------------------
 
-export interface ConfigProblem {
-  file: string;
-  /** 0: the file as a whole. */
-  line: number;
-  col: number;
-  path: string;
-  message: string;
-  fix?: string;
-}
+export type ConfigProblem = FileProblem;
 
 /** A bad project config (exit code 2), every problem with file:line:col. */
-export class ProjectConfigError extends UserFacingError {
-  constructor(readonly problems: ConfigProblem[]) {
-    super(
-      (problems.length > 1 ? `${problems.length} problems in ${problems[0]!.file}:\n` : '') +
-        problems
-          .map((p) => {
-            const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : `${p.file}:`;
-            return `${where} ${p.path ? `${p.path}: ` : ''}${p.message}${p.fix ? `\n  fix: ${p.fix}` : ''}`;
-          })
-          .join('\n'),
-      undefined,
-      2,
-    );
-  }
-}
+export class ProjectConfigError extends JsonFileError {}
 
 // --- loading ---------------------------------------------------------------------------------------
 
@@ -176,8 +152,13 @@ export function loadProjectConfig(path?: string): ProjectConfig {
     if (!existsSync(PROJECT_FILE)) return { links: {}, categories: [] };
     path = PROJECT_FILE;
   }
-  const data = readJson(path, 'write {"report": {"links": {"issue": "https://…/{}"}}} or leave --config out');
-  const file = parseWith(projectFileSchema, data, path);
+  const file = parseWith(
+    projectFileSchema,
+    readJsonFile(path, ProjectConfigError, {
+      missingFix: 'write {"report": {"links": {"issue": "https://…/{}"}}} or leave --config out',
+    }),
+    path,
+  );
   const links: Record<string, string> = {};
   for (const [k, v] of Object.entries(file.report?.links ?? {})) if (v !== undefined) links[k] = v;
   let categories: AllureCategory[] = [];
@@ -186,7 +167,8 @@ export function loadProjectConfig(path?: string): ProjectConfig {
     const catFile = resolve(dirname(path), cats);
     categories = parseWith(
       categoriesSchema,
-      readJson(catFile, `write the list of categories into it, or give the list in ${path} itself`, {
+      readJsonFile(catFile, ProjectConfigError, {
+        missingFix: `write the list of categories into it, or give the list in ${path} itself`,
         from: path,
       }),
       catFile,
@@ -218,91 +200,8 @@ export function checkScenarioLinks(scenarios: readonly Scenario[], config: Proje
   if (problems.length) throw new ScenarioError(problems);
 }
 
-function readJson(path: string, fix: string, opts: { from?: string } = {}): unknown {
-  let text: string;
-  try {
-    if (statSync(path).isDirectory()) throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ProjectConfigError([
-      {
-        file: path,
-        line: 0,
-        col: 0,
-        path: '',
-        message:
-          code === 'ENOENT'
-            ? `no such file${opts.from ? ` (named by ${opts.from})` : ''}`
-            : `cannot read it (${code ?? (err as Error).message})`,
-        fix: code === 'ENOENT' ? fix : 'check the path and its permissions',
-      },
-    ]);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const message = (err as Error).message;
-    const { line, col } = jsonErrorPos(text, message);
-    throw new ProjectConfigError([
-      {
-        file: path,
-        line,
-        col,
-        path: '',
-        message: `not valid JSON: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '')}`,
-        fix: 'fix the JSON (no trailing commas, no comments, keys in double quotes)',
-      },
-    ]);
-  }
-}
-
-function parseWith<T extends z.ZodType>(schema: T, data: unknown, path: string): z.output<T> {
-  const r = schema.safeParse(data, { reportInput: true });
-  if (r.success) return r.data;
-  const text = readFileSync(path, 'utf8');
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc });
-  const problems: ConfigProblem[] = flatten(r.error.issues).map((issue) => {
-    let node = nodeAt(doc.contents, issue.path);
-    if (issue.code === 'unrecognized_keys' && isMap(node)) {
-      // At the (first) unknown key itself, not at its object.
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === issue.keys[0]);
-      if (pair && isScalar(pair.key)) node = pair.key;
-    }
-    const { line, col } = lc.linePos(node?.range?.[0] ?? 0);
-    const input = (issue as { input?: unknown }).input;
-    let message = issue.message;
-    let fix: string | undefined;
-    if (issue.code === 'invalid_type') {
-      message =
-        input === undefined
-          ? `missing required field "${String(issue.path[issue.path.length - 1])}"`
-          : `${message.replace(/^Invalid input: expected (\w+), received \w+$/, 'expected $1')}, got ${JSON.stringify(input)}`;
-    } else if (issue.code === 'invalid_value') {
-      message = `expected ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, got ${JSON.stringify(input)}`;
-    } else if (issue.code === 'unrecognized_keys') {
-      message = `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-      fix = `known fields here: ${knownFields(issue.path)}`;
-    }
-    return { file: path, line, col, path: joinPath('', issue.path), message, ...(fix ? { fix } : {}) };
-  });
-  throw new ProjectConfigError(problems);
-}
-
-type Issue = z.core.$ZodIssue;
-
-/** A union's issues: those of the branch that matches the input's shape (list or string), if one does. */
-function flatten(issues: readonly Issue[]): Issue[] {
-  return issues.flatMap((i) => {
-    if (i.code !== 'invalid_union') return [i];
-    const input = (i as { input?: unknown }).input;
-    const branch = i.errors.find(
-      (b) => b.length > 0 && b.every((e) => e.path.length > 0 || e.code !== 'invalid_type'),
-    );
-    if (!branch || input === undefined) return [i];
-    return flatten(branch.map((e) => ({ ...e, path: [...i.path, ...e.path] })));
-  });
+function parseWith<T extends z.ZodType>(schema: T, file: JsonFile, path: string): z.output<T> {
+  return parseJsonFile(schema, file, path, ProjectConfigError, { knownFields });
 }
 
 function knownFields(path: readonly PropertyKey[]): string {
@@ -311,22 +210,6 @@ function knownFields(path: readonly PropertyKey[]): string {
   if (last === 'report') return 'links, categories';
   if (last === 'links') return 'issue, tms';
   return Object.keys(categorySchema.shape).join(', ');
-}
-
-/** Line and column (1-based) of a character offset. */
-function lineCol(text: string, offset: number): { line: number; col: number } {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
-  const lines = before.split('\n');
-  return { line: lines.length, col: lines[lines.length - 1]!.length + 1 };
-}
-
-/** Where JSON.parse stopped: Node 20 says "at position N", newer ones "(line L column C)". */
-function jsonErrorPos(text: string, message: string): { line: number; col: number } {
-  const lc = /line (\d+) column (\d+)/.exec(message);
-  if (lc) return { line: Number(lc[1]), col: Number(lc[2]) };
-  const pos = /position (\d+)/.exec(message);
-  if (pos) return lineCol(text, Number(pos[1]));
-  return lineCol(text, text.length);
 }
 
 // --- Java regexes ------------------------------------------------------------------------------------

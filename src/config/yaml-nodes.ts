@@ -1,6 +1,6 @@
 /**
  * Finding the YAML (or JSON, which is YAML) node behind a path of keys and indexes, so validation
- * errors can name `file:line:col`: shared by the scenario parser and the devices.json validator.
+ * errors can name `file:line:col`: shared by the scenario parser and the JSON config files (json-file.ts).
  */
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 

@@ -192,6 +192,16 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
   return Array.from({ length: n }, (_, i) => pool[i % pool.length]!);
 }
 
+/** The options `lab up` takes for its phones and hands on to `lab serve`. */
+interface LabPhonesOptions {
+  profile: string[];
+  adbPort?: string;
+  devices: string;
+  basePort?: number;
+  listenHost?: string;
+  connect: boolean;
+}
+
 export function registerLabCommand(program: Command): void {
   const lab = program
     .command('lab')
@@ -232,65 +242,53 @@ export function registerLabCommand(program: Command): void {
         .default(60000)
         .argParser(timeoutMsParser('--timeout')),
     )
-    .action(
-      async (opts: {
-        phones?: number;
-        profile: string[];
-        adbPort?: string;
-        devices: string;
-        basePort?: number;
-        listenHost?: string;
-        connect: boolean;
-        json?: boolean;
-        timeout: number;
-      }) => {
-        const adbPort = adbPortOption(opts.adbPort);
-        const profiles = chooseProfiles(opts.profile, opts.phones);
-        if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
-        const existing = readLabState(adbPort);
-        if (existing && labProcessStatus(existing) === 'running') {
-          throw new UserError(
-            `a lab is already running for adb port ${adbPort} (pid ${existing.pid}, ${existing.phones.length} phones)`,
-            `run \`phonehome lab down --adb-port ${adbPort}\` first, or use another --adb-port`,
-          );
-        }
-        // A record whose process is gone or is not the lab is stale: the new lab replaces it.
-        const statePath = labStatePath(adbPort);
-        rmSync(statePath, { force: true });
-        const logPath = join(stateDir(), `lab-${adbPort}.log`);
-        const devicesFile = resolve(opts.devices);
-        readDevicesFile(devicesFile); // fail now, not in the background, if it is broken
-        // Likewise a missing adb client (`adb version` talks to no server, so it starts none).
-        if (opts.connect) await runAdb(adbPort, ['version'], { timeoutMs: 10000 });
-        const args = [BIN, 'lab', 'serve', '--adb-port', String(adbPort), '--devices', devicesFile];
-        for (const p of profiles) args.push('--profile', p);
-        if (opts.basePort !== undefined) args.push('--base-port', String(opts.basePort));
-        if (opts.listenHost !== undefined) args.push('--listen-host', opts.listenHost);
-        if (!opts.connect) args.push('--no-connect');
-        if (!opts.json)
-          process.stderr.write(`starting ${profiles.length} virtual phones (adb server port ${adbPort})…\n`);
-        const out = openSync(logPath, 'a');
-        const child = spawn(process.execPath, args, {
-          detached: true,
-          stdio: ['ignore', out, out],
-          env: process.env,
-        });
-        closeSync(out);
-        child.unref();
-        const state = await waitForReady(adbPort, child, opts.timeout, logPath);
-        if (opts.json) {
-          process.stdout.write(
-            `${JSON.stringify({ adbPort, pid: state.pid, phones: state.phones }, null, 2)}\n`,
-          );
-          return;
-        }
-        printPhones(state.phones.map((p) => ({ ...p, state: state.noConnect ? 'listening' : 'device' })));
-        process.stdout.write(
-          `\nlab running as pid ${state.pid}; recorded in ${devicesFile}; log: ${logPath}\n`,
+    .action(async (opts: LabPhonesOptions & { phones?: number; json?: boolean; timeout: number }) => {
+      const adbPort = adbPortOption(opts.adbPort);
+      const profiles = chooseProfiles(opts.profile, opts.phones);
+      if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
+      const existing = readLabState(adbPort);
+      if (existing && labProcessStatus(existing) === 'running') {
+        throw new UserError(
+          `a lab is already running for adb port ${adbPort} (pid ${existing.pid}, ${existing.phones.length} phones)`,
+          `run \`phonehome lab down --adb-port ${adbPort}\` first, or use another --adb-port`,
         );
-        process.stdout.write(`stop it with: phonehome lab down --adb-port ${adbPort}\n`);
-      },
-    );
+      }
+      // A record whose process is gone or is not the lab is stale: the new lab replaces it.
+      const statePath = labStatePath(adbPort);
+      rmSync(statePath, { force: true });
+      const logPath = join(stateDir(), `lab-${adbPort}.log`);
+      const devicesFile = resolve(opts.devices);
+      readDevicesFile(devicesFile); // fail now, not in the background, if it is broken
+      // Likewise a missing adb client (`adb version` talks to no server, so it starts none).
+      if (opts.connect) await runAdb(adbPort, ['version'], { timeoutMs: 10000 });
+      const args = [BIN, 'lab', 'serve', '--adb-port', String(adbPort), '--devices', devicesFile];
+      for (const p of profiles) args.push('--profile', p);
+      if (opts.basePort !== undefined) args.push('--base-port', String(opts.basePort));
+      if (opts.listenHost !== undefined) args.push('--listen-host', opts.listenHost);
+      if (!opts.connect) args.push('--no-connect');
+      if (!opts.json)
+        process.stderr.write(`starting ${profiles.length} virtual phones (adb server port ${adbPort})…\n`);
+      const out = openSync(logPath, 'a');
+      const child = spawn(process.execPath, args, {
+        detached: true,
+        stdio: ['ignore', out, out],
+        env: process.env,
+      });
+      closeSync(out);
+      child.unref();
+      const state = await waitForReady(adbPort, child, opts.timeout, logPath);
+      if (opts.json) {
+        process.stdout.write(
+          `${JSON.stringify({ adbPort, pid: state.pid, phones: state.phones }, null, 2)}\n`,
+        );
+        return;
+      }
+      printPhones(state.phones.map((p) => ({ ...p, state: state.noConnect ? 'listening' : 'device' })));
+      process.stdout.write(
+        `\nlab running as pid ${state.pid}; recorded in ${devicesFile}; log: ${logPath}\n`,
+      );
+      process.stdout.write(`stop it with: phonehome lab down --adb-port ${adbPort}\n`);
+    });
 
   lab
     .command('serve', { hidden: true })
@@ -306,23 +304,14 @@ export function registerLabCommand(program: Command): void {
     .option('--base-port <port>', 'first TCP port', parseBasePort)
     .option('--listen-host <addr>', "address the phones' adbd listens on", parseListenHost)
     .option('--no-connect', 'connect the phones to no adb server')
-    .action(
-      async (opts: {
-        profile: string[];
-        adbPort?: string;
-        devices: string;
-        basePort?: number;
-        listenHost?: string;
-        connect: boolean;
-      }) => {
-        const profiles = chooseProfiles(opts.profile, undefined);
-        if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
-        await serve(adbPortOption(opts.adbPort), profiles, resolve(opts.devices), opts.basePort, {
-          ...(opts.listenHost !== undefined ? { listenHost: opts.listenHost } : {}),
-          noConnect: !opts.connect,
-        });
-      },
-    );
+    .action(async (opts: LabPhonesOptions) => {
+      const profiles = chooseProfiles(opts.profile, undefined);
+      if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
+      await serve(adbPortOption(opts.adbPort), profiles, resolve(opts.devices), opts.basePort, {
+        ...(opts.listenHost !== undefined ? { listenHost: opts.listenHost } : {}),
+        noConnect: !opts.connect,
+      });
+    });
 
   lab
     .command('status')
