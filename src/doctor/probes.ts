@@ -111,11 +111,5 @@ export function miuiOptimizationFromProp(value: string): 'on' | 'off' | 'unset' 
   return 'unset';
 }
 
-/** A host name or address that is this machine: `localhost`, 127.0.0.0/8, `::1`. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host
-    .trim()
-    .toLowerCase()
-    .replace(/^\[(.*)\]$/, '$1');
-  return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '0:0:0:0:0:0:0:1';
-}
+/** A host name or address that is this machine (moved to src/util/hosts.ts, so src/ui can use it too). */
+export { isLoopbackHost } from '../util/hosts.ts';

@@ -74,7 +74,7 @@ export function keyParameters(profile: string, slot = 1): AllureParameter[] {
 
 /**
  * Slot of each phone among those of its profile (1, 2…, by serial): serial → slot. The runner gives
- * it to each worker (WorkerInit.profileSlot).
+ * it to each worker (WorkerInit.profileSlots; a job keeps the slot of the phone it was scheduled on).
  */
 export function profileSlots(
   phones: ReadonlyArray<{ serial: string; profile: string }>,

@@ -4,7 +4,7 @@
  * results, the lab's Allure history imported into allure-results/history, the single-file HTML
  * report, and the report's new history saved back to the lab history for the next run (history.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -138,6 +138,29 @@ export async function finishReport(runDir: string, o: FinishOptions): Promise<st
 }
 
 /**
+ * Above this size the single-file report is not read as one string for its embedded history: V8's
+ * string limit (~512 MB) would throw, and a quarter of a gigabyte of base64 is slow to search anyway.
+ */
+export const MAX_EMBEDDED_HISTORY_READ = 256 * 1024 * 1024;
+
+/**
+ * The history embedded in the single-file report at `index`; undefined (the multi-file path then
+ * gives it) when the file is larger than `maxBytes`, cannot be read as one string, or embeds none.
+ */
+export function embeddedHistory(
+  index: string,
+  maxBytes = MAX_EMBEDDED_HISTORY_READ,
+): HistoryFiles | undefined {
+  try {
+    if (statSync(index).size > maxBytes) return undefined;
+    return historyFromSingleFile(readFileSync(index, 'utf8'));
+  } catch {
+    // ERR_STRING_TOO_LONG and the like: the report itself is written; only this shortcut is lost.
+    return undefined;
+  }
+}
+
+/**
  * The history the report just generated: embedded in the single file, else from a multi-file
  * generate into a temporary folder. undefined (with a warning) when neither gives it.
  */
@@ -147,7 +170,7 @@ async function newHistory(
   gen: GenerateOptions,
   warn: (line: string) => void,
 ): Promise<HistoryFiles | undefined> {
-  const embedded = historyFromSingleFile(readFileSync(index, 'utf8'));
+  const embedded = embeddedHistory(index);
   if (embedded) return embedded;
   const tmp = mkdtempSync(join(tmpdir(), 'phonehome-allure-history-'));
   try {

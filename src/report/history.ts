@@ -24,14 +24,17 @@
 import {
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { writeAtomically } from './allure.ts';
@@ -138,6 +141,11 @@ export interface LockOptions {
   waitMs?: number;
   /** A lock older than this is taken over whoever holds it (default 10 min). */
   staleMs?: number;
+  /**
+   * A lock that names no holder (empty: its creator died between creating and writing it) is taken
+   * over once its mtime is this old (default 30 s).
+   */
+  emptyGraceMs?: number;
   pollMs?: number;
 }
 
@@ -150,21 +158,64 @@ function alive(pid: number): boolean {
   }
 }
 
-/** True when the lock file's holder is gone (a dead process on this host) or the lock is too old. */
-function staleLock(file: string, staleMs: number): boolean {
+/**
+ * True when the lock file's holder is gone (a dead process on this host), the lock is too old, or it
+ * names no holder (`host pid …` unreadable: a crash between open and write) past a short grace.
+ */
+function staleLock(file: string, o: { staleMs: number; emptyGraceMs: number }): boolean {
   try {
-    if (Date.now() - statSync(file).mtimeMs > staleMs) return true;
+    const age = Date.now() - statSync(file).mtimeMs;
+    if (age > o.staleMs) return true;
     const [host, pid] = readFileSync(file, 'utf8').trim().split(' ');
-    return host === hostname() && Number.isSafeInteger(Number(pid)) && !alive(Number(pid));
+    if (!host || !pid || !Number.isSafeInteger(Number(pid))) return age > o.emptyGraceMs;
+    return host === hostname() && !alive(Number(pid));
   } catch {
     return false;
+  }
+}
+
+/** The lock's content, or undefined when there is no lock file (or it cannot be read). */
+function lockContent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes a stale lock out of the way: renamed to a name of our own (only one waiter's rename of a
+ * given file succeeds), then checked again. When what was moved is no longer stale (another waiter
+ * took the stale lock over and made its own in between), it is put back (link: only where no lock
+ * is) instead of deleted. Either way the caller then competes for the lock with O_EXCL. Exported for
+ * the tests (the race it closes needs two processes between a staleness check and a rename).
+ */
+export function moveStaleLock(
+  file: string,
+  token: string,
+  o: { staleMs: number; emptyGraceMs: number },
+): void {
+  const aside = `${file}.stale-${token.replace(/[^A-Za-z0-9]+/g, '-')}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return; // gone already: another waiter moved it, or its holder released it
+  }
+  try {
+    if (!staleLock(aside, o)) linkSync(aside, file);
+  } catch {
+    // a lock is there again: it is the one that counts
+  } finally {
+    rmSync(aside, { force: true });
   }
 }
 
 /**
  * Runs `fn` holding `<historyDir>/.lock` (created exclusively; taken over when its holder died).
  * Resolves `{unavailable}` without running `fn` when another holder keeps it longer than `waitMs` or
- * the lock cannot be created (a read-only folder…), saying why.
+ * the lock cannot be created (a read-only folder…), saying why. The lock holds a token of its own
+ * (host, pid, random): it is removed afterwards only while it still holds that token, so a lock
+ * taken over as stale in the meantime stays with its new holder.
  */
 export async function withHistoryLock<T>(
   historyDir: string,
@@ -173,18 +224,26 @@ export async function withHistoryLock<T>(
 ): Promise<{ value: T } | { unavailable: string }> {
   const file = join(historyDir, '.lock');
   const deadline = Date.now() + (o.waitMs ?? 150_000);
+  const staleness = { staleMs: o.staleMs ?? 600_000, emptyGraceMs: o.emptyGraceMs ?? 30_000 };
+  const token = `${hostname()} ${process.pid} ${randomBytes(8).toString('hex')}\n`;
   try {
     mkdirSync(historyDir, { recursive: true });
     for (;;) {
       try {
         const fd = openSync(file, 'wx');
-        writeSync(fd, `${hostname()} ${process.pid}\n`);
-        closeSync(fd);
+        try {
+          writeSync(fd, token);
+        } catch (err) {
+          rmSync(file, { force: true }); // ours, still empty
+          throw err;
+        } finally {
+          closeSync(fd);
+        }
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (staleLock(file, o.staleMs ?? 600_000)) {
-          rmSync(file, { force: true });
+        if (staleLock(file, staleness)) {
+          moveStaleLock(file, token, staleness);
           continue;
         }
         if (Date.now() > deadline)
@@ -200,10 +259,13 @@ export async function withHistoryLock<T>(
   try {
     return { value: await fn() };
   } finally {
-    try {
-      unlinkSync(file);
-    } catch {
-      // removed as stale by someone else
+    // Only while it is still ours: a holder that outlived staleMs may have lost it to another run.
+    if (lockContent(file) === token) {
+      try {
+        unlinkSync(file);
+      } catch {
+        // removed by someone else in between
+      }
     }
   }
 }

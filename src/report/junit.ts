@@ -112,7 +112,8 @@ export function attachmentLines(r: JobResult, o: JUnitAttachOptions): string[] {
     const file = join(dir, name);
     if (!existsSync(file)) continue;
     const rel = relative(cwd, file);
-    const under = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+    // `..` or `../x` is outside; `..foo/x` is a folder under cwd; another drive (Windows) is absolute.
+    const under = rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
     const path = (under ? rel : file).split(sep).join('/');
     // A path the line format cannot carry (`|`, `]]`, a line break) is left out, not mangled.
     if (/[|\n\r]|\]\]/.test(path)) continue;

@@ -86,6 +86,8 @@ export interface MergeReport {
   duplicates: Array<MergedJobRef & { runs: string[] }>;
   /** In a run's universe but in no run's results: each is a `broken` result in the merged run. */
   missing: Array<MergedJobRef & { shard: number; count: number; why: string }>;
+  /** Shards of a split (count N > 1) that no input is: each is one `broken` result in the merged run. */
+  missingShards: Array<{ index: number; count: number }>;
   /** Shard counts of the inputs when they differ (else empty). */
   shardCounts: Array<{ run: string; count: number }>;
   /** Phones renamed because their serial appeared in more than one run. */
@@ -133,6 +135,15 @@ export function loadInputs(inputs: readonly string[], reportsDir: string): Loade
       }
       seen.set(real, arg);
       const meta = readRunMeta(dir);
+      if (meta?.merged) {
+        // Its not-run results would stay broken after the missing shard is merged in, and its inputs
+        // could be given again beside it (`merge reports/2*` picks up the last merge).
+        bad.push(
+          `${arg}: a merged run (of ${meta.merged.from.map((f) => f.run).join(', ') || 'no runs'}); ` +
+            'merge the run folders it was made from, with the re-run shard, instead',
+        );
+        continue;
+      }
       const host = meta?.host || run.results.find((r) => r.host)?.host || 'unknown-host';
       loaded.push({
         run: meta?.run ?? run.id,
@@ -235,9 +246,11 @@ function keepApart(
         .map((p) => [p.name, p.value])
         .sort(),
     )}`;
-  let key = keyOf();
+  const original = keyOf();
+  let key = original;
   const owner = keys.get(key);
-  if (owner === undefined || owner === run) {
+  const moved = keys.get(`${run}\0moved\0${original}`);
+  if (moved === undefined && (owner === undefined || owner === run)) {
     keys.set(key, run);
     return false;
   }
@@ -246,12 +259,20 @@ function keepApart(
     slot = { name: 'same-profile phone', value: '1', excluded: false };
     params.push(slot);
   }
-  for (let n = 2; ; n++) {
+  if (moved !== undefined) {
+    // Another result of this run with the same key (a retry): the same slot, so Allure keeps showing
+    // it as a retry of that job and not as a test of its own.
+    slot.value = String(moved);
+    return true;
+  }
+  let n = 2;
+  for (; ; n++) {
     slot.value = String(n);
     key = keyOf();
     if (!keys.has(key)) break;
   }
   keys.set(key, run);
+  keys.set(`${run}\0moved\0${original}`, n);
   return true;
 }
 
@@ -365,6 +386,7 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
     })),
     duplicates: [],
     missing: [],
+    missingShards: [],
     shardCounts: [],
     renamedPhones: [],
     renamedEvidence: [],
@@ -468,10 +490,46 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
       fingerprintKey: j.fingerprintKey,
     };
     results.push(r);
-    writeAtomically(
-      join(runDir, 'allure-results', `${randomUUID()}-result.json`),
-      JSON.stringify(notRunAllureResult(r, at)),
-    );
+    const notRun = notRunAllureResult(r, at);
+    // Its key (scenario × profile) may be a real result's (twin hosts whose firmware drifted): kept
+    // apart like a duplicate, or Allure would show it as a retry and hide that result.
+    keepApart(notRun, inputs.length, allureKeys);
+    writeAtomically(join(runDir, 'allure-results', `${randomUUID()}-result.json`), JSON.stringify(notRun));
+  }
+
+  // A shard that was not merged at all: its host's jobs are in no run.json given, so they cannot be
+  // listed; one broken result per missing shard says so (ground rule 1: never a merged pass with a
+  // shard left out).
+  for (const count of new Set(inputs.map((i) => i.shard?.count ?? 1))) {
+    if (count < 2) continue;
+    const present = new Set(inputs.filter((i) => i.shard?.count === count).map((i) => i.shard!.index));
+    for (let index = 1; index <= count; index++) {
+      if (present.has(index)) continue;
+      report.missingShards.push({ index, count });
+      const name = `shard ${index}/${count}`;
+      const r: JobResult = {
+        scenario: `(${name} not merged)`,
+        file: '',
+        phone: NOT_RUN_PHONE,
+        profile: '',
+        status: 'broken',
+        message:
+          `not run: ${name} was not merged, so the jobs of the lab host that runs it are unknown — ` +
+          `run \`phonehome run --shard ${index}/${count}\` there and merge its run folder with the others`,
+        durationMs: 0,
+        steps: [],
+        hosts: [],
+        trackers: [],
+        fingerprint: {},
+        evidenceDir: '',
+        attempts: 0,
+      };
+      results.push(r);
+      writeAtomically(
+        join(runDir, 'allure-results', `${randomUUID()}-result.json`),
+        JSON.stringify(notRunAllureResult(r, at)),
+      );
+    }
   }
 
   // Say what merge saw, on stderr.
@@ -491,6 +549,10 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
   for (const d of report.duplicates)
     warn(
       `phonehome: duplicate job: ${d.scenario} on ${d.profile} [${d.fingerprintKey}] in runs ${d.runs.join(', ')} (both results kept)`,
+    );
+  for (const m of report.missingShards)
+    warn(
+      `phonehome: missing shard: ${m.index}/${m.count} is not among the runs merged (one broken result says so)`,
     );
   for (const m of report.missing)
     warn(
@@ -529,6 +591,7 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
       })),
       ...(report.duplicates.length ? { duplicates: report.duplicates } : {}),
       ...(report.missing.length ? { missing: report.missing } : {}),
+      ...(report.missingShards.length ? { missingShards: report.missingShards } : {}),
       ...(report.shardCounts.length ? { shardCounts: report.shardCounts } : {}),
     },
   });

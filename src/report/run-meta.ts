@@ -47,6 +47,8 @@ export interface RunMeta {
       count: number;
       why: string;
     }>;
+    /** Shards of the split that no input was (each a broken result in the merged run). */
+    missingShards?: Array<{ index: number; count: number }>;
     /** The inputs' shard counts, when they differ. */
     shardCounts?: Array<{ run: string; count: number }>;
   };
@@ -116,7 +118,7 @@ export function readRunMeta(runDir: string): RunMeta | undefined {
       }),
     };
     // The findings are for people and tools; kept as written.
-    for (const k of ['duplicates', 'missing', 'shardCounts'] as const)
+    for (const k of ['duplicates', 'missing', 'missingShards', 'shardCounts'] as const)
       if (Array.isArray(data.merged[k])) (meta.merged as Record<string, unknown>)[k] = data.merged[k];
   }
   return meta;

@@ -55,8 +55,12 @@ export interface WorkerInit {
   keys?: Record<string, string>;
   /** URL templates of the scenario headers' issue/tms links (phonehome.json report.links). */
   links?: Record<string, string>;
-  /** This phone's slot among the run's phones of its profile (Allure's history key; absent: 1). */
-  profileSlot?: number;
+  /**
+   * Slots among the run's phones of one profile, by serial, for the phones past the first (Allure's
+   * history key; absent: 1). A job keeps the slot of the phone it was scheduled on, also when it moves
+   * to a twin, so that it never shares an Allure key (and so a retry row) with the twin's own job.
+   */
+  profileSlots?: Record<string, number>;
   /** `phonehome run --screenshots`: `steps` adds a screenshot after every scenario step (default failures). */
   screenshots?: 'failures' | 'steps';
 }

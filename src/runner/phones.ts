@@ -98,7 +98,10 @@ export function refuseRemoteAdbServers(
   }
 }
 
-/** `host:port` → address (usage error on anything else). */
+/**
+ * `host:port` → address (usage error on anything else). An IPv6 literal is written in brackets
+ * (`[::1]:5037`) and given back without them (`::1`): adbkit passes the host to net.connect as is.
+ */
 export function parseAdbServer(value: string, where: string): AdbServerAddress {
   const m = /^(.+):(\d+)$/.exec(value.trim());
   const port = m ? parsePort(m[2]!) : undefined;
@@ -109,7 +112,8 @@ export function parseAdbServer(value: string, where: string): AdbServerAddress {
       EXIT.usage,
     );
   }
-  return { host: m[1]!, port };
+  const host = /^\[(.+)\]$/.exec(m[1]!)?.[1] ?? m[1]!;
+  return { host, port };
 }
 
 /** Reads and validates devices.json (src/config/devices-schema.ts: errors with file:line:col, exit 2). */
@@ -131,6 +135,8 @@ interface Candidate {
   adb: AdbServerAddress;
   ui: 'appium' | 'adb';
   labProfile?: string;
+  /** A virtual phone's profile: part of its fingerprint key (a real phone's label is not). */
+  keyProfile?: string;
   connect?: boolean;
 }
 
@@ -184,7 +190,7 @@ export async function resolvePhones(o: ResolveOptions): Promise<PhoneSpec[]> {
       ...(p.connect === true ? { connect: true } : {}),
       // JobResult.profile: the lab profile, else the phone's label in devices.json, else its model.
       ...(p.lab
-        ? { labProfile: p.lab.profile }
+        ? { labProfile: p.lab.profile, keyProfile: p.lab.profile }
         : typeof p.label === 'string' && p.label
           ? { labProfile: p.label }
           : {}),
@@ -294,7 +300,10 @@ export function phoneSpec(c: Candidate, f: Fingerprint): PhoneSpec {
     ui: c.ui,
     ...(c.connect ? { connect: true } : {}),
     profile,
-    fingerprintKey: [f.model, os, f.android.release, f.incremental, profile].join('|'),
+    // The firmware, and the profile of a virtual phone (its behaviour); never a devices.json label,
+    // which is free text: twin lab hosts that label their phones differently must cut a suite the
+    // same way (runner/shard.ts) and their phones stay twins for a quarantine move.
+    fingerprintKey: [f.model, os, f.android.release, f.incremental, c.keyProfile ?? f.model].join('|'),
     fingerprint: {
       model: f.model,
       ...(f.marketName ? { marketName: f.marketName } : {}),

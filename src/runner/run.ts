@@ -146,7 +146,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
       phones: phones.filter((p) => scenarios.some((s) => plan.include(s, p))).map((p) => p.serial),
     });
     // A further phone of the same profile gets its own Allure history entry (report/allure-labels.ts).
-    const slots = profileSlots(phones);
+    const extraSlots = [...profileSlots(phones)].filter(([, slot]) => slot > 1);
     const startWorker: WorkerFactory = (phone: PhoneSpec) => {
       const w = new ForkedWorker(phone, {
         runDir,
@@ -160,7 +160,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
         ...(o.adbTimeoutMs ? { adbTimeoutMs: o.adbTimeoutMs } : {}),
         ...(o.keys && Object.keys(o.keys).length ? { keys: o.keys } : {}),
         ...(o.project && Object.keys(o.project.links).length ? { links: o.project.links } : {}),
-        ...((slots.get(phone.serial) ?? 1) > 1 ? { profileSlot: slots.get(phone.serial)! } : {}),
+        ...(extraSlots.length ? { profileSlots: Object.fromEntries(extraSlots) } : {}),
         ...(o.screenshots === 'steps' ? { screenshots: 'steps' as const } : {}),
       });
       workers.add(w);

@@ -115,6 +115,11 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** The job's Allure slot: that of the phone it was scheduled on (`<scenario index>:<serial>`). */
+function slotOf(job: JobSpec): number {
+  return phone?.init.profileSlots?.[job.id.slice(job.id.indexOf(':') + 1)] ?? 1;
+}
+
 /** `adb connect` a devices.json `connect` phone again (disconnecting it first when it is offline). */
 function reconnectPhone(p: WorkerInit['phone']): Promise<ConnectResult> {
   return connectPhone(createAdbClient({ host: p.adb.host, port: p.adb.port }), p.serial, {
@@ -280,7 +285,9 @@ async function runJob(job: JobSpec): Promise<{ result: JobResult; phoneLost: boo
       serial: p.serial,
       profile: p.profile,
       fingerprint: fingerprintRecord(s.fingerprint, p),
-      ...(s.init.profileSlot ? { slot: s.init.profileSlot } : {}),
+      // The slot of the phone the job was scheduled on (JobSpec.id: `<scenario>:<serial>`), not of
+      // this one: a job moved to a twin must not share the twin's own job's Allure key.
+      ...(slotOf(job) > 1 ? { slot: slotOf(job) } : {}),
     },
     s.init.links ?? {},
     await appVersions,

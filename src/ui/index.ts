@@ -34,7 +34,7 @@ export interface OpenUiDriverOptions {
   device: Device;
   /** The adb server port the Device's client uses (for Appium's `appium:adbPort`). */
   adbPort: number;
-  /** The adb server's host when not 127.0.0.1 (Appium's `appium:remoteAdbHost`). */
+  /** The adb server's host (Appium's `appium:remoteAdbHost` when it is not loopback). */
   adbHost?: string;
   /** Required for kind "appium": the Appium server URL. */
   appiumUrl?: string;

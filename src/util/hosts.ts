@@ -55,3 +55,12 @@ export function underDomain(domains: readonly string[], host: string): string | 
   const h = normaliseHost(host);
   return domains.find((d) => h === d || h.endsWith(`.${d}`));
 }
+
+/** A host name or address that is this machine: `localhost`, 127.0.0.0/8, `::1` (brackets allowed). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '0:0:0:0:0:0:0:1';
+}

@@ -192,8 +192,9 @@ describe('two lab hosts in network namespaces: a shard each, merged', function (
     const partial = JSON.parse(rOne.stdout) as MergeReport;
     assert.equal(partial.missing.length, b.length, 'the other shard’s jobs are missing');
     const one2 = summaryOf(join(tmp, 'merged-one', partial.run));
-    assert.equal(one2.results.length, jobs, 'missing jobs are broken results');
-    assert.equal(one2.results.filter((r) => r.status === 'broken').length, b.length);
+    assert.deepEqual(partial.missingShards, [{ index: 2, count: 2 }]);
+    assert.equal(one2.results.length, jobs + 1, 'missing jobs and the missing shard are broken results');
+    assert.equal(one2.results.filter((r) => r.status === 'broken').length, b.length + 1);
   });
 
   it('a shard with no job on this host is an empty run (exit 0, said so); a bad --shard exits 2', async () => {

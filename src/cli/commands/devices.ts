@@ -15,7 +15,7 @@ import {
   type PhoneEntry,
 } from '../../device/index.ts';
 import { validateDevicesFile } from '../../config/devices-schema.ts';
-import { isLoopbackHost } from '../../doctor/probes.ts';
+import { isLoopbackHost } from '../../util/hosts.ts';
 import { adbPortOption, timeoutMsParser } from '../options.ts';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -39,8 +39,18 @@ async function describe(entry: PhoneEntry, device: Device): Promise<DeviceReport
   }
 }
 
-/** The devices.json `connect` phones whose adb server is the loopback one on `port`. */
-export function connectPhonesFor(file: ReturnType<typeof validateDevicesFile>, port: number): string[] {
+/**
+ * The devices.json `connect` phones whose adb server is the loopback one on `port`. `clientHost` is
+ * the host the adb client talks to (ANDROID_ADB_SERVER_ADDRESS, else 127.0.0.1): when it is not
+ * loopback, none (`adb connect` there would attach the phones to another host's adb server, from
+ * which adb reverse cannot come back here).
+ */
+export function connectPhonesFor(
+  file: ReturnType<typeof validateDevicesFile>,
+  port: number,
+  clientHost = '127.0.0.1',
+): string[] {
+  if (!isLoopbackHost(clientHost)) return [];
   const first = file.adbServers?.[0];
   return file.phones
     .filter((p) => {
@@ -50,7 +60,7 @@ export function connectPhonesFor(file: ReturnType<typeof validateDevicesFile>, p
         ? { host: m[1]!, port: Number(m[2]) }
         : p.lab
           ? { host: '127.0.0.1', port: p.lab.adbPort }
-          : (first ?? { host: '127.0.0.1', port });
+          : (first ?? { host: clientHost, port });
       return isLoopbackHost(adb.host) && adb.port === port;
     })
     .map((p) => p.serial);
@@ -98,7 +108,15 @@ export function registerDevicesCommand(program: Command): void {
       const devicesFile = o.devices ?? (existsSync('devices.json') ? 'devices.json' : undefined);
       if (devicesFile) {
         try {
-          toConnect = connectPhonesFor(validateDevicesFile(devicesFile), port);
+          const file = validateDevicesFile(devicesFile);
+          toConnect = connectPhonesFor(file, port, client.host);
+          const asked = file.phones.filter((p) => p.connect === true).length;
+          if (asked && !isLoopbackHost(client.host)) {
+            process.stderr.write(
+              `phonehome: warning: ANDROID_ADB_SERVER_ADDRESS (${client.host}) is not this host: ` +
+                `not adb connecting the ${asked} "connect" phone(s) of ${devicesFile} on that adb server\n`,
+            );
+          }
         } catch (err) {
           if (o.devices) throw err; // the file asked for must be right (exit 2, file:line:col)
           process.stderr.write(`phonehome: ignoring ${devicesFile}: ${(err as Error).message}\n`);

@@ -17,6 +17,7 @@
  * driver neither re-checks nor raises MIUI's install confirmation at every job.
  */
 import { createServer } from 'node:net';
+import { isLoopbackHost } from '../../util/hosts.ts';
 
 export interface SessionTarget {
   /** The phone's adb serial (`appium:udid`). */
@@ -24,11 +25,15 @@ export interface SessionTarget {
   /** The harness's adb server port (`appium:adbPort`). */
   adbPort: number;
   /**
-   * The host of the adb server that holds the phone (default 127.0.0.1). Any other host becomes
-   * `appium:remoteAdbHost`: appium-adb then runs `adb -H HOST -P PORT` (appium-adb build/lib/adb.js),
-   * and the UiAutomator2 driver reaches its server's systemPort forward on that host
-   * (appium-uiautomator2-driver build/lib/uiautomator2-server/session.js: `host: remoteAdbHost ||
+   * The host of the adb server that holds the phone (default 127.0.0.1). A host that is not loopback
+   * becomes `appium:remoteAdbHost`: appium-adb then runs `adb -H HOST -P PORT` (appium-adb
+   * build/lib/adb.js), and the UiAutomator2 driver reaches its server's systemPort forward on that
+   * host (appium-uiautomator2-driver build/lib/uiautomator2-server/session.js: `host: remoteAdbHost ||
    * 127.0.0.1`), since `adb forward` binds on the adb server's host.
+   *
+   * A loopback host (localhost, 127.0.0.0/8, ::1) never becomes `remoteAdbHost`: adb forward listens
+   * on 127.0.0.1 whatever loopback address the server was reached on (127.0.0.2 would miss it), and
+   * the driver writes the host into a URL without brackets (`http://::1:PORT` is no URL).
    */
   adbHost?: string;
   /** Local port for the UiAutomator2 server forward; unique per phone (allocateSystemPort()). */
@@ -54,7 +59,9 @@ export function appiumCapabilities(t: SessionTarget, opts: CapabilityOptions = {
     'appium:automationName': 'UiAutomator2',
     'appium:udid': t.serial,
     'appium:adbPort': t.adbPort,
-    ...(t.adbHost && t.adbHost !== '127.0.0.1' ? { 'appium:remoteAdbHost': t.adbHost } : {}),
+    // Only for an adb server on another host, which `phonehome run` refuses today (runner/phones.ts
+    // refuseRemoteAdbServers): this exists for a future shape that drives such a server.
+    ...(t.adbHost && !isLoopbackHost(t.adbHost) ? { 'appium:remoteAdbHost': t.adbHost } : {}),
     'appium:suppressKillServer': true,
     'appium:skipServerInstallation': !opts.installServer,
     'appium:skipDeviceInitialization': true,

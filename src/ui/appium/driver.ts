@@ -50,7 +50,7 @@ export interface AppiumUiDriverOptions extends CapabilityOptions {
   serial: string;
   /** The adb server port the harness uses. */
   adbPort: number;
-  /** The adb server's host, when not 127.0.0.1 (`appium:remoteAdbHost`). */
+  /** The adb server's host (`appium:remoteAdbHost` when it is not loopback). */
   adbHost?: string;
   /** Default: a free port (allocateSystemPort()). */
   systemPort?: number;

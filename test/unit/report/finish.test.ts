@@ -6,14 +6,24 @@
  * test/integration/report-history.test.ts.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { finishReport } from '../../../src/report/finish.ts';
+import { embeddedHistory, finishReport } from '../../../src/report/finish.ts';
 import {
   HISTORY_FILES,
   historyFromSingleFile,
   lastBuildOrder,
+  moveStaleLock,
   withHistoryLock,
 } from '../../../src/report/history.ts';
 import { job, tempDir } from './fixtures.ts';
@@ -221,5 +231,67 @@ describe('report/finish: Allure history across runs', () => {
       value: 'took over',
     });
     assert.ok(!existsSync(join(lab, '.lock')));
+  });
+
+  it('leaves a lock taken over in the meantime to its new holder', async () => {
+    const lab = join(reports, 'h');
+    const other = `${hostname()} ${process.pid} someone-else\n`;
+    const r = await withHistoryLock(lab, async () => {
+      assert.match(
+        readFileSync(join(lab, '.lock'), 'utf8'),
+        new RegExp(`^${hostname()} ${process.pid} [0-9a-f]{16}\n$`),
+      );
+      writeFileSync(join(lab, '.lock'), other); // another run judged ours stale and took it over
+      return 'done';
+    });
+    assert.deepEqual(r, { value: 'done' });
+    assert.equal(readFileSync(join(lab, '.lock'), 'utf8'), other);
+  });
+
+  it('a second waiter that judged the same lock stale does not remove the first one’s fresh lock', async () => {
+    const lab = join(reports, 'h');
+    mkdirSync(lab);
+    const file = join(lab, '.lock');
+    const o = { staleMs: 600_000, emptyGraceMs: 30_000 };
+    writeFileSync(file, `${hostname()} 999999999\n`);
+    const r = await withHistoryLock(lab, async () => {
+      const mine = readFileSync(file, 'utf8');
+      // the late waiter acts on its (now wrong) judgement: its rename moves our lock, which is put back
+      moveStaleLock(file, 'late waiter', o);
+      assert.equal(readFileSync(file, 'utf8'), mine);
+      assert.deepEqual(readdirSync(lab), ['.lock'], 'nothing left aside');
+      return 'kept';
+    });
+    assert.deepEqual(r, { value: 'kept' });
+    assert.ok(!existsSync(file));
+    // and a lock that is still stale when moved is removed
+    writeFileSync(file, `${hostname()} 999999999\n`);
+    moveStaleLock(file, 'w', o);
+    assert.deepEqual(readdirSync(lab), []);
+  });
+
+  it('an empty lock (a crash between open and write) is stale after a short grace, not 10 minutes', async () => {
+    const lab = join(reports, 'h');
+    mkdirSync(lab);
+    const file = join(lab, '.lock');
+    writeFileSync(file, '');
+    const waiting = await withHistoryLock(lab, async () => 'no', { waitMs: 300, pollMs: 50 });
+    assert.ok('unavailable' in waiting, 'a fresh empty lock may be mid-write: waited for');
+    const old = new Date(Date.now() - 31_000);
+    utimesSync(file, old, old);
+    assert.deepEqual(await withHistoryLock(lab, async () => 'took over', { waitMs: 300 }), {
+      value: 'took over',
+    });
+    assert.ok(!existsSync(file));
+  });
+
+  it('skips the embedded history of a single file too large to read as one string', () => {
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64');
+    const index = join(reports, 'index.html');
+    writeFileSync(index, HISTORY_FILES.map((f) => `d('history/${f}','${b64([{ data: {} }])}'),`).join('\n'));
+    assert.equal(Object.keys(embeddedHistory(index) ?? {}).length, 5);
+    assert.equal(embeddedHistory(index, 100), undefined, 'over the size limit: the multi-file path');
+    assert.equal(embeddedHistory(reports), undefined, 'unreadable as a string: no throw');
+    assert.equal(embeddedHistory(join(reports, 'missing.html')), undefined);
   });
 });

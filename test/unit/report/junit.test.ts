@@ -197,6 +197,20 @@ describe('report/junit', () => {
       }
     });
 
+    it('keeps a run folder under a CI-directory folder named like `..foo` relative', () => {
+      runDir = join(cwd, '..reports', 'run-1');
+      evidence('evidence/a/p', ['screenshot.png']);
+      assert.deepEqual(attachmentLines(job({ evidenceDir: 'evidence/a/p' }), { runDir, cwd }), [
+        '[[ATTACHMENT|..reports/run-1/evidence/a/p/screenshot.png]]',
+      ]);
+      // a file beside the CI directory (`../x`) is still outside it: absolute
+      const file = join(runDir, 'evidence/a/p/screenshot.png');
+      assert.deepEqual(
+        attachmentLines(job({ evidenceDir: 'evidence/a/p' }), { runDir, cwd: join(cwd, 'ci') }),
+        [`[[ATTACHMENT|${file}]]`],
+      );
+    });
+
     it('adds nothing without evidence files, and nothing without the run folder', () => {
       const r = job({ evidenceDir: 'evidence/none/p' });
       assert.deepEqual(attachmentLines(r, { runDir, cwd }), []);

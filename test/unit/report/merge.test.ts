@@ -224,8 +224,14 @@ describe('report: phonehome merge', () => {
       'c|hyperos|2/2',
     ]);
     for (const m of r.missing) assert.equal(m.why, 'shard 2/2 was not merged');
+    // The shard itself is missing too: its host may have had fingerprints no run.json lists.
+    assert.deepEqual(r.missingShards, [{ index: 2, count: 2 }]);
     const results = JSON.parse(readFileSync(join(out, r.run, 'results.json'), 'utf8')) as JobResult[];
-    const broken = results.filter((x) => x.status === 'broken');
+    const placeholder = results.filter((x) => x.scenario === '(shard 2/2 not merged)');
+    assert.equal(placeholder.length, 1);
+    assert.equal(placeholder[0]!.status, 'broken');
+    assert.match(placeholder[0]!.message!, /phonehome run --shard 2\/2/);
+    const broken = results.filter((x) => x.status === 'broken' && x !== placeholder[0]);
     assert.equal(broken.length, 3);
     for (const x of broken) {
       assert.equal(x.phone, NOT_RUN_PHONE);
@@ -241,8 +247,51 @@ describe('report: phonehome merge', () => {
             name: string;
           },
       );
-    assert.equal(allure.filter((x) => x.status === 'broken').length, 3);
+    assert.equal(allure.filter((x) => x.status === 'broken').length, 4);
     assert.deepEqual(readRunMeta(join(out, r.run))!.merged?.missing?.length, 3);
+    assert.deepEqual(readRunMeta(join(out, r.run))!.merged?.missingShards, [{ index: 2, count: 2 }]);
+  });
+
+  it('a shard not given whose jobs no run.json lists: still a broken result, never exit 0', async () => {
+    // lab-a knew only its own slice (its phones' jobs all in shard 1): nothing names shard 2's jobs.
+    const a = hostA();
+    a.universe = universe.filter((j) => j.shard === 1);
+    a.results = a.results.map((x) => ({ ...x, status: 'passed' }));
+    const r = await merge([makeShard(reports, a)]);
+    assert.deepEqual(r.missing, []);
+    assert.deepEqual(r.missingShards, [{ index: 2, count: 2 }]);
+    assert.equal(r.exitCode, 3);
+  });
+
+  it('a merged run as an input is refused (exit 2), naming the runs it was made from', async () => {
+    const r = await merge([makeShard(reports, hostA()), makeShard(reports, hostB())]);
+    await assert.rejects(merge([join(out, r.run)]), (e: Error & { exitCode?: number }) => {
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, /a merged run \(of 20260301-100000-000-aaaaaa, 20260301-100001-000-bbbbbb\)/);
+      return true;
+    });
+  });
+
+  it('a duplicated job retried in the later run: every attempt gets the same new slot (a retry, not a test)', async () => {
+    const a = makeShard(reports, hostA());
+    const again = hostA();
+    again.id = '20260301-110000-000-cccccc';
+    again.host = 'lab-c';
+    // Two attempts of job a on leaky in the later run: failed, then passed.
+    again.results = [
+      { ...again.results[0]!, status: 'failed', attempts: 1 },
+      { ...again.results[0]!, status: 'passed', attempts: 2 },
+    ];
+    const c = makeShard(reports, again);
+    const r = await merge([a, c]);
+    const slot = (file: string) =>
+      (
+        JSON.parse(readFileSync(join(out, r.run, 'allure-results', file), 'utf8')) as {
+          parameters: Array<{ name: string; value: string }>;
+        }
+      ).parameters.find((p) => p.name === 'same-profile phone')?.value;
+    assert.equal(slot('20260301-110000-000-cccccc-0-result.json'), '2');
+    assert.equal(slot('20260301-110000-000-cccccc-1-result.json'), '2');
   });
 
   it('a host with no phone of a fingerprint: its shard’s jobs on that fingerprint are missing, and why', async () => {

@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { connectPhonesFor } from '../../../src/cli/commands/devices.ts';
 import { DevicesFileError, validateDevicesFile } from '../../../src/config/devices-schema.ts';
 import { connectPhone, createAdbClient, splitNetworkSerial } from '../../../src/device/index.ts';
 import {
   RemoteAdbServerError,
+  parseAdbServer,
   refuseRemoteAdbServers,
   resolvePhones,
   type DevicesFileLike,
@@ -257,14 +259,62 @@ describe('devices.json "connect"', () => {
   });
 });
 
+describe('devices --devices: which "connect" phones it connects', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'phonehome-devices-connect-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('connects none when ANDROID_ADB_SERVER_ADDRESS (the client host) is not loopback', () => {
+    const file = join(dir, 'devices.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        phones: [
+          { serial: '10.0.0.5:41001', connect: true, ui: 'adb' },
+          { serial: '10.0.0.6:41001', connect: true, ui: 'adb', adbServer: '127.0.0.1:5037' },
+          { serial: '10.0.0.7:41001', ui: 'adb' },
+        ],
+      }),
+    );
+    const parsed = validateDevicesFile(file);
+    const both = ['10.0.0.5:41001', '10.0.0.6:41001'];
+    assert.deepEqual(connectPhonesFor(parsed, 5037), both);
+    for (const host of ['127.0.0.1', 'localhost', '::1'])
+      assert.deepEqual(connectPhonesFor(parsed, 5037, host), both, host);
+    for (const host of ['192.0.2.7', 'lab-2.local'])
+      assert.deepEqual(connectPhonesFor(parsed, 5037, host), [], host);
+  });
+});
+
+describe('runner/phones parseAdbServer', () => {
+  it('takes an IPv6 literal out of its brackets', () => {
+    assert.deepEqual(parseAdbServer('[::1]:5037', 'x'), { host: '::1', port: 5037 });
+    assert.deepEqual(parseAdbServer(' [fe80::1]:5038 ', 'x'), { host: 'fe80::1', port: 5038 });
+    assert.deepEqual(parseAdbServer('127.0.0.1:5037', 'x'), { host: '127.0.0.1', port: 5037 });
+    assert.deepEqual(parseAdbServer('localhost:5039', 'x'), { host: 'localhost', port: 5039 });
+    assert.throws(() => parseAdbServer('[::1]', 'x'), /adb server must be "host:port"/);
+  });
+});
+
 describe('ui/appium/capabilities: the adb server host', () => {
-  it('adds appium:remoteAdbHost only when the adb server is not on 127.0.0.1', () => {
+  it('adds appium:remoteAdbHost only when the adb server is not on this host (loopback)', () => {
     const local = appiumCapabilities({ serial: 's', adbPort: 5037, adbHost: '127.0.0.1', systemPort: 8200 });
     assert.equal('appium:remoteAdbHost' in local, false);
     const none = appiumCapabilities({ serial: 's', adbPort: 5037, systemPort: 8200 });
     assert.equal('appium:remoteAdbHost' in none, false);
-    const other = appiumCapabilities({ serial: 's', adbPort: 5038, adbHost: 'localhost', systemPort: 8200 });
-    assert.equal(other['appium:remoteAdbHost'], 'localhost');
+    // Every loopback form: the driver would build http://::1:PORT, or miss adb forward's 127.0.0.1.
+    for (const adbHost of ['localhost', '127.0.0.2', '::1', '[::1]']) {
+      const loop = appiumCapabilities({ serial: 's', adbPort: 5038, adbHost, systemPort: 8200 });
+      assert.equal('appium:remoteAdbHost' in loop, false, adbHost);
+      assert.equal(loop['appium:adbPort'], 5038);
+    }
+    const other = appiumCapabilities({
+      serial: 's',
+      adbPort: 5038,
+      adbHost: 'lab-2.local',
+      systemPort: 8200,
+    });
+    assert.equal(other['appium:remoteAdbHost'], 'lab-2.local');
     assert.equal(other['appium:adbPort'], 5038);
   });
 });
