@@ -35,7 +35,7 @@ import { finishReport } from './finish.ts';
 import { historyIdOf, keyParameters, testCaseIdOf } from './allure-labels.ts';
 import { writeJUnit } from './junit.ts';
 import { readRunMeta, writeRunMeta, type RunMeta, type RunMetaJob, type ShardSpec } from './run-meta.ts';
-import { loadRun, newRunId, resolveRun, runSummary, writeRunFiles } from './summary.ts';
+import { bareJobResult, loadRun, newRunId, resolveRun, runSummary, writeRunFiles } from './summary.ts';
 
 export class MergeError extends ReportError {}
 
@@ -473,22 +473,16 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
     });
     const sameScenario = results.find((r) => r.scenario === j.scenario);
     const sameFingerprint = results.find((r) => r.fingerprintKey === j.fingerprintKey);
-    const r: JobResult = {
+    const r = bareJobResult({
       scenario: j.scenario,
       file: sameScenario?.file ?? '',
       phone: NOT_RUN_PHONE,
       profile: j.profile,
       status: 'broken',
       message: `not run: ${why} (fingerprint ${j.fingerprintKey}) — run it and merge again`,
-      durationMs: 0,
-      steps: [],
-      hosts: [],
-      trackers: [],
       fingerprint: sameFingerprint?.fingerprint ?? {},
-      evidenceDir: '',
-      attempts: 0,
       fingerprintKey: j.fingerprintKey,
-    };
+    });
     results.push(r);
     const notRun = notRunAllureResult(r, at);
     // Its key (scenario × profile) may be a real result's (twin hosts whose firmware drifted): kept
@@ -507,23 +501,15 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
       if (present.has(index)) continue;
       report.missingShards.push({ index, count });
       const name = `shard ${index}/${count}`;
-      const r: JobResult = {
+      const r = bareJobResult({
         scenario: `(${name} not merged)`,
-        file: '',
         phone: NOT_RUN_PHONE,
         profile: '',
         status: 'broken',
         message:
           `not run: ${name} was not merged, so the jobs of the lab host that runs it are unknown — ` +
           `run \`phonehome run --shard ${index}/${count}\` there and merge its run folder with the others`,
-        durationMs: 0,
-        steps: [],
-        hosts: [],
-        trackers: [],
-        fingerprint: {},
-        evidenceDir: '',
-        attempts: 0,
-      };
+      });
       results.push(r);
       writeAtomically(
         join(runDir, 'allure-results', `${randomUUID()}-result.json`),

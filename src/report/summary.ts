@@ -248,21 +248,35 @@ export function loadRun(dir: string): LoadedRun {
     const list = (s as { results?: unknown }).results;
     if (!Array.isArray(list) || !list.every(isJobLike))
       throw fail('summary.json has no valid "results" list');
-    const results: JobResult[] = list.map((r) => ({
-      scenario: r.scenario as string,
-      file: '',
-      phone: r.phone as string,
-      profile: typeof r.profile === 'string' ? r.profile : '',
-      status: r.status as Verdict,
-      durationMs: 0,
-      steps: [],
-      hosts: [],
-      trackers: [],
-      fingerprint: {},
-      evidenceDir: '',
-      attempts: 0,
-    }));
+    const results: JobResult[] = list.map((r) =>
+      bareJobResult({
+        scenario: r.scenario as string,
+        phone: r.phone as string,
+        profile: typeof r.profile === 'string' ? r.profile : '',
+        status: r.status as Verdict,
+      }),
+    );
     return { id, dir, results, summaryOnly: true };
   }
   throw fail('no results.json or summary.json (an interrupted run, or not a run folder)');
+}
+
+/**
+ * A JobResult that has only a verdict: no steps, hosts, trackers, fingerprint or evidence (a run read
+ * from summary.json alone, a job that `phonehome merge` found no run for).
+ */
+export function bareJobResult(
+  r: Pick<JobResult, 'scenario' | 'phone' | 'profile' | 'status'> & Partial<JobResult>,
+): JobResult {
+  return {
+    file: '',
+    durationMs: 0,
+    steps: [],
+    hosts: [],
+    trackers: [],
+    fingerprint: {},
+    evidenceDir: '',
+    attempts: 0,
+    ...r,
+  };
 }
