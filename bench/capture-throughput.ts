@@ -245,7 +245,7 @@ async function main(): Promise<void> {
   const { LabCa } = await import('../src/capture/ca.ts');
   const { CaptureSession } = await import('../src/capture/session.ts');
   const { createDetector } = await import('../src/detect/index.ts');
-  const { analyseRecord } = await import('../src/inspect/analyse.ts');
+  const { analyseRecord } = await import('../src/detect/pipeline.ts');
   const { DEVICE } = await import('../test/unit/decode/helpers.ts');
 
   const pool = await buildPool(Number(values.seed), Number(values.pool));

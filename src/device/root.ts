@@ -3,7 +3,19 @@
  * `su -v` answer of each implementation (android-realities.md §2). Used by Device.isRooted (the
  * fingerprint) and by the capture's root handling (src/capture/root.ts).
  */
-import type { Device, ShellResult } from './device.ts';
+
+/**
+ * A shell answer and what the probe needs of a Device (its ShellResult and `shell` fit these). Declared
+ * here rather than imported because device.ts imports this file: no import cycle (issue 13).
+ */
+interface ShellAnswer {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+interface Shell {
+  shell(cmd: readonly string[], opts: { timeoutMs: number }): Promise<ShellAnswer>;
+}
 
 /** The probes (`id`, `su -v`) never ask for root, so they never wait on a prompt. */
 const PROBE_MS = 5000;
@@ -20,7 +32,7 @@ export interface Root {
  * What kind of `su` answered `su -v`, or null when there is none. Pure: unit-tested with the
  * outputs of each implementation.
  */
-export function suKindFromVersion(r: Pick<ShellResult, 'stdout' | 'stderr' | 'exitCode'>): Root | null {
+export function suKindFromVersion(r: ShellAnswer): Root | null {
   const out = r.stdout.trim();
   const all = `${r.stdout}\n${r.stderr}`;
   if (r.exitCode === 0 && /:MAGISK/i.test(out)) return { kind: 'magisk', version: out.split('\n')[0]! };
@@ -36,7 +48,7 @@ export function suKindFromVersion(r: Pick<ShellResult, 'stdout' | 'stderr' | 'ex
  * How this phone might give root, without asking for it (no prompt): adbd as root, else the `su`
  * that `su -v` names. null: no root at all.
  */
-export async function probeRoot(device: Pick<Device, 'shell'>, timeoutMs = PROBE_MS): Promise<Root | null> {
+export async function probeRoot(device: Shell, timeoutMs = PROBE_MS): Promise<Root | null> {
   const [id, version] = await Promise.all([
     device.shell(['id'], { timeoutMs }).catch(() => null),
     device.shell(['su', '-v'], { timeoutMs }).catch(() => null),

@@ -4,7 +4,7 @@
  * characters are escaped: a payload must not be able to drive the terminal.
  */
 import type { Finding } from '../detect/index.ts';
-import type { InspectedExchange } from './analyse.ts';
+import type { InspectedExchange } from '../detect/pipeline.ts';
 
 /** Longest value shown in the table (the JSON output has it whole). */
 const MAX_VALUE = 60;

@@ -10,20 +10,12 @@
  * loopback HTTP server (the acceptance test). The price is size: attachments are inlined as base64.
  */
 import { spawn } from 'node:child_process';
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserFacingError } from '../util/user-facing.ts';
-import { EXIT, type JobResult } from '../runner/types.ts';
+import { EXIT, type JobResult } from './run-folder.ts';
 
 /** How long allure-commandline may take before it is killed (it takes ~1-2 s for a small run). */
 export const ALLURE_TIMEOUT_MS = 120_000;
@@ -267,7 +259,7 @@ export function writeAllureEnvironment(runDir: string, entries: Record<string, s
   };
   all['captures.personalData'] ??= PERSONAL_DATA_LINE;
   const file = join(runDir, 'allure-results', 'environment.properties');
-  writeAtomically(file, environmentProperties(all));
+  writeFileAtomic(file, environmentProperties(all));
   return file;
 }
 
@@ -321,14 +313,6 @@ export function writeAllureCategories(
   categories: AllureCategory[] = ALLURE_CATEGORIES,
 ): string {
   const file = join(runDir, 'allure-results', 'categories.json');
-  writeAtomically(file, `${JSON.stringify(categories, null, 2)}\n`);
+  writeJsonAtomic(file, categories);
   return file;
-}
-
-/** Writes via a temporary file and rename, so a reader never sees half a file. */
-export function writeAtomically(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }

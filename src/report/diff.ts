@@ -12,7 +12,7 @@
  * Scenarios are matched by name (config.name). A scenario × phone pair is "changed" when its verdict
  * changed or any host or tracker appeared or went.
  */
-import type { JobResult } from '../runner/types.ts';
+import type { JobResult } from './run-folder.ts';
 import type { Verdict } from '../scenario/types.ts';
 import type { LoadedRun } from './summary.ts';
 

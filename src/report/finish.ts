@@ -7,12 +7,12 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { writeJsonAtomic } from '../util/atomic.ts';
 import {
   ALLURE_CATEGORIES,
   generateAllureHtml,
   writeAllureCategories,
   writeAllureEnvironment,
-  writeAtomically,
   type AllureCategory,
   type GenerateOptions,
 } from './allure.ts';
@@ -27,7 +27,7 @@ import {
   withHistoryLock,
   type HistoryFiles,
 } from './history.ts';
-import type { JobResult } from '../runner/types.ts';
+import type { JobResult } from './run-folder.ts';
 
 export interface FinishOptions {
   results: readonly JobResult[];
@@ -54,7 +54,7 @@ export function defaultHistoryDir(runDir: string): string {
 /** Writes `allure-results/executor.json`. */
 export function writeAllureExecutor(runDir: string, executor: AllureExecutor): string {
   const file = join(runDir, 'allure-results', 'executor.json');
-  writeAtomically(file, `${JSON.stringify(executor, null, 2)}\n`);
+  writeJsonAtomic(file, executor);
   return file;
 }
 

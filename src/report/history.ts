@@ -37,7 +37,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeAtomically } from './allure.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 /** The files Allure 2 reads from and writes to `history/`. */
 export const HISTORY_FILES = [
@@ -80,7 +80,7 @@ export function importHistory(historyDir: string, resultsDir: string, warn?: (li
   const names = Object.keys(files) as Array<keyof HistoryFiles>;
   if (!names.length) return 0;
   mkdirSync(target, { recursive: true });
-  for (const name of names) writeAtomically(join(target, name), files[name]!);
+  for (const name of names) writeFileAtomic(join(target, name), files[name]!);
   return names.length;
 }
 
@@ -124,7 +124,7 @@ export function historyFromSingleFile(html: string): HistoryFiles | undefined {
 /** Writes the history files into `historyDir`, each atomically (a reader never sees half a file). */
 export function saveHistory(historyDir: string, files: HistoryFiles): void {
   mkdirSync(historyDir, { recursive: true });
-  for (const [name, text] of Object.entries(files)) writeAtomically(join(historyDir, name), text);
+  for (const [name, text] of Object.entries(files)) writeFileAtomic(join(historyDir, name), text);
 }
 
 /** History files in a folder Allure wrote (a multi-file report's `history/`). */

@@ -11,8 +11,8 @@
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { JobResult } from '../runner/types.ts';
-import { writeAtomically } from './allure.ts';
+import type { JobResult } from './run-folder.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 /** Replaces what XML 1.0 cannot represent with a visible `\uXXXX`. */
 export function xmlSafe(s: string): string {
@@ -182,6 +182,6 @@ export function writeJUnit(
   cwd: string = process.cwd(),
 ): string {
   const file = join(runDir, 'junit.xml');
-  writeAtomically(file, junitXml(results, runId, { runDir, cwd }));
+  writeFileAtomic(file, junitXml(results, runId, { runDir, cwd }));
   return file;
 }

@@ -21,16 +21,9 @@ import { randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { slug } from '../runner/ipc.ts';
-import { EXIT, type JobResult, type RunSummary } from '../runner/types.ts';
-import { exitCodeFor } from '../runner/scheduler.ts';
-import {
-  fingerprintEntries,
-  phonehomeVersion,
-  ReportError,
-  writeAtomically,
-  type AllureCategory,
-} from './allure.ts';
+import { EXIT, exitCodeFor, slug, type JobResult, type RunSummary } from './run-folder.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { fingerprintEntries, phonehomeVersion, ReportError, type AllureCategory } from './allure.ts';
 import { finishReport } from './finish.ts';
 import { historyIdOf, keyParameters, testCaseIdOf } from './allure-labels.ts';
 import { writeJUnit } from './junit.ts';
@@ -308,7 +301,7 @@ function copyAllureResults(
             changed = true;
           }
         if (changed) {
-          writeAtomically(target, JSON.stringify(data));
+          writeFileAtomic(target, JSON.stringify(data));
           continue;
         }
       } catch {
@@ -488,7 +481,7 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
     // Its key (scenario × profile) may be a real result's (twin hosts whose firmware drifted): kept
     // apart like a duplicate, or Allure would show it as a retry and hide that result.
     keepApart(notRun, inputs.length, allureKeys);
-    writeAtomically(join(runDir, 'allure-results', `${randomUUID()}-result.json`), JSON.stringify(notRun));
+    writeFileAtomic(join(runDir, 'allure-results', `${randomUUID()}-result.json`), JSON.stringify(notRun));
   }
 
   // A shard that was not merged at all: its host's jobs are in no run.json given, so they cannot be
@@ -511,7 +504,7 @@ export async function mergeRuns(o: MergeOptions): Promise<MergeReport> {
           `run \`phonehome run --shard ${index}/${count}\` there and merge its run folder with the others`,
       });
       results.push(r);
-      writeAtomically(
+      writeFileAtomic(
         join(runDir, 'allure-results', `${randomUUID()}-result.json`),
         JSON.stringify(notRunAllureResult(r, at)),
       );

@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAtomically } from './allure.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
 
 export interface ShardSpec {
   /** 1-based. */
@@ -57,7 +57,7 @@ export interface RunMeta {
 export const RUN_META_FILE = 'run.json';
 
 export function writeRunMeta(runDir: string, meta: RunMeta): void {
-  writeAtomically(join(runDir, RUN_META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
+  writeJsonAtomic(join(runDir, RUN_META_FILE), meta);
 }
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;

@@ -1,5 +1,5 @@
 /**
- * The run folder's contract files (issue 6 §3, src/runner/types.ts): `summary.json`
+ * The run folder's contract files (issue 6 §3, src/report/run-folder.ts): `summary.json`
  * (`{"run","results":[{scenario,phone,profile,status}]}`, nothing more), `results.json` (JobResult[]
  * in full, for `phonehome diff` and `phonehome report`), and the `reports/latest` pointer.
  *
@@ -22,9 +22,10 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { EXIT, type JobResult, type RunSummary } from '../runner/types.ts';
+import { EXIT, type JobResult, type RunSummary } from './run-folder.ts';
 import type { Verdict } from '../scenario/types.ts';
-import { ReportError, writeAtomically } from './allure.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
+import { ReportError } from './allure.ts';
 
 const VERDICTS: readonly Verdict[] = ['passed', 'failed', 'broken', 'skipped'];
 
@@ -61,8 +62,8 @@ export function writeRunFiles(
   runId: string,
   results: readonly JobResult[],
 ): 'symlink' | 'file' {
-  writeAtomically(join(runDir, 'summary.json'), `${JSON.stringify(runSummary(runId, results), null, 2)}\n`);
-  writeAtomically(join(runDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeJsonAtomic(join(runDir, 'summary.json'), runSummary(runId, results));
+  writeJsonAtomic(join(runDir, 'results.json'), results);
   return pointLatest(dirname(resolve(runDir)), runDir);
 }
 
@@ -92,7 +93,7 @@ export function pointLatest(reportsDir: string, runDir: string, opts: PointOptio
     return 'symlink';
   } catch {
     const pointer = { run: basename(resolve(runDir)), path: target };
-    writeAtomically(join(reportsDir, 'latest.json'), `${JSON.stringify(pointer, null, 2)}\n`);
+    writeJsonAtomic(join(reportsDir, 'latest.json'), pointer);
     return 'file';
   }
 }

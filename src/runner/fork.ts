@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobSpec, ParentMessage, PhoneSpec, WorkerInit, WorkerMessage } from './ipc.ts';
-import { slug } from './ipc.ts';
+import { slug } from '../report/run-folder.ts';
 import { notRunResult, type JobOutcome, type PhoneWorker } from './scheduler.ts';
 
 const WORKER_ENTRY = fileURLToPath(new URL('./worker.ts', import.meta.url));

@@ -3,7 +3,7 @@
  * Scenarios travel as parsed data (Scenario is plain JSON), so a worker never re-reads the files.
  */
 import type { Scenario } from '../scenario/types.ts';
-import type { JobResult } from './types.ts';
+import type { JobResult } from '../report/run-folder.ts';
 import type { CaMethod } from '../capture/journal.ts';
 
 /** One phone as the runner drives it. */
@@ -81,19 +81,3 @@ export type WorkerMessage =
   | { type: 'log'; line: string }
   /** `phoneLost`: the phone stopped answering during the job (the worker exits after this). */
   | { type: 'result'; jobId: string; result: JobResult; phoneLost: boolean };
-
-/** File-system-safe name for a scenario or phone (evidence folders, lease files). */
-export function slug(s: string): string {
-  return (
-    s
-      .replace(/[^A-Za-z0-9._-]+/g, '_')
-      .replace(/^_+|_+$/g, '')
-      .slice(0, 80) || '_'
-  );
-}
-
-/** The evidence folder of a job attempt, relative to the run folder. */
-export function evidenceDirOf(job: Pick<JobSpec, 'scenario' | 'phone' | 'attempt'>): string {
-  const base = `evidence/${slug(job.scenario.config.name)}/${slug(job.phone)}`;
-  return job.attempt > 1 ? `${base}/attempt-${job.attempt}` : base;
-}

@@ -8,8 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectProcess } from '../util/process.ts';
 import { UserFacingError } from '../util/user-facing.ts';
-import { slug } from './ipc.ts';
-import { EXIT } from './types.ts';
+import { EXIT, slug } from '../report/run-folder.ts';
 
 export interface LeaseRecord {
   serial: string;

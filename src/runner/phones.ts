@@ -8,18 +8,18 @@
 import {
   connectPhones,
   createAdbClient,
-  Device,
   listPhones,
+  openDevice,
   type ConnectResult,
   type Fingerprint,
   type PhoneEntry,
 } from '../device/index.ts';
 import { isLoopbackHost } from '../doctor/probes.ts';
 import { parsePort } from '../device/adb-client.ts';
-import { uiKindOf, type DevicesFilePhone } from '../cli/devices-file.ts';
+import { uiKindOf, type DevicesFilePhone } from '../config/devices-schema.ts';
 import { UserFacingError } from '../util/user-facing.ts';
 import type { PhoneSpec } from './ipc.ts';
-import { EXIT } from './types.ts';
+import { EXIT } from '../report/run-folder.ts';
 
 export interface AdbServerAddress {
   host: string;
@@ -271,7 +271,7 @@ export async function resolvePhones(o: ResolveOptions): Promise<PhoneSpec[]> {
   const specs = await Promise.all(
     usable.map(async (c): Promise<PhoneSpec | undefined> => {
       try {
-        const device = new Device(createAdbClient(c.adb), c.serial, { timeoutMs: o.timeoutMs ?? 10_000 });
+        const device = openDevice(c.adb, c.serial, { timeoutMs: o.timeoutMs ?? 10_000 });
         const f = await device.fingerprint();
         return phoneSpec(c, f);
       } catch (err) {

@@ -4,7 +4,7 @@
  * nothing redrawn. Never a prompt. With --json the progress goes to stderr and stdout keeps the JSON.
  */
 import type { RunEvent } from './scheduler.ts';
-import type { JobResult } from './types.ts';
+import type { JobResult } from '../report/run-folder.ts';
 
 const MARK: Record<JobResult['status'], string> = {
   passed: 'PASS',

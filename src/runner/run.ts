@@ -6,8 +6,8 @@ import { orderByControls } from './controls.ts';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadScenarios } from '../scenario/parse.ts';
-import { runningAppiumUrl } from '../cli/commands/appium.ts';
 import { AppiumServer } from '../ui/appium/server.ts';
+import { runningAppiumUrl } from '../ui/appium/record.ts';
 import { ForkedWorker } from './fork.ts';
 import type { PhoneSpec } from './ipc.ts';
 import { acquireLeases, type Leases } from './lease.ts';
@@ -21,8 +21,8 @@ import { writeJUnit } from '../report/junit.ts';
 import { checkScenarioLinks, type ProjectConfig } from '../config/project.ts';
 import { profileSlots } from '../report/allure-labels.ts';
 import { newRunId, runSummary as summaryOf, writeRunFiles } from '../report/summary.ts';
-import { exitCodeFor, schedule, type WorkerFactory } from './scheduler.ts';
-import type { RunSummary } from './types.ts';
+import { schedule, type WorkerFactory } from './scheduler.ts';
+import { exitCodeFor, type RunSummary } from '../report/run-folder.ts';
 import type { CaMethod } from '../capture/journal.ts';
 import { hostname } from 'node:os';
 import { formatShard, planShard, type ShardSpec } from './shard.ts';
@@ -121,7 +121,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
     process.on('SIGTERM', onSignal);
     let appiumUrl: string | undefined;
     if (phones.some((p) => p.ui === 'appium' && scenarios.some((s) => plan.include(s, p)))) {
-      appiumUrl = await runningAppiumUrl();
+      appiumUrl = await runningAppiumUrl(o.stateDir);
       if (!appiumUrl) {
         say('phonehome: starting an Appium server for this run');
         appium = await AppiumServer.start({

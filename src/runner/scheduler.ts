@@ -22,7 +22,7 @@
 import PQueue from 'p-queue';
 import type { Scenario, Verdict } from '../scenario/types.ts';
 import type { JobSpec, PhoneSpec } from './ipc.ts';
-import { EXIT, type JobResult } from './types.ts';
+import type { JobResult } from '../report/run-folder.ts';
 
 export interface JobOutcome {
   result: JobResult;
@@ -285,11 +285,4 @@ export async function schedule(opts: ScheduleOptions): Promise<ScheduleResult> {
     return notRunResult(job, lanes.get(job.phone)?.phone, 'skipped', 'not run: interrupted');
   });
   return { results, interrupted, quarantined };
-}
-
-/** The run's exit code from its verdicts: broken (infrastructure) wins over failed. */
-export function exitCodeFor(results: readonly Pick<JobResult, 'status'>[]): number {
-  if (results.some((r) => r.status === 'broken')) return EXIT.infrastructure;
-  if (results.some((r) => r.status === 'failed')) return EXIT.failed;
-  return EXIT.passed;
 }

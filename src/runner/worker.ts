@@ -24,7 +24,8 @@ import * as allure from 'allure-js-commons';
 import {
   connectPhone,
   createAdbClient,
-  Device,
+  openDevice,
+  type Device,
   type ConnectResult,
   type Fingerprint,
 } from '../device/index.ts';
@@ -44,15 +45,8 @@ import {
   type StepReporter,
 } from '../scenario/executor.ts';
 import type { Verdict } from '../scenario/types.ts';
-import {
-  evidenceDirOf,
-  slug,
-  type JobSpec,
-  type ParentMessage,
-  type WorkerInit,
-  type WorkerMessage,
-} from './ipc.ts';
-import type { JobResult } from './types.ts';
+import type { JobSpec, ParentMessage, WorkerInit, WorkerMessage } from './ipc.ts';
+import { evidenceDirOf, slug, type JobResult } from '../report/run-folder.ts';
 
 /** After an infrastructure failure, how long the worker waits for the phone to come back to restore it. */
 const LOST_WAIT_MS = 15_000;
@@ -140,8 +134,11 @@ async function answers(device: Device, timeoutMs = 3000): Promise<boolean> {
 
 async function setUp(init: WorkerInit): Promise<void> {
   const p = init.phone;
-  const client = createAdbClient({ host: p.adb.host, port: p.adb.port });
-  const device = new Device(client, p.serial, init.adbTimeoutMs ? { timeoutMs: init.adbTimeoutMs } : {});
+  const device = openDevice(
+    { host: p.adb.host, port: p.adb.port },
+    p.serial,
+    init.adbTimeoutMs ? { timeoutMs: init.adbTimeoutMs } : {},
+  );
   const ca = await LabCa.load(init.caDir);
   const journal = new Journal(init.stateDir);
   const capture = new PhoneCapture({

@@ -1,6 +1,6 @@
 /**
  * What the phone sent during one scenario run: every capture record from the scenario's start (the
- * session's `record` events), each analysed once on arrival (decode + detect, src/inspect/analyse.ts)
+ * session's `record` events), each analysed once on arrival (decode + detect, src/detect/pipeline.ts)
  * with a detector for the run's canaries, the phone's identifiers and the liveness probe's token.
  *
  * Probe attribution (liveness.ts): a record is the probe's (`probe: true`, left out of assertions,
@@ -12,7 +12,7 @@
 import type { CaptureRecord } from '../capture/exchange.ts';
 import type { CaptureSession } from '../capture/session.ts';
 import type { Detector } from '../detect/index.ts';
-import { analyseRecord, type AnalyseOptions, type InspectedExchange } from '../inspect/analyse.ts';
+import { analyseRecord, type AnalyseOptions, type InspectedExchange } from '../detect/pipeline.ts';
 
 export interface Observed {
   /** Arrival order within the scenario (0-based). */

@@ -35,8 +35,8 @@ import type { CaptureSession } from '../capture/session.ts';
 import type { Wiring } from '../capture/wiring.ts';
 import { createDetector, loadCatalogue, type Catalogue, type Identifier } from '../detect/index.ts';
 import { DeviceUnavailableError, type Device, type Fingerprint } from '../device/index.ts';
-import type { InspectedExchange } from '../inspect/analyse.ts';
-import type { StepResult } from '../runner/types.ts';
+import type { InspectedExchange } from '../detect/pipeline.ts';
+import type { StepResult } from '../report/run-folder.ts';
 import {
   Launcher,
   loadLocators,

@@ -1,20 +1,16 @@
 /**
  * JSON Schemas for editors (issue 6 §1), generated from the zod schemas the parser and the runner
  * validate with, so they cannot drift: `scenario.schema.json` (both documents of a scenario file: the
- * header and the steps; YAML language servers apply it to each document), `phonehome.schema.json` (the
- * project config, src/config/project.ts), `devices.schema.json` and
- * `profile.schema.json` (firmware profiles of the virtual lab, from src/virtual/profile-schema.ts).
- * `phonehome schema [--out DIR]` writes them; the copies in schemas/ are checked by a unit test.
+ * header and the steps; YAML language servers apply it to each document), `devices.schema.json` and
+ * `locator-overrides.schema.json`. `phonehome schema [--out DIR]` (src/cli/commands/schema.ts)
+ * assembles them with `phonehome.schema.json` and the virtual lab's `profile.schema.json` and writes
+ * them; the copies in schemas/ are checked by a unit test.
  *
  * In VS Code (redhat.vscode-yaml): `"yaml.schemas": {"./schemas/scenario.schema.json": "scenarios/*.yaml"}`,
  * or a first line `# yaml-language-server: $schema=../schemas/scenario.schema.json` in a scenario.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { devicesFileSchema } from '../config/devices-schema.ts';
-import { projectJsonSchema } from '../config/project.ts';
-import { profileJsonSchema } from '../virtual/profile-schema.ts';
 import { locatorOverridesSchema } from '../ui/pages/overrides.ts';
 import { STEP_NAMES } from './types.ts';
 import { STEPS, allowsBare, headerSchema, type StepSpec } from './steps.ts';
@@ -90,27 +86,6 @@ export function locatorOverridesJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(locatorOverridesSchema.meta({ title: 'phonehome locator overrides' }), {
     io: 'input',
     target: 'draft-2020-12',
-  });
-}
-
-/** The files `phonehome schema` writes: name → content. */
-export function schemaFiles(): Record<string, string> {
-  return {
-    'scenario.schema.json': formatJson(scenarioJsonSchema()),
-    'devices.schema.json': formatJson(devicesJsonSchema()),
-    'profile.schema.json': formatJson(profileJsonSchema()),
-    'locator-overrides.schema.json': formatJson(locatorOverridesJsonSchema()),
-    'phonehome.schema.json': formatJson(projectJsonSchema()),
-  };
-}
-
-/** Writes the schema files into `dir` (created if needed); returns their paths. */
-export function writeSchemaFiles(dir: string): string[] {
-  mkdirSync(dir, { recursive: true });
-  return Object.entries(schemaFiles()).map(([name, content]) => {
-    const path = join(dir, name);
-    writeFileSync(path, content);
-    return path;
   });
 }
 

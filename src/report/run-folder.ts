@@ -1,5 +1,8 @@
 /**
- * What a run produces (issue 6 §2–3), shared by the runner (parent and workers) and the reports.
+ * The run folder's contract (issue 6 §2–3): what a run produces, written by the runner (parent and
+ * workers) and read by the reports, `phonehome diff`, `merge` and `report`. It lives with report, the
+ * reader, so that dependencies point one way: runner imports report, report never imports runner
+ * (issue 13).
  *
  * reports/<run-id>/
  *   summary.json        {"run": id, "results": [{scenario, phone, profile, status}]}  (the contract)
@@ -9,9 +12,10 @@
  *   junit.xml
  *   evidence/<scenario-slug>/<phone-slug>/   capture files (exchanges.ndjson, capture.har, bodies.bin),
  *                       findings.json, screenshot.png, logcat.txt, fingerprint.json
+ *                       (attempt-N/ below it for a retry or a move: evidenceDirOf)
  * reports/latest -> <run-id>
  */
-import type { Verdict } from '../scenario/types.ts';
+import type { Scenario, Verdict } from '../scenario/types.ts';
 
 export interface StepResult {
   /** The step's report name (label or description). */
@@ -60,3 +64,33 @@ export interface RunSummary {
 
 /** `phonehome run` exit codes. */
 export const EXIT = { passed: 0, failed: 1, usage: 2, infrastructure: 3 } as const;
+
+/** The run's exit code from its verdicts: broken (infrastructure) wins over failed. */
+export function exitCodeFor(results: readonly Pick<JobResult, 'status'>[]): number {
+  if (results.some((r) => r.status === 'broken')) return EXIT.infrastructure;
+  if (results.some((r) => r.status === 'failed')) return EXIT.failed;
+  return EXIT.passed;
+}
+
+/** File-system-safe name for a scenario or phone (evidence folders, lease files). */
+export function slug(s: string): string {
+  return (
+    s
+      .replace(/[^A-Za-z0-9._-]+/g, '_')
+      .replace(/^_+|_+$/g, '')
+      .slice(0, 80) || '_'
+  );
+}
+
+/**
+ * The evidence folder of a job attempt, relative to the run folder. Typed structurally (a runner
+ * JobSpec fits) so that the contract does not import the runner.
+ */
+export function evidenceDirOf(job: {
+  scenario: { config: Pick<Scenario['config'], 'name'> };
+  phone: string;
+  attempt: number;
+}): string {
+  const base = `evidence/${slug(job.scenario.config.name)}/${slug(job.phone)}`;
+  return job.attempt > 1 ? `${base}/attempt-${job.attempt}` : base;
+}

@@ -1,11 +1,35 @@
 /**
- * One capture record → what `phonehome inspect` reports about it (issue 4 §5, the `--json` contract):
- * the request, the tracker it went to, the layers the decoders unwrapped, and the findings with their
- * provenance. Never throws: a record that breaks the decoders or detectors becomes a `limit` finding.
+ * The decode → detect pipeline: one capture record → what it says (issue 4 §5, the `phonehome inspect
+ * --json` contract): the request, the tracker it went to, the layers the decoders unwrapped, and the
+ * findings with their provenance. Scenarios (src/scenario/evidence.ts, executor.ts) judge with it and
+ * `inspect` prints it (src/inspect/format.ts), so it lives in detect, below both (issue 13). Never
+ * throws: a record that breaks the decoders or detectors becomes a `limit` finding.
  */
-import type { CaptureRecord } from '../capture/exchange.ts';
 import { decode, type Layer } from '../decode/index.ts';
-import type { Detector, Finding, TrackerInfo } from '../detect/index.ts';
+import type { Detector, Finding, TrackerInfo } from './index.ts';
+
+/**
+ * A capture record as the pipeline takes it: what it reads of an exchange, and a TLS failure whole.
+ * src/capture/exchange.ts's CaptureRecord fits it; it is spelled out here so that detect does not
+ * import capture (which sits above it).
+ */
+export type AnalysedRecord =
+  | {
+      type: 'exchange';
+      index: number;
+      method: string;
+      url: string;
+      host: string;
+      request: { headers: Record<string, string>; body: Buffer; bodySize: number; truncated: boolean };
+    }
+  | {
+      type: 'tls-failure';
+      index: number;
+      startedAt: string;
+      host: string;
+      cause: string;
+      remoteAddress?: string;
+    };
 
 export interface InspectedLayer {
   path: string;
@@ -61,7 +85,7 @@ function header(headers: Record<string, string>, name: string): string | undefin
 }
 
 export function analyseRecord(
-  record: CaptureRecord,
+  record: AnalysedRecord,
   detector: Detector,
   opts: AnalyseOptions = {},
 ): InspectedExchange {

@@ -3,7 +3,7 @@ import { createCipheriv } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import { createDetector, type Detector } from '../../../src/detect/index.ts';
-import { analyseRecord, layersOf } from '../../../src/inspect/analyse.ts';
+import { analyseRecord, layersOf } from '../../../src/detect/pipeline.ts';
 import { loadProfile } from '../../../src/virtual/profiles.ts';
 import {
   buildSensorsEvent,
