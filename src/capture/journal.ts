@@ -5,8 +5,9 @@
  * command finds the entry, sees that its owner is gone, and restores the phone from it.
  * One file per (phone, device port) under `<state dir>/journal/`, replaced atomically.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeJsonAtomic } from '../util/atomic.ts';
 import { inspectProcess } from '../util/process.ts';
 import type { BypassPlan } from './bypass.ts';
 
@@ -52,8 +53,7 @@ export class Journal {
   write(entry: JournalEntry): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = this.path(entry.serial, entry.devicePort);
-    writeFileSync(`${path}.tmp`, `${JSON.stringify(entry, null, 2)}\n`, { mode: 0o600 });
-    renameSync(`${path}.tmp`, path);
+    writeJsonAtomic(path, entry, { mode: 0o600 });
   }
 
   remove(entry: Pick<JournalEntry, 'serial' | 'devicePort'>): void {

@@ -1,24 +1,15 @@
 /**
- * A user error: bad input, a missing tool, a phone that is not there. The CLI prints its message
- * (and hint) without a stack trace and exits with its code. Anything else is a bug and keeps its stack.
- *
- * Errors from other layers opt in with a `userFacing = true` property (and an optional `hint`):
- * DeviceError, AdbServerError, AdbPortError (device layer), AdbCliError, ProfileError (virtual lab).
+ * How the CLI prints an error. A user error (bad input, a missing tool, a phone that is not there) is a
+ * UserFacingError (src/util/user-facing.ts) or an error marked `userFacing = true` (with an optional
+ * `hint`): DeviceError, AdbServerError, AdbPortError (device layer), AdbCliError, ProfileError (virtual
+ * lab). The CLI prints its message (and hint) without a stack trace and exits with its code. Anything
+ * else is a bug and keeps its stack.
  */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+import { UserFacingError } from '../util/user-facing.ts';
 
-/** True for errors whose message is meant for people (our UserError, and errors marked `userFacing`). */
+/** True for errors whose message is meant for people (UserFacingError, and errors marked `userFacing`). */
 export function isUserFacing(err: unknown): err is Error & { hint?: string; exitCode?: number } {
-  if (err instanceof UserError) return true;
+  if (err instanceof UserFacingError) return true;
   return err instanceof Error && (err as { userFacing?: boolean }).userFacing === true;
 }
 

@@ -1,15 +1,35 @@
 /**
- * Parsers for the options the commands share. Each fails with a UserError naming the option and
+ * Parsers for the options the commands share. Each fails with a UserFacingError naming the option and
  * the value it got; ports go through the device layer's one port parser.
  */
 import { Option } from 'commander';
 import { parsePort, resolveAdbPort } from '../device/adb-client.ts';
 import { CA_METHODS, type CaMethod } from '../capture/wiring.ts';
-import { UserError } from './errors.ts';
+import { UserFacingError } from '../util/user-facing.ts';
 
 /** The adb server port: --adb-port, else ANDROID_ADB_SERVER_PORT, else 5037. */
 export function adbPortOption(value: string | undefined): number {
   return resolveAdbPort(value, { option: '--adb-port' });
+}
+
+// The option definitions the commands share: one spelling of each flag and its parser. Descriptions
+// that differ on purpose (`run`'s per-phone default, a command's own timeout) are passed in.
+
+/** `--adb-port <port>`, kept as text: the action resolves it with adbPortOption (env, then 5037). */
+export function adbPortFlag(
+  description = 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)',
+): Option {
+  return new Option('--adb-port <port>', description);
+}
+
+/** `--json`: what the command prints instead of its text. */
+export function jsonFlag(description: string): Option {
+  return new Option('--json', description);
+}
+
+/** `--timeout <ms>` in milliseconds (timeoutMsParser), with its default. */
+export function timeoutFlag(description: string, defaultMs: number): Option {
+  return new Option('--timeout <ms>', description).default(defaultMs).argParser(timeoutMsParser('--timeout'));
 }
 
 /** A commander argParser for a port option (`--appium-port` …): 1–65535. */
@@ -17,7 +37,7 @@ export function portParser(option: string): (value: string) => number {
   return (value) => {
     const port = parsePort(value);
     if (port === undefined)
-      throw new UserError(`${option} must be a port number from 1 to 65535 (got '${value}')`);
+      throw new UserFacingError(`${option} must be a port number from 1 to 65535 (got '${value}')`);
     return port;
   };
 }
@@ -30,7 +50,7 @@ export function timeoutMsParser(option: string): (value: string) => number {
   return (value) => {
     const ms = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_TIMEOUT_MS) {
-      throw new UserError(
+      throw new UserFacingError(
         `${option} must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (got '${value}')`,
       );
     }
@@ -42,7 +62,7 @@ export function timeoutMsParser(option: string): (value: string) => number {
 export function parsePhoneCount(value: string): number {
   const n = /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 64) {
-    throw new UserError(`--phones must be a whole number from 1 to 64 (got '${value}')`);
+    throw new UserFacingError(`--phones must be a whole number from 1 to 64 (got '${value}')`);
   }
   return n;
 }
@@ -64,7 +84,7 @@ export function parseBasePort(value: string): number {
     n > PHONE_PORT_MAX ||
     (n >= EMULATOR_PORT_FIRST && n <= EMULATOR_PORT_LAST)
   ) {
-    throw new UserError(
+    throw new UserFacingError(
       `--base-port must be ${PHONE_PORT_MIN}–${PHONE_PORT_MAX} and outside ` +
         `${EMULATOR_PORT_FIRST}–${EMULATOR_PORT_LAST} (got '${value}')`,
       EMULATOR_HINT,
@@ -81,14 +101,14 @@ export function checkPhonePorts(base: number, count: number): void {
   const last = base + count - 1;
   const phones = `${count} phone${count === 1 ? '' : 's'}`;
   if (last > PHONE_PORT_MAX) {
-    throw new UserError(
+    throw new UserFacingError(
       `--base-port ${base} with ${phones} needs ports ${base}–${last}, beyond ${PHONE_PORT_MAX}`,
       `use a --base-port of at most ${PHONE_PORT_MAX - count + 1}`,
     );
   }
   if (base <= EMULATOR_PORT_LAST && last >= EMULATOR_PORT_FIRST) {
     const below = EMULATOR_PORT_FIRST - count;
-    throw new UserError(
+    throw new UserFacingError(
       `--base-port ${base} with ${phones} needs ports ${base}–${last}, which overlap ` +
         `${EMULATOR_PORT_FIRST}–${EMULATOR_PORT_LAST}`,
       `${EMULATOR_HINT}: use a --base-port ` +
@@ -100,7 +120,7 @@ export function checkPhonePorts(base: number, count: number): void {
 /** `--ca-method`: auto or one of the wiring's methods (usage error, exit 2, otherwise). */
 export function parseCaMethod(v: string): CaMethod | 'auto' {
   if (v === 'auto' || (CA_METHODS as readonly string[]).includes(v)) return v as CaMethod | 'auto';
-  throw new UserError(
+  throw new UserFacingError(
     `--ca-method must be one of auto, ${CA_METHODS.join(', ')}; not ${JSON.stringify(v)}`,
     undefined,
     2,

@@ -2,7 +2,8 @@
  * devices.json as a zod schema (issue 6 §2): the phones the harness may use, plus the multi-host
  * fields the runner uses. The same schema gives the JSON Schema (`phonehome schema`, devices.schema.json)
  * and `validateDevicesFile`, which reports every problem with file:line:col (ScenarioError's format,
- * exit code 2). src/cli/devices-file.ts still reads and writes the file for `lab` and `devices`.
+ * exit code 2). It is the file's one contract: the types below, and src/config/devices-file.ts, which
+ * reads (through this schema) and writes the file for `lab` and `devices`.
  *
  *   {
  *     "adbServers": [{"host": "127.0.0.1", "port": 5037}, {"host": "127.0.0.1", "port": 5038}],
@@ -22,8 +23,34 @@
  * `adb connect`s it to its own adb server.
  */
 import { z } from 'zod';
-import { UI_KINDS, type DevicesFile, type DevicesFilePhone } from '../cli/devices-file.ts';
 import { JsonFileError, parseJsonFile, readJsonFile, type FileProblem } from './json-file.ts';
+
+export interface DevicesFilePhone {
+  serial: string;
+  label?: string;
+  /** Present on phones started by `phonehome lab up`. */
+  lab?: { profile: string; port: number; adbPort: number };
+  /** How the harness drives this phone's UI (src/ui/): "appium" (default) or "adb" (ADB-only). */
+  ui?: UiKind;
+  /** adbd over TCP (serial HOST:PORT) that the runner `adb connect`s (src/device/connect.ts). */
+  connect?: boolean;
+  [key: string]: unknown;
+}
+
+/** The UI drivers a phone may use (devices.json `ui`). */
+export const UI_KINDS = ['appium', 'adb'] as const;
+export type UiKind = (typeof UI_KINDS)[number];
+export const DEFAULT_UI_KIND: UiKind = 'appium';
+
+/** The phone's UI driver: its `ui` field, else the default (appium). */
+export function uiKindOf(phone: DevicesFilePhone): UiKind {
+  return phone.ui ?? DEFAULT_UI_KIND;
+}
+
+export interface DevicesFile {
+  phones: DevicesFilePhone[];
+  [key: string]: unknown;
+}
 
 const HOST_PORT_RE = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 

@@ -55,3 +55,4 @@ export {
   DEFAULT_CONNECT_TIMEOUT_MS,
   type ConnectResult,
 } from './connect.ts';
+export { openDevice } from './open.ts';

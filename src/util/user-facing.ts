@@ -1,7 +1,8 @@
 /**
- * The base of errors whose message is for people: the CLI prints message and hint without a stack
- * trace and exits with `exitCode` (src/cli/errors.ts recognises `userFacing`). Layers below the CLI
- * (capture, inspect, detect) throw subclasses so the CLI need not know each of them.
+ * The one user-facing error type: bad input, a missing tool, a phone that is not there. The CLI prints
+ * message and hint without a stack trace and exits with `exitCode` (src/cli/errors.ts recognises
+ * `userFacing`). The CLI throws it directly; layers below it (config, capture, inspect, detect) throw it
+ * or subclasses, so the CLI need not know each of them.
  */
 export class UserFacingError extends Error {
   readonly userFacing = true;

@@ -14,7 +14,7 @@ import { remote } from 'webdriverio';
 import { Lab, type LabPhone } from '../../src/virtual/lab.ts';
 import { runAdb } from '../../src/virtual/adb-cli.ts';
 import { preinstallUia2 } from '../../src/virtual/uia2/index.ts';
-import { createAdbClient, Device } from '../../src/device/index.ts';
+import { openDevice } from '../../src/device/index.ts';
 import { openUiDriver } from '../../src/ui/index.ts';
 import { forgetServerApks, readServerApks, serverInstallNeeded } from '../../src/ui/appium/server-apks.ts';
 import { freePort, startAdbServer, type TestAdbServer } from '../support/lab.ts';
@@ -380,7 +380,7 @@ describe('Appium contract: real Appium + UiAutomator2 + webdriverio against virt
 
       // Installed once per phone and version (issue 11 §1): phonehome reads the APKs the real driver
       // just installed as current, so its next session skips the driver's install step and works.
-      const device = new Device(createAdbClient({ port: adb!.port }), p.serial, { timeoutMs: 15_000 });
+      const device = openDevice({ port: adb!.port }, p.serial, { timeoutMs: 15_000 });
       forgetServerApks(p.serial);
       const apks = await readServerApks(device);
       assert.ok(apks.bundled, 'the driver bundles a server version');

@@ -33,7 +33,7 @@ import { Journal, type JournalEntry } from '../../src/capture/journal.ts';
 import { recoverStaleWirings } from '../../src/capture/recover.ts';
 import { CaptureSession } from '../../src/capture/session.ts';
 import { wirePhone, type Wiring } from '../../src/capture/wiring.ts';
-import { createAdbClient, Device } from '../../src/device/index.ts';
+import { openDevice, type Device } from '../../src/device/index.ts';
 import { PhoneHttpError } from '../../src/virtual/apps/events.ts';
 import { netState } from '../../src/virtual/android/kernel-net.ts';
 import type { LabPhone } from '../../src/virtual/lab.ts';
@@ -81,7 +81,7 @@ async function capture(r: Rig, lp: LabPhone, packages: string[]): Promise<Captur
   r.open.push(slot);
   const records: CaptureRecord[] = [];
   session.on('record', (x) => records.push(x));
-  const device = new Device(createAdbClient({ port: r.lab.adb.port }), lp.serial, { timeoutMs: 15_000 });
+  const device = openDevice({ port: r.lab.adb.port }, lp.serial, { timeoutMs: 15_000 });
   const wiring = await wirePhone(device, {
     ca: r.ca,
     hostPort: session.port,

@@ -23,7 +23,7 @@ import {
   type Wiring,
 } from '../../src/capture/wiring.ts';
 import { readIdentifiers, type Identifier } from '../../src/detect/index.ts';
-import { createAdbClient, Device } from '../../src/device/index.ts';
+import { openDevice, type Device } from '../../src/device/index.ts';
 import type { LabPhone } from '../../src/virtual/lab.ts';
 import {
   ADS_URL,
@@ -80,7 +80,7 @@ async function closeOpen(r: Rig): Promise<void> {
 }
 
 function deviceOf(r: Rig, lp: LabPhone, timeoutMs = 10_000): Device {
-  return new Device(createAdbClient({ port: r.lab.adb.port }), lp.serial, { timeoutMs });
+  return openDevice({ port: r.lab.adb.port }, lp.serial, { timeoutMs });
 }
 
 interface Captured {

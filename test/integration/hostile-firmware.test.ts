@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LabCa } from '../../src/capture/ca.ts';
-import type { JobResult } from '../../src/runner/types.ts';
+import type { JobResult } from '../../src/report/run-folder.ts';
 import { provisionCa } from '../support/capture.ts';
 import { runCli, show } from '../support/cli.ts';
 import { startLab, type LabPhone, type TestLab } from '../support/lab.ts';

@@ -16,7 +16,7 @@ import { Journal } from '../../src/capture/journal.ts';
 import { CaptureSession } from '../../src/capture/session.ts';
 import { wirePhone, type Wiring } from '../../src/capture/wiring.ts';
 import { readIdentifiers } from '../../src/detect/index.ts';
-import { createAdbClient, Device } from '../../src/device/index.ts';
+import { openDevice } from '../../src/device/index.ts';
 import { runScenario, type PhoneSession, type StepReporter } from '../../src/scenario/executor.ts';
 import type { Scenario, Step, StepName } from '../../src/scenario/types.ts';
 import { AdbUiDriver } from '../../src/ui/adb/driver.ts';
@@ -58,7 +58,7 @@ describe('interstitials: a dialog in front of a step, on virtual phones', functi
 
   async function session(lp: LabPhone): Promise<PhoneSession> {
     const ca = await LabCa.load(process.env.PHONEHOME_CA_DIR!);
-    const device = new Device(createAdbClient({ port: lab.adb.port }), lp.serial, { timeoutMs: 15_000 });
+    const device = openDevice({ port: lab.adb.port }, lp.serial, { timeoutMs: 15_000 });
     const capture = await CaptureSession.start({ dir: join(tmp, `cap-${lp.serial}`), ca });
     const wiring: Wiring = await wirePhone(device, {
       ca,

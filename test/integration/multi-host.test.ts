@@ -22,7 +22,7 @@ import { readRunMeta } from '../../src/report/run-meta.ts';
 import { shardOf } from '../../src/runner/shard.ts';
 import type { MergeReport } from '../../src/report/merge.ts';
 import type { RunDiff } from '../../src/report/diff.ts';
-import type { JobResult, RunSummary } from '../../src/runner/types.ts';
+import type { JobResult, RunSummary } from '../../src/report/run-folder.ts';
 
 /** The control group (system-ui-events defines `uep-reported`, uep-opt-out names it; the China ROM fails it). */
 const CONTROL_GROUP = [resolve('scenarios/system-ui-events.yaml'), resolve('scenarios/uep-opt-out.yaml')];

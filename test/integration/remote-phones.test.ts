@@ -14,7 +14,7 @@ import { runCli, show, waitFor } from '../support/cli.ts';
 import { startAdbServer, type TestAdbServer } from '../support/lab.ts';
 import { Netns, netnsUnavailable } from '../support/netns.ts';
 import { runAdb } from '../../src/virtual/adb-cli.ts';
-import type { RunSummary } from '../../src/runner/types.ts';
+import type { RunSummary } from '../../src/report/run-folder.ts';
 
 /** A positive control: it passes only when com.miui.analytics' uploads reach the capture. */
 const SCENARIO = resolve('scenarios/system-ui-events.yaml');

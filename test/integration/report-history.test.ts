@@ -32,8 +32,8 @@ import { startAdbServer, type TestAdbServer } from '../support/lab.ts';
 import { CHROMIUM } from '../support/chromium.ts';
 import { ALLURE_PAGE_HELPERS, Browser } from '../support/cdp.ts';
 import { Lab, type LabPhone } from '../../src/virtual/lab.ts';
-import type { JobResult, RunSummary } from '../../src/runner/types.ts';
-import { slug } from '../../src/runner/ipc.ts';
+import type { JobResult, RunSummary } from '../../src/report/run-folder.ts';
+import { slug } from '../../src/report/run-folder.ts';
 
 const SCENARIO = resolve('scenarios/incognito-browsing.yaml');
 /** Its positive control (a third party does receive the URL with the data-collection switch on). */

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { assertCleanFailure, parseJson, runCli, show } from '../support/cli.ts';
 import { startLab, type TestLab } from '../support/lab.ts';
 import { historyIdOf, testCaseIdOf } from '../../src/report/allure-labels.ts';
-import type { RunSummary } from '../../src/runner/types.ts';
+import type { RunSummary } from '../../src/report/run-folder.ts';
 
 const SCENARIO = resolve('test/fixtures/runner/labels.yaml');
 const PROFILE = 'redmi-note-8-leaky-rooted';

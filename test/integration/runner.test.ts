@@ -20,7 +20,7 @@ import { spawnCli } from '../support/capture.ts';
 import { assertCleanFailure, parseJson, runCli, show, waitFor } from '../support/cli.ts';
 import { startLab, type TestLab } from '../support/lab.ts';
 import { AdbPhone } from '../support/xiaomi.ts';
-import type { JobResult, RunSummary } from '../../src/runner/types.ts';
+import type { JobResult, RunSummary } from '../../src/report/run-folder.ts';
 
 const FIXTURES = resolve('test/fixtures/runner');
 const fx = (name: string): string => join(FIXTURES, name);

@@ -20,7 +20,7 @@ import { Journal } from '../../src/capture/journal.ts';
 import { CaptureSession } from '../../src/capture/session.ts';
 import { wirePhone, type Wiring } from '../../src/capture/wiring.ts';
 import { readIdentifiers } from '../../src/detect/index.ts';
-import { createAdbClient, Device } from '../../src/device/index.ts';
+import { openDevice, type Device } from '../../src/device/index.ts';
 import { runScenario, type PhoneSession, type StepReporter } from '../../src/scenario/executor.ts';
 import type { Scenario, Step, StepName } from '../../src/scenario/types.ts';
 import { AdbUiDriver } from '../../src/ui/adb/driver.ts';
@@ -132,7 +132,7 @@ describe('scenario executor on virtual phones', function () {
   });
 
   async function session(lp: LabPhone): Promise<PhoneSession> {
-    const device = new Device(createAdbClient({ port: lab.adb.port }), lp.serial, { timeoutMs: 15_000 });
+    const device = openDevice({ port: lab.adb.port }, lp.serial, { timeoutMs: 15_000 });
     const capture = await CaptureSession.start({ dir: join(tmp, `cap-${lp.serial}-${++n}`), ca });
     const slot: (typeof open)[number] = { session: capture, device, browser: lp.profile.browser };
     open.push(slot);

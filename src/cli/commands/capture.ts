@@ -16,8 +16,15 @@ import { matchTracker } from '../../detect/index.ts';
 import type { BypassReport, TrafficSnapshot } from '../../capture/bypass.ts';
 import { appsUnderTest } from '../../runner/packages.ts';
 import { refuseRemoteAdbServers } from '../../runner/phones.ts';
-import { UserError } from '../errors.ts';
-import { adbPortOption, caMethodOption, parseCaMethod, timeoutMsParser } from '../options.ts';
+import { UserFacingError } from '../../util/user-facing.ts';
+import {
+  adbPortFlag,
+  adbPortOption,
+  caMethodOption,
+  jsonFlag,
+  parseCaMethod,
+  timeoutFlag,
+} from '../options.ts';
 import { stateDir } from '../state.ts';
 
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -30,7 +37,7 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function parseMode(v: string): CaptureMode {
   if (v !== 'block' && v !== 'passthrough') {
-    throw new UserError(`--mode must be block or passthrough, not ${JSON.stringify(v)}`, undefined, 2);
+    throw new UserFacingError(`--mode must be block or passthrough, not ${JSON.stringify(v)}`, undefined, 2);
   }
   return v;
 }
@@ -38,7 +45,7 @@ function parseMode(v: string): CaptureMode {
 function parseDuration(v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) {
-    throw new UserError(
+    throw new UserFacingError(
       `--duration must be a positive number of milliseconds, not ${JSON.stringify(v)}`,
       undefined,
       2,
@@ -117,14 +124,9 @@ export function registerCaptureCommand(program: Command): void {
       'where the lab CA lives, outside the repo (default: $PHONEHOME_CA_DIR or $PHONEHOME_HOME/ca)',
     )
     .option('--duration <ms>', 'stop by itself after this long', parseDuration)
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
-    .option(
-      '--timeout <ms>',
-      'adb timeout per phone call, in ms',
-      timeoutMsParser('--timeout'),
-      DEFAULT_TIMEOUT_MS,
-    )
-    .option('--json', 'print a JSON summary at the end (progress lines go to stderr)')
+    .addOption(adbPortFlag())
+    .addOption(timeoutFlag('adb timeout per phone call, in ms', DEFAULT_TIMEOUT_MS))
+    .addOption(jsonFlag('print a JSON summary at the end (progress lines go to stderr)'))
     .addHelpText(
       'after',
       '\nExamples:\n  phonehome capture --duration 60000\n  phonehome capture --device 127.0.0.1:41001 --out captures/leaky\n' +
@@ -153,7 +155,7 @@ export function registerCaptureCommand(program: Command): void {
         const known = new Set(phones.map((p) => p.serial));
         const missing = o.device.filter((s) => !known.has(s));
         if (missing.length) {
-          throw new UserError(
+          throw new UserFacingError(
             `no available phone ${missing.join(', ')} on the adb server on port ${adbPort}`,
             `run phonehome devices to see the phones${phones.length ? ` (available: ${[...known].join(', ')})` : ''}`,
           );
@@ -162,7 +164,7 @@ export function registerCaptureCommand(program: Command): void {
       } else if (o.all || phones.length === 1) {
         serials = phones.map((p) => p.serial);
       } else {
-        throw new UserError(
+        throw new UserFacingError(
           phones.length === 0
             ? `no available phone on the adb server on port ${adbPort}`
             : `${phones.length} phones are connected; say which with --device SERIAL (repeatable) or --all`,
@@ -170,7 +172,7 @@ export function registerCaptureCommand(program: Command): void {
         );
       }
       if (serials.length === 0)
-        throw new UserError(`no available phone on the adb server on port ${adbPort}`);
+        throw new UserFacingError(`no available phone on the adb server on port ${adbPort}`);
 
       const ca = await LabCa.load(caDir(o.caDir));
       const journal = new Journal(stateDir());

@@ -16,8 +16,8 @@ import { Journal } from '../../capture/journal.ts';
 import { runSuites } from '../../runner/run.ts';
 import { Lab } from '../../virtual/lab.ts';
 import { runAdb } from '../../virtual/adb-cli.ts';
-import { UserError } from '../errors.ts';
-import { adbPortOption } from '../options.ts';
+import { UserFacingError } from '../../util/user-facing.ts';
+import { adbPortFlag, adbPortOption } from '../options.ts';
 import { stateDir } from '../state.ts';
 import { caDir } from './capture.ts';
 import { chooseProfiles } from './lab.ts';
@@ -37,7 +37,7 @@ export function registerDemoCommand(program: Command): void {
       'start virtual phones (leaky, fixed, HyperOS and China firmware), run the shipped suites on them, ' +
         'generate the Allure report and print its path, then stop the phones',
     )
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .addOption(adbPortFlag())
     .option('--out <dir>', 'where run folders go', 'reports')
     .addOption(
       new Option('--ui <driver>', 'how the phones are driven').choices(['appium', 'adb']).default('appium'),
@@ -116,7 +116,7 @@ export function registerDemoCommand(program: Command): void {
             .map((e) => e.serial);
         }
         if (left.length) {
-          throw new UserError(
+          throw new UserFacingError(
             `${left.length} phone(s) still have wiring in the journal: ${left.join(', ')}`,
             'run any phonehome command with the phones connected to restore them',
           );

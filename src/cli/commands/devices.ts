@@ -16,7 +16,7 @@ import {
 } from '../../device/index.ts';
 import { validateDevicesFile } from '../../config/devices-schema.ts';
 import { isLoopbackHost } from '../../util/hosts.ts';
-import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { adbPortFlag, adbPortOption, jsonFlag, timeoutFlag } from '../options.ts';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
@@ -88,18 +88,13 @@ export function registerDevicesCommand(program: Command): void {
     .description(
       'list the phones connected to the adb server, with model, MIUI/HyperOS, Android, region and root',
     )
-    .option('--json', 'print a JSON array of {serial, state, available, problem?, fingerprint?}')
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .addOption(jsonFlag('print a JSON array of {serial, state, available, problem?, fingerprint?}'))
+    .addOption(adbPortFlag())
     .option(
       '--devices <file>',
       'devices.json whose "connect": true phones (adbd over TCP) are adb connected first (default: ./devices.json if it exists)',
     )
-    .option(
-      '--timeout <ms>',
-      'adb timeout per phone call, in ms',
-      timeoutMsParser('--timeout'),
-      DEFAULT_TIMEOUT_MS,
-    )
+    .addOption(timeoutFlag('adb timeout per phone call, in ms', DEFAULT_TIMEOUT_MS))
     .action(async (o: { json?: boolean; adbPort?: string; devices?: string; timeout: number }) => {
       const port = adbPortOption(o.adbPort);
       const client = createAdbClient({ port });

@@ -15,7 +15,8 @@ import {
 import { join } from 'node:path';
 import { listRuns, loadRun, resolveRun, type LoadedRun } from '../../report/summary.ts';
 import { readRunMeta } from '../../report/run-meta.ts';
-import { UserError } from '../errors.ts';
+import { UserFacingError } from '../../util/user-facing.ts';
+import { jsonFlag } from '../options.ts';
 
 interface DiffOptions {
   json?: boolean;
@@ -57,7 +58,7 @@ export function registerDiffCommand(program: Command): void {
     )
     .argument('<RUN_A>', 'the earlier run (alone: the run to compare with its previous run)')
     .argument('[RUN_B]', 'the later run: a run folder, a run id, or latest')
-    .option('--json', 'print the diff as one JSON document')
+    .addOption(jsonFlag('print the diff as one JSON document'))
     .option('--html <FILE>', 'also write a self-contained HTML page to FILE')
     .option('--all', 'list unchanged scenario × phone pairs in the table too')
     .option('--reports <DIR>', 'where run ids and latest are looked up', 'reports')
@@ -86,7 +87,7 @@ export function registerDiffCommand(program: Command): void {
             })),
         );
         if (!choice.run) {
-          throw new UserError(
+          throw new UserFacingError(
             `no previous run to compare ${runB.id} with: ${choice.why}`,
             `give two runs (phonehome diff RUN_A RUN_B), or --reports the folder that holds the earlier runs`,
             2,
@@ -104,7 +105,7 @@ export function registerDiffCommand(program: Command): void {
         try {
           writeFileSync(o.html, formatDiffHtml(d));
         } catch (err) {
-          throw new UserError(
+          throw new UserFacingError(
             `cannot write ${o.html}: ${err instanceof Error ? err.message : String(err)}`,
             'give --html a path in a folder that exists and that you can write',
             2,

@@ -19,7 +19,7 @@ import {
 } from '../../device/index.ts';
 import { checkConnectPhones, devicesFileServers } from '../../doctor/adb-servers.ts';
 import { checkPhoneBlockers, type Check, type PhoneProbeOptions } from '../../doctor/phone.ts';
-import { adbPortOption, portParser, timeoutMsParser } from '../options.ts';
+import { adbPortFlag, adbPortOption, jsonFlag, portParser, timeoutFlag } from '../options.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -289,14 +289,9 @@ export function registerDoctorCommand(program: Command): void {
         'screen and lock screen, background restrictions, UiAutomator2 server APKs, Magisk namespace mode), ' +
         'Appium and its driver, Java, ports',
     )
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .addOption(adbPortFlag())
     .option('--appium-port <port>', 'the port the Appium server uses', portParser('--appium-port'), 4723)
-    .option(
-      '--timeout <ms>',
-      'timeout per phone call, in ms',
-      timeoutMsParser('--timeout'),
-      DEFAULT_TIMEOUT_MS,
-    )
+    .addOption(timeoutFlag('timeout per phone call, in ms', DEFAULT_TIMEOUT_MS))
     .option(
       '--devices <file>',
       'devices file whose adb servers are checked too (default: devices.json if present)',
@@ -305,7 +300,7 @@ export function registerDoctorCommand(program: Command): void {
       '--ask-root',
       "also read Magisk's mount namespace mode on rooted phones (asks for root: a grant prompt may show on the phone)",
     )
-    .option('--json', 'print a JSON array of {name, status, detail, fix?}')
+    .addOption(jsonFlag('print a JSON array of {name, status, detail, fix?}'))
     .action(
       async (o: {
         adbPort?: string;

@@ -5,9 +5,10 @@
  * 100k exchanges is inspected in flat memory.
  */
 import type { Command } from 'commander';
+import { jsonFlag } from '../options.ts';
 import { readCaptureFile } from '../../capture/read.ts';
 import { createDetector } from '../../detect/index.ts';
-import { analyseRecord } from '../../inspect/analyse.ts';
+import { analyseRecord } from '../../detect/pipeline.ts';
 import {
   addToSummary,
   emptySummary,
@@ -98,7 +99,7 @@ export function registerInspectCommand(program: Command): void {
         'the decoded layers, and where canaries and identifiers were found',
     )
     .argument('<FILE>', 'capture directory, exchanges.ndjson, HAR file, or raw HTTP request file')
-    .option('--json', 'print one JSON document {"exchanges":[…]} instead of the tables')
+    .addOption(jsonFlag('print one JSON document {"exchanges":[…]} instead of the tables'))
     .option(
       '--canary <value>',
       'a unique string a scenario planted (repeatable); found plain, URL-encoded, base64, hex, hashed',

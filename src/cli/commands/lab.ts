@@ -5,12 +5,12 @@
  * the phones. `lab serve` owns the phones: it keeps them connected (watchdog), and on SIGTERM or
  * SIGINT disconnects them, removes their devices.json entries and its state file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { Lab } from '../../virtual/lab.ts';
 import {
   isProfilePath,
@@ -21,17 +21,28 @@ import {
   ProfileError,
 } from '../../virtual/profiles.ts';
 import { adbServerListening, parseDevices, runAdb } from '../../virtual/adb-cli.ts';
-import { UserError } from '../errors.ts';
+import { UserFacingError } from '../../util/user-facing.ts';
 import { stateDir } from '../state.ts';
-import { readDevicesFile, recordLabPhones, writeDevicesFile } from '../devices-file.ts';
+import { readDevicesFile, recordLabPhones, writeDevicesFile } from '../../config/devices-file.ts';
 import {
+  adbPortFlag,
   adbPortOption,
   checkPhonePorts,
+  jsonFlag,
   parseBasePort,
   parsePhoneCount,
-  timeoutMsParser,
+  timeoutFlag,
 } from '../options.ts';
 import { inspectProcess, type ProcessInfo } from '../../util/process.ts';
+import {
+  daemonStatus,
+  type DaemonStatus,
+  ownStartTime,
+  readDaemonRecord,
+  spawnDaemon,
+  stopDaemon,
+  writeDaemonRecord,
+} from '../../util/daemon.ts';
 import { allocateSystemPort, appiumCapabilities } from '../../ui/appium/capabilities.ts';
 import { runningAppiumUrl } from './appium.ts';
 export { parseProcStat, inspectProcess, type ProcessInfo } from '../../util/process.ts';
@@ -66,19 +77,11 @@ export function labStatePath(adbPort: number): string {
 }
 
 export function readLabState(adbPort: number): LabState | undefined {
-  const path = labStatePath(adbPort);
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as LabState;
-  } catch {
-    return undefined;
-  }
+  return readDaemonRecord<LabState>(labStatePath(adbPort));
 }
 
 function writeLabState(state: LabState): void {
-  const path = labStatePath(state.adbPort);
-  writeFileSync(`${path}.tmp`, JSON.stringify(state, null, 2));
-  renameSync(`${path}.tmp`, path);
+  writeDaemonRecord(labStatePath(state.adbPort), state);
 }
 
 /** True when `argv` is a `phonehome lab serve` for `adbPort` (what `lab up` spawns). */
@@ -94,29 +97,21 @@ export function isLabServeArgv(argv: readonly string[], adbPort: number): boolea
  * same start time), `gone` (no such process), or `foreign` (the pid now belongs to another process,
  * after a crash or a reboot). Only a `running` lab may be reported as running or be signalled.
  */
-export type LabProcessStatus = 'running' | 'gone' | 'foreign';
+export type LabProcessStatus = DaemonStatus;
 
 export function labProcessStatus(
   state: Pick<LabState, 'pid' | 'adbPort' | 'procStartTime'>,
   inspect: (pid: number) => ProcessInfo | undefined = inspectProcess,
 ): LabProcessStatus {
-  const proc = inspect(state.pid);
-  if (!proc) return 'gone';
-  if (!proc.argv || !isLabServeArgv(proc.argv, state.adbPort)) return 'foreign';
-  if (
-    state.procStartTime !== undefined &&
-    proc.startTime !== undefined &&
-    proc.startTime !== state.procStartTime
-  )
-    return 'foreign';
-  return 'running';
+  // A command line the OS does not show cannot be proved to be the lab: not signalled.
+  return daemonStatus(state, (argv) => !!argv && isLabServeArgv(argv, state.adbPort), inspect);
 }
 
 /** `--listen-host`: an IPv4 or IPv6 address of this host (a name would hide which network it exposes). */
 export function parseListenHost(value: string): string {
   const v = value.trim().replace(/^\[(.*)\]$/, '$1');
   if (isIP(v) === 0) {
-    throw new UserError(
+    throw new UserFacingError(
       `--listen-host must be an IP address of this host, got ${JSON.stringify(value)}`,
       'e.g. --listen-host 10.200.1.2 (an address of a test network namespace)',
       2,
@@ -127,15 +122,6 @@ export function parseListenHost(value: string): string {
 
 function staleReason(status: LabProcessStatus): string {
   return status === 'gone' ? 'that process has exited' : 'that pid now belongs to another process';
-}
-
-/** Sends `signal` unless the process is already gone. */
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
 }
 
 /**
@@ -149,7 +135,7 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
   const all = listProfiles(dir);
   const usable = all.filter((p) => p.error === undefined).map((p) => p.name);
   const broken = (p: { name: string; error?: string }, alternative: string) =>
-    new UserError(
+    new UserFacingError(
       p.error ?? '',
       `fix ${join(dir, `${p.name}.json`)} (profiles/README.md describes each field)${alternative}`,
     );
@@ -161,7 +147,7 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
         loadProfileFile(file, dir);
       } catch (err) {
         if (!(err instanceof ProfileError)) throw err;
-        throw new UserError(
+        throw new UserFacingError(
           err.message,
           existsSync(file)
             ? `fix ${file} (profiles/README.md describes each field)`
@@ -173,7 +159,7 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
     }
     const entry = all.find((p) => p.name === name);
     if (!entry) {
-      throw new UserError(
+      throw new UserFacingError(
         `unknown profile '${name}'`,
         `choose one of: ${usable.join(', ')} (see \`phonehome lab profiles\`)`,
       );
@@ -187,7 +173,7 @@ export function chooseProfiles(requested: string[], count: number | undefined, d
   }
   const pool = requested.length ? chosen : usable;
   if (pool.length === 0)
-    throw new UserError(`no firmware profiles in ${dir}`, 'restore profiles/ from the checkout');
+    throw new UserFacingError(`no firmware profiles in ${dir}`, 'restore profiles/ from the checkout');
   const n = count ?? pool.length;
   return Array.from({ length: n }, (_, i) => pool[i % pool.length]!);
 }
@@ -222,7 +208,7 @@ export function registerLabCommand(program: Command): void {
       (v, acc: string[]) => [...acc, v],
       [],
     )
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .addOption(adbPortFlag())
     .option('--devices <file>', 'devices file to record the phones in', 'devices.json')
     .option('--base-port <port>', 'first TCP port for the phones (default: any free ports)', parseBasePort)
     .option(
@@ -236,19 +222,15 @@ export function registerLabCommand(program: Command): void {
       'start the phones without connecting them to any adb server (no watchdog either): an adb server on ' +
         'another host `adb connect`s them; devices.json records them with "connect": true',
     )
-    .option('--json', 'print the phones as JSON')
-    .addOption(
-      new Option('--timeout <ms>', 'how long to wait for the phones')
-        .default(60000)
-        .argParser(timeoutMsParser('--timeout')),
-    )
+    .addOption(jsonFlag('print the phones as JSON'))
+    .addOption(timeoutFlag('how long to wait for the phones', 60000))
     .action(async (opts: LabPhonesOptions & { phones?: number; json?: boolean; timeout: number }) => {
       const adbPort = adbPortOption(opts.adbPort);
       const profiles = chooseProfiles(opts.profile, opts.phones);
       if (opts.basePort !== undefined) checkPhonePorts(opts.basePort, profiles.length);
       const existing = readLabState(adbPort);
       if (existing && labProcessStatus(existing) === 'running') {
-        throw new UserError(
+        throw new UserFacingError(
           `a lab is already running for adb port ${adbPort} (pid ${existing.pid}, ${existing.phones.length} phones)`,
           `run \`phonehome lab down --adb-port ${adbPort}\` first, or use another --adb-port`,
         );
@@ -268,14 +250,7 @@ export function registerLabCommand(program: Command): void {
       if (!opts.connect) args.push('--no-connect');
       if (!opts.json)
         process.stderr.write(`starting ${profiles.length} virtual phones (adb server port ${adbPort})…\n`);
-      const out = openSync(logPath, 'a');
-      const child = spawn(process.execPath, args, {
-        detached: true,
-        stdio: ['ignore', out, out],
-        env: process.env,
-      });
-      closeSync(out);
-      child.unref();
+      const child = spawnDaemon(args, logPath);
       const state = await waitForReady(adbPort, child, opts.timeout, logPath);
       if (opts.json) {
         process.stdout.write(
@@ -299,7 +274,7 @@ export function registerLabCommand(program: Command): void {
       (v, acc: string[]) => [...acc, v],
       [],
     )
-    .option('--adb-port <port>', 'adb server port')
+    .addOption(adbPortFlag('adb server port'))
     .option('--devices <file>', 'devices file', 'devices.json')
     .option('--base-port <port>', 'first TCP port', parseBasePort)
     .option('--listen-host <addr>', "address the phones' adbd listens on", parseListenHost)
@@ -316,8 +291,8 @@ export function registerLabCommand(program: Command): void {
   lab
     .command('status')
     .description('list the virtual phones of the running lab')
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
-    .option('--json', 'print JSON')
+    .addOption(adbPortFlag())
+    .addOption(jsonFlag('print JSON'))
     .action(async (opts: { adbPort?: string; json?: boolean }) => {
       const adbPort = adbPortOption(opts.adbPort);
       const state = readLabState(adbPort);
@@ -390,12 +365,8 @@ export function registerLabCommand(program: Command): void {
   lab
     .command('down')
     .description('disconnect and stop the virtual phones')
-    .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
-    .addOption(
-      new Option('--timeout <ms>', 'how long to wait for a clean stop')
-        .default(15000)
-        .argParser(timeoutMsParser('--timeout')),
-    )
+    .addOption(adbPortFlag())
+    .addOption(timeoutFlag('how long to wait for a clean stop', 15000))
     .action(async (opts: { adbPort?: string; timeout: number }) => {
       const adbPort = adbPortOption(opts.adbPort);
       const state = readLabState(adbPort);
@@ -406,14 +377,9 @@ export function registerLabCommand(program: Command): void {
       // Signal only a process that is this lab: after a crash or a reboot the pid may be another's.
       const proc = labProcessStatus(state);
       if (proc === 'running') {
-        signal(state.pid, 'SIGTERM');
-        const deadline = Date.now() + opts.timeout;
-        while (labProcessStatus(state) === 'running' && Date.now() < deadline)
-          await new Promise((r) => setTimeout(r, 100));
-        if (labProcessStatus(state) === 'running') {
-          signal(state.pid, 'SIGKILL');
+        const how = await stopDaemon(state.pid, () => labProcessStatus(state) === 'running', opts.timeout);
+        if (how === 'killed')
           process.stderr.write(`lab pid ${state.pid} did not stop within ${opts.timeout} ms; killed it\n`);
-        }
       }
       // Whatever the lab did not clean up itself (it was killed, or crashed), clean up here.
       if (existsSync(labStatePath(adbPort))) {
@@ -443,7 +409,7 @@ export function registerLabCommand(program: Command): void {
   lab
     .command('profiles')
     .description('list the firmware profiles virtual phones can run, and the example profile files')
-    .option('--json', 'print JSON (examples have "example": true and their "path")')
+    .addOption(jsonFlag('print JSON (examples have "example": true and their "path")'))
     .action((opts: { json?: boolean }) => {
       const profiles = listProfiles();
       const examples = listExampleProfiles();
@@ -510,17 +476,20 @@ async function waitForReady(
     if (state && state.pid === child.pid) {
       if (state.status === 'ready') return state;
       if (state.status === 'failed') {
-        throw new UserError(
+        throw new UserFacingError(
           `the lab failed to start: ${state.error ?? 'unknown error'}`,
           state.hint ? `${state.hint} (log: ${logPath})` : `see ${logPath}`,
         );
       }
     }
-    if (exited) throw new UserError('the lab process exited before it was ready', `see ${logPath}`);
+    if (exited) throw new UserFacingError('the lab process exited before it was ready', `see ${logPath}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   if (!exited) child.kill('SIGTERM');
-  throw new UserError(`the lab was not ready within ${timeoutMs} ms`, `see ${logPath}; raise --timeout`);
+  throw new UserFacingError(
+    `the lab was not ready within ${timeoutMs} ms`,
+    `see ${logPath}; raise --timeout`,
+  );
 }
 
 async function serve(
@@ -531,10 +500,9 @@ async function serve(
   net: { listenHost?: string; noConnect?: boolean } = {},
 ): Promise<void> {
   const log = (msg: string) => process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
-  const startTime = inspectProcess(process.pid)?.startTime;
   const state: LabState = {
     pid: process.pid,
-    ...(startTime !== undefined ? { procStartTime: startTime } : {}),
+    ...ownStartTime(),
     adbPort,
     status: 'starting',
     startedAt: new Date().toISOString(),

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { loadProjectConfig } from '../../config/project.ts';
 import { mergeRuns } from '../../report/merge.ts';
+import { jsonFlag } from '../options.ts';
 
 interface MergeCliOptions {
   out: string;
@@ -46,7 +47,7 @@ export function registerMergeCommand(program: Command): void {
     .option('--out <dir>', 'the reports folder the merged run goes into', 'reports')
     .option('--history <dir>', "the lab's Allure history folder (default: <out>/history)")
     .option('--config <file>', 'project config with user categories (default: phonehome.json if present)')
-    .option('--json', 'print what was merged (duplicates, missing jobs, summary) as JSON on stdout')
+    .addOption(jsonFlag('print what was merged (duplicates, missing jobs, summary) as JSON on stdout'))
     .addHelpText('after', HELP)
     .action(async (inputs: string[], o: MergeCliOptions) => {
       const config = loadProjectConfig(o.config);

@@ -7,8 +7,15 @@
  */
 import { Command } from 'commander';
 import { caDir } from './capture.ts';
-import { UserError } from '../errors.ts';
-import { adbPortOption, caMethodOption, parseCaMethod, timeoutMsParser } from '../options.ts';
+import { UserFacingError } from '../../util/user-facing.ts';
+import {
+  adbPortFlag,
+  adbPortOption,
+  caMethodOption,
+  jsonFlag,
+  parseCaMethod,
+  timeoutMsParser,
+} from '../options.ts';
 import { stateDir } from '../state.ts';
 import { runSuites } from '../../runner/run.ts';
 import { loadProjectConfig } from '../../config/project.ts';
@@ -29,7 +36,7 @@ function countParser(option: string, min: number): (v: string) => number {
   return (v) => {
     const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isSafeInteger(n) || n < min) {
-      throw new UserError(`${option} must be a whole number ≥ ${min} (got '${v}')`, undefined, 2);
+      throw new UserFacingError(`${option} must be a whole number ≥ ${min} (got '${v}')`, undefined, 2);
     }
     return n;
   };
@@ -38,7 +45,11 @@ function countParser(option: string, min: number): (v: string) => number {
 /** `--screenshots failures|steps` (exit 2 for anything else). */
 export function parseScreenshots(v: string): 'failures' | 'steps' {
   if (v === 'failures' || v === 'steps') return v;
-  throw new UserError(`--screenshots must be failures or steps; not ${JSON.stringify(v)}`, undefined, 2);
+  throw new UserFacingError(
+    `--screenshots must be failures or steps; not ${JSON.stringify(v)}`,
+    undefined,
+    2,
+  );
 }
 
 interface RunCliOptions {
@@ -86,9 +97,9 @@ export function registerRunCommand(program: Command): void {
       0,
     )
     .option('--bail', 'start no new job after the first failed or broken one')
-    .option('--json', 'print the run summary as JSON on stdout (progress goes to stderr)')
+    .addOption(jsonFlag('print the run summary as JSON on stdout (progress goes to stderr)'))
     .option('--out <dir>', 'where run folders go', 'reports')
-    .option('--adb-port <port>', 'default adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+    .addOption(adbPortFlag('default adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)'))
     .option(
       '--concurrency <n>',
       'jobs at once over all phones (default: one per phone)',
@@ -148,7 +159,7 @@ export function registerRunCommand(program: Command): void {
       try {
         port = adbPortOption(o.adbPort);
       } catch (err) {
-        throw new UserError((err as Error).message, undefined, 2);
+        throw new UserFacingError((err as Error).message, undefined, 2);
       }
       const caMethod = parseCaMethod(o.caMethod);
       // A bad phonehome.json stops the run before any phone is touched (exit 2, file:line:col).

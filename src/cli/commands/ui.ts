@@ -36,8 +36,8 @@ import {
 } from '../../ui/pages/overrides.ts';
 import { parseHierarchy, type XmlNode } from '../../ui/xml.ts';
 import { packageVersion } from '../../device/packages.ts';
-import { UserError } from '../errors.ts';
-import { adbPortOption, timeoutMsParser } from '../options.ts';
+import { UserFacingError } from '../../util/user-facing.ts';
+import { adbPortFlag, adbPortOption, jsonFlag, timeoutFlag } from '../options.ts';
 
 const DEFAULT_TIMEOUT_MS = 20_000;
 
@@ -59,14 +59,14 @@ async function pickPhone(o: CommonOpts): Promise<Device> {
   if (o.device !== undefined) {
     const p = phones.find((x) => x.serial === o.device);
     if (!p) {
-      throw new UserError(
+      throw new UserFacingError(
         `phone ${o.device} is not connected to the adb server on port ${port}`,
         phones.length ? `connected: ${list}` : 'connect a phone, or start the virtual lab (phonehome lab up)',
       );
     }
-    if (!p.available) throw new UserError(`phone ${p.serial} is ${p.state}`, p.problem);
+    if (!p.available) throw new UserFacingError(`phone ${p.serial} is ${p.state}`, p.problem);
   } else if (usable.length !== 1) {
-    throw new UserError(
+    throw new UserFacingError(
       usable.length === 0
         ? `no usable phone on the adb server on port ${port}${phones.length ? ` (${list})` : ''}`
         : `${usable.length} phones are connected: ${usable.map((p) => p.serial).join(', ')}`,
@@ -265,7 +265,7 @@ interface LocateOpts extends CommonOpts {
 async function locate(key: string | undefined, o: LocateOpts): Promise<void> {
   const given = [o.text, o.id, o.desc].filter((x) => x !== undefined).length;
   if ((key === undefined) === (given === 0)) {
-    throw new UserError(
+    throw new UserFacingError(
       key === undefined
         ? 'ui locate needs a locator KEY or one of --text, --id, --desc'
         : 'give a KEY or --text/--id/--desc, not both',
@@ -275,7 +275,7 @@ async function locate(key: string | undefined, o: LocateOpts): Promise<void> {
   if (key !== undefined && !loadLocators().locators[key]) {
     const keys = Object.keys(loadLocators().locators);
     const near = keys.filter((k) => k.split('.')[0] === key.split('.')[0]);
-    throw new UserError(
+    throw new UserFacingError(
       `no locator key ${key} in locators.json`,
       `known keys: ${(near.length ? near : keys).join(', ')}`,
     );
@@ -379,15 +379,10 @@ export function registerUiCommand(program: Command): void {
   const common = (c: Command): Command =>
     c
       .option('--device <serial>', 'the phone (optional when only one is connected)')
-      .option('--adb-port <port>', 'adb server port (default: $ANDROID_ADB_SERVER_PORT or 5037)')
+      .addOption(adbPortFlag())
       .option('--devices <file>', 'devices.json naming the locator override file (default: ./devices.json)')
-      .option(
-        '--timeout <ms>',
-        'timeout of each phone call, in ms',
-        timeoutMsParser('--timeout'),
-        DEFAULT_TIMEOUT_MS,
-      )
-      .option('--json', 'print JSON');
+      .addOption(timeoutFlag('timeout of each phone call, in ms', DEFAULT_TIMEOUT_MS))
+      .addOption(jsonFlag('print JSON'));
   common(
     ui
       .command('snapshot')

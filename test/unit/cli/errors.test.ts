@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError, formatError, isUserFacing } from '../../../src/cli/errors.ts';
+import { formatError, isUserFacing } from '../../../src/cli/errors.ts';
+import { UserFacingError } from '../../../src/util/user-facing.ts';
 import {
   AdbPortError,
   AdbServerError,
@@ -22,7 +23,7 @@ describe('CLI error output', () => {
       new AdbPortError({ value: 'abc', source: '--adb-port' }),
       new AdbCliError('adb -P 15037 connect x failed (1): nope', '', 'nope', 1),
       new ProfileError('profiles/x.json: field "rooted" must be true or false'),
-      new UserError('bad input'),
+      new UserFacingError('bad input'),
     ];
     for (const err of errors) {
       assert.ok(isUserFacing(err), err.name);
@@ -50,7 +51,7 @@ describe('CLI error output', () => {
     assert.equal(formatError(offline).split('\n').length, 1, formatError(offline));
 
     assert.equal(
-      formatError(new UserError('no such thing', 'make one')),
+      formatError(new UserFacingError('no such thing', 'make one')),
       'phonehome: no such thing\n  fix: make one',
     );
     assert.equal(

@@ -18,7 +18,7 @@ import {
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { UserError } from '../../../src/cli/errors.ts';
+import { UserFacingError } from '../../../src/util/user-facing.ts';
 import {
   chooseProfiles,
   inspectProcess,
@@ -441,7 +441,7 @@ describe('choosing profiles', () => {
     assert.throws(
       () => chooseProfiles(['broken-one'], undefined, dir),
       (err: unknown) =>
-        err instanceof UserError &&
+        err instanceof UserFacingError &&
         err.message === 'profiles/broken-one.json: field "rooted" must be true or false' &&
         err.hint === `fix ${join(dir, 'broken-one.json')} (profiles/README.md describes each field)`,
     );
@@ -452,7 +452,7 @@ describe('choosing profiles', () => {
     assert.throws(
       () => chooseProfiles(['nope'], undefined, dir),
       (err: unknown) =>
-        err instanceof UserError &&
+        err instanceof UserFacingError &&
         err.message === "unknown profile 'nope'" &&
         err.hint ===
           'choose one of: redmi-note-8-leaky, xiaomi-13-hyperos-rooted (see `phonehome lab profiles`)',
@@ -481,7 +481,7 @@ describe('choosing profiles', () => {
     assert.throws(
       () => chooseProfiles([file], undefined, dir),
       (err: unknown) =>
-        err instanceof UserError &&
+        err instanceof UserFacingError &&
         err.message === `${file}: field "rooted" must be true or false` &&
         err.hint === `fix ${file} (profiles/README.md describes each field)`,
     );
@@ -495,7 +495,7 @@ describe('choosing profiles', () => {
     assert.throws(
       () => chooseProfiles([missing], undefined, dir),
       (err: unknown) =>
-        err instanceof UserError &&
+        err instanceof UserFacingError &&
         err.message === `no profile file ${missing}` &&
         err.hint === `no such file: ${missing} (a profile file's path is relative to the working directory)`,
     );
@@ -531,7 +531,7 @@ describe('lab up --listen-host', () => {
       assert.throws(
         () => parseListenHost(bad),
         (err: unknown) =>
-          err instanceof UserError &&
+          err instanceof UserFacingError &&
           err.exitCode === 2 &&
           /--listen-host must be an IP address/.test(err.message),
         bad,

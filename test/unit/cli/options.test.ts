@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UserError } from '../../../src/cli/errors.ts';
+import { UserFacingError } from '../../../src/util/user-facing.ts';
 import {
   adbPortOption,
   checkPhonePorts,
@@ -14,7 +14,7 @@ import { AdbPortError } from '../../../src/device/errors.ts';
 import { fakeAdb, runMain } from './run-main.ts';
 
 const userError = (message: RegExp, hint?: RegExp) => (err: unknown) => {
-  assert.ok(err instanceof UserError, String(err));
+  assert.ok(err instanceof UserFacingError, String(err));
   assert.match(err.message, message);
   if (hint) assert.match(err.hint ?? '', hint);
   return true;

@@ -8,7 +8,7 @@ import {
   termSafe,
 } from '../../../src/report/diff.ts';
 import type { LoadedRun } from '../../../src/report/summary.ts';
-import type { JobResult } from '../../../src/runner/types.ts';
+import type { JobResult } from '../../../src/report/run-folder.ts';
 import { job } from './fixtures.ts';
 
 const run = (id: string, results: JobResult[], summaryOnly = false): LoadedRun => ({

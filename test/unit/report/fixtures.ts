@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { JobResult } from '../../../src/runner/types.ts';
+import type { JobResult } from '../../../src/report/run-folder.ts';
 
 export function job(over: Partial<JobResult> = {}): JobResult {
   return {

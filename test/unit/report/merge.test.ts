@@ -12,7 +12,7 @@ import { mergeRuns, NOT_RUN_PHONE, qualifyPhones, type MergeReport } from '../..
 import { readRunMeta, writeRunMeta, type RunMetaJob } from '../../../src/report/run-meta.ts';
 import { choosePreviousRun } from '../../../src/report/diff.ts';
 import { loadRun } from '../../../src/report/summary.ts';
-import type { JobResult } from '../../../src/runner/types.ts';
+import type { JobResult } from '../../../src/report/run-folder.ts';
 import { job, makeRun, tempDir } from './fixtures.ts';
 
 const LEAKY = 'Redmi Note 8|MIUI 12|10|V12|leaky';

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLeases, LeaseHeldError, leaseDir } from '../../../src/runner/lease.ts';
-import { EXIT } from '../../../src/runner/types.ts';
+import { EXIT } from '../../../src/report/run-folder.ts';
 
 describe('runner leases', () => {
   let dir: string;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { EXIT } from '../../../src/runner/types.ts';
-import { exitCodeFor, schedule, type RunEvent } from '../../../src/runner/scheduler.ts';
+import { EXIT, exitCodeFor } from '../../../src/report/run-folder.ts';
+import { schedule, type RunEvent } from '../../../src/runner/scheduler.ts';
 import { fakeLab, phone, scenario } from './fakes.ts';
 
 const statuses = (rs: Array<{ scenario: string; phone: string; status: string }>) =>

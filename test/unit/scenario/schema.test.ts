@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as prettier from 'prettier';
-import { formatJson, schemaFiles, scenarioJsonSchema } from '../../../src/scenario/schema.ts';
+import { schemaFiles } from '../../../src/cli/commands/schema.ts';
+import { formatJson, scenarioJsonSchema } from '../../../src/scenario/schema.ts';
 import { STEP_NAMES } from '../../../src/scenario/types.ts';
 import { runMain } from '../cli/run-main.ts';
 

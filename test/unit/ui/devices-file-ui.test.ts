@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDevicesFile, uiKindOf } from '../../../src/cli/devices-file.ts';
-import { UserError } from '../../../src/cli/errors.ts';
+import { readDevicesFile } from '../../../src/config/devices-file.ts';
+import { uiKindOf } from '../../../src/config/devices-schema.ts';
+import { UserFacingError } from '../../../src/util/user-facing.ts';
 
 describe('devices.json: the per-phone "ui" field', () => {
   let dir: string;
@@ -27,7 +28,7 @@ describe('devices.json: the per-phone "ui" field', () => {
     assert.throws(
       () => readDevicesFile(f),
       (e: unknown) => {
-        assert.ok(e instanceof UserError);
+        assert.ok(e instanceof UserFacingError);
         assert.equal(e.message, `${f}: field "phones[1].ui" (b) must be "appium" or "adb", got "selenium"`);
         assert.match(e.hint ?? '', /"ui": "appium".*"ui": "adb".*leave the field out/);
         return true;
