@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { createAdbClient } from '../src/device/adb-client.ts';
 import { Device } from '../src/device/device.ts';
 import { startAdbServer } from '../test/support/lab.ts';
-import { runAdb } from '../src/virtual/adb-cli.ts';
+import { runAdb } from '../src/virtual/lab/adb-client.ts';
 
 const { values } = parseArgs({
   options: {

@@ -17,7 +17,7 @@
 import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { decode } from '../src/decode/index.ts';
-import { sensorsBodies } from '../test/unit/decode/corpus.ts';
+import { sensorsBodies } from '../test/support/decode/corpus.ts';
 
 const { values } = parseArgs({
   options: {

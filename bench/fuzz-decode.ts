@@ -1,5 +1,5 @@
 /**
- * bench/fuzz-decode: fast-check over decode() with the arbitraries of test/unit/decode/arbitraries.ts
+ * bench/fuzz-decode: fast-check over decode() with the arbitraries of test/support/decode/arbitraries.ts
  * (random bytes and strings; valid Sensors, MIUI, MiStat and form bodies then mutated, also under
  * random chains of base64/base64url/hex/base32/percent/gzip/deflate/json-string, maybe AES-encrypted
  * first; gzip headers with garbage; deep JSON; huge repeated keys; random content types, URLs,
@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { parseArgs } from 'node:util';
 import { decode } from '../src/decode/index.ts';
-import { decodeInput, violation } from '../test/unit/decode/arbitraries.ts';
+import { decodeInput, violation } from '../test/support/decode/arbitraries.ts';
 
 const { values } = parseArgs({
   options: {

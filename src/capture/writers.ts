@@ -1,27 +1,13 @@
 /**
  * Streams a session's records to disk as they happen, so nothing is held in memory and a crash
- * loses at most the record being written:
- * - `exchanges.ndjson`: one `CaptureRecord` per line; a request body is a reference
- *   `{file: "bodies.bin", offset, length}` into `bodies.bin` (or null when empty);
- * - `capture.har`: HAR 1.2 that opens in Chrome DevTools. Bodies that are not UTF-8 are base64 with
- *   `postData._encoding: "base64"`; TLS failures are CONNECT entries with status 0 and `_tlsFailure`.
- *   It is closed (`]}}`) on stop; `inspect` repairs one left open by a crash.
- * The two files are written in the same order with the same `index`.
+ * loses at most the record being written: `exchanges.ndjson` (bodies in `bodies.bin`) and
+ * `capture.har`, in the format src/capture/format.ts describes.
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { CaptureRecord, Exchange, Headers, TlsFailure } from './exchange.ts';
-
-export const NDJSON_FILE = 'exchanges.ndjson';
-export const BODIES_FILE = 'bodies.bin';
-export const HAR_FILE = 'capture.har';
-
-export interface BodyRef {
-  file: string;
-  offset: number;
-  length: number;
-}
+import { BODIES_FILE, HAR_FILE, NDJSON_FILE, type BodyRef } from './format.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -21,14 +21,27 @@
  * `\A` `\Z` `\z`, `\Q…\E`): that catches the common mistakes (unbalanced brackets and parentheses,
  * a quantifier with nothing to repeat, a reversed range, a `/…/flags` literal) but not every
  * difference between the two dialects.
+ *
+ * Config imports nothing above it: the check of scenario links against these templates is scenario's
+ * (src/scenario/links.ts checkScenarioLinks), and report/allure.ts takes AllureCategory from here.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import type { AllureCategory } from '../report/allure.ts';
-import { ScenarioError, type ScenarioProblem } from '../scenario/parse.ts';
-import type { Scenario } from '../scenario/types.ts';
 import { JsonFileError, parseJsonFile, readJsonFile, type FileProblem, type JsonFile } from './json-file.ts';
+
+/**
+ * An Allure category (categories.json): the user's from phonehome.json, and phonehome's own
+ * (ALLURE_CATEGORIES in src/report/allure.ts, which writes them).
+ */
+export interface AllureCategory {
+  name: string;
+  description?: string;
+  matchedStatuses?: Array<'failed' | 'broken' | 'passed' | 'skipped' | 'unknown'>;
+  /** A Java regular expression that must match the whole status message. */
+  messageRegex?: string;
+  traceRegex?: string;
+}
 
 export interface ProjectConfig {
   /** The file it came from. */
@@ -175,29 +188,6 @@ export function loadProjectConfig(path?: string): ProjectConfig {
     );
   } else if (cats) categories = cats;
   return { file: path, links, categories };
-}
-
-/**
- * Every `{issue: …}` / `{tms: …}` link of these scenarios must have a template in the config: else a
- * ScenarioError (exit 2) naming each link's file:line:col and the config file, before any job runs.
- */
-export function checkScenarioLinks(scenarios: readonly Scenario[], config: ProjectConfig): void {
-  const problems: ScenarioProblem[] = [];
-  for (const s of scenarios) {
-    (s.config.links ?? []).forEach((l, i) => {
-      if (l.type === 'link' || config.links[l.type] !== undefined) return;
-      const where = config.file
-        ? `in ${config.file}`
-        : `(no ${PROJECT_FILE} in ${process.cwd()}, no --config)`;
-      problems.push({
-        pos: l.pos,
-        path: `header.links[${i}].${l.type}`,
-        message: `no URL template for ${l.type} links ${where}, so "${l.id}" cannot become a link`,
-        fix: `add "report": {"links": {"${l.type}": "https://…/{}"}} to ${config.file ?? PROJECT_FILE} ({} is where the id goes), or write the link as {url: https://…, name: ${l.id}}`,
-      });
-    });
-  }
-  if (problems.length) throw new ScenarioError(problems);
 }
 
 function parseWith<T extends z.ZodType>(schema: T, file: JsonFile, path: string): z.output<T> {

@@ -645,3 +645,10 @@ export function looksDeflated(b: Uint8Array): boolean {
   const head = deflatePrefix(b, 256);
   return head !== null && head.length > 0 && plausibleStart(head);
 }
+
+/** Form decoding turned `+` into spaces; every SDK encodes `+`, so a space was a `+`. Line breaks go. */
+export function plusAndOneLine(v: string): string {
+  let t = v.includes(' ') ? v.replace(/ /g, '+') : v;
+  if (t.includes('\n') || t.includes('\r')) t = t.replace(/[\r\n]/g, '');
+  return t;
+}

@@ -1,8 +1,8 @@
 /**
  * The tracker catalogue (issue 4 §4): which endpoint a request went to, as data. Entries live in
  * `trackers.json` (each with the source of its facts) so that adding a host is a data change, not a
- * code change. This module validates the file once at load, with messages that name the file, the
- * entry and the field, and compiles it into indexes for the per-exchange lookup:
+ * code change. This module validates the file once at load against its zod schema (the one contract),
+ * with messages that name the file, the entry and the field, and compiles it into indexes for the per-exchange lookup:
  * - host patterns: an exact name, or `*.suffix` for `suffix` itself and any name below it, the one
  *   meaning src/util/hosts.ts gives patterns everywhere (capture rules, assertions);
  * - path patterns: prefixes ending at a segment boundary (`/sa` matches `/sa` and `/sa/x`, not `/sa.gif`);
@@ -22,6 +22,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { fieldPath, firstIssue } from '../util/field-path.ts';
 import { normaliseHost as normaliseHostName, underDomain } from '../util/hosts.ts';
 import { UserFacingError } from '../util/user-facing.ts';
 
@@ -110,22 +112,6 @@ interface Rule {
   hostRank: number;
 }
 
-const ENTRY_FIELDS = new Set([
-  'id',
-  'vendor',
-  'category',
-  'decoder',
-  'hosts',
-  'paths',
-  'layers',
-  'source',
-  'notes',
-  'upload',
-  'apps',
-]);
-const ID_RE = /^[a-z0-9][a-z0-9-]*$/;
-const HOST_RE = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const PATH_RE = /^\/[^\s?#]*$/;
 const HOST_CACHE_MAX = 4096;
 
 /** A validated, compiled catalogue. Immutable; lookups are cached per host. */
@@ -249,22 +235,165 @@ function pathMatches(path: string, prefix: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Loading and validation
 
+/** `<want>; got <the value>`, as an entry's field problems read. */
+const got =
+  (want: string) =>
+  (iss: { input?: unknown }): string =>
+    `${want}; got ${JSON.stringify(iss.input) ?? 'nothing'}`;
+
+/** An object that refuses unknown fields, naming the first and the allowed ones; `what` words a non-object. */
+function strict<S extends z.ZodRawShape>(shape: S, what: string, allowed = 'allowed') {
+  return z.strictObject(shape, {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys'
+        ? `unknown field "${iss.keys[0]}"; ${allowed}: ${Object.keys(shape).join(', ')}`
+        : iss.code === 'invalid_type'
+          ? what
+          : undefined,
+  });
+}
+
+/** A string matching `re`, worded `must be <what>` (with the value when `withValue`). */
+function matching(re: RegExp, want: string, withValue = true) {
+  const error = withValue ? got(want) : want;
+  return z.string({ error }).regex(re, { error });
+}
+
+/** An optional non-empty list of `item`s (absent: none), `what` naming them. */
+function list(item: z.ZodType<string>, what: string) {
+  const error = got(`must be a non-empty array of ${what}`);
+  return z.array(item, { error }).min(1, { error }).default([]);
+}
+
+const HOST_RE = /^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const DOMAIN_RE = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const PATH_RE = /^\/[^\s?#]*$/;
+const PACKAGE_RE = /^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$/;
+const DELAY_PROBLEM = 'must be a whole number of milliseconds from 0 to 3600000';
+const TEXT = 'is required: a non-empty string';
+
+const uploadSchema = strict(
+  {
+    delayMs: z
+      .int({ error: DELAY_PROBLEM })
+      .min(0, { error: DELAY_PROBLEM })
+      .max(3_600_000, { error: DELAY_PROBLEM }),
+    persistentQueue: z.boolean({ error: 'must be true or false' }),
+    flushOnBackground: z.boolean({ error: 'must be true or false' }),
+    source: matching(/\S/, 'must say where the timing comes from', false),
+  },
+  'must be an object with delayMs, persistentQueue, flushOnBackground, source',
+);
+
+const layerKinds = `layer kinds (${IDENTIFYING_LAYERS.join(', ')})`;
+const entrySchema = strict(
+  {
+    id: matching(
+      /^[a-z0-9][a-z0-9-]*$/,
+      'is required: lower-case letters, digits and dashes (e.g. "miui-analytics")',
+    ),
+    vendor: matching(/\S/, TEXT),
+    category: z.enum(TRACKER_CATEGORIES, { error: got(`must be one of ${TRACKER_CATEGORIES.join(', ')}`) }),
+    decoder: z
+      .enum(DECODER_HINTS, {
+        error: got(`must be null or one of ${DECODER_HINTS.join(', ')} (write null when unknown)`),
+      })
+      .nullable(),
+    hosts: list(
+      matching(HOST_RE, 'must be lower-case host names, optionally "*.suffix"'),
+      'lower-case host names, optionally "*.suffix"',
+    ),
+    paths: list(
+      matching(PATH_RE, 'must be path prefixes starting with "/" (no query)'),
+      'path prefixes starting with "/" (no query)',
+    ),
+    layers: list(z.enum(IDENTIFYING_LAYERS, { error: got(`must be ${layerKinds}`) }), layerKinds),
+    source: matching(/\S/, TEXT),
+    notes: z.string({ error: got('must be a string when present') }).optional(),
+    upload: uploadSchema.optional(),
+    apps: list(matching(PACKAGE_RE, 'must be package names'), 'package names'),
+  },
+  'must be an object with id, vendor, category, decoder, hosts or layers, source',
+  'allowed fields',
+);
+
+const nonEmpty = z
+  .string({ error: 'must be a non-empty string' })
+  .min(1, { error: 'must be a non-empty string' });
+const vendorSchema = strict(
+  {
+    name: nonEmpty,
+    domains: z
+      .array(matching(DOMAIN_RE, 'must be a lower-case domain name (no "*.")'), {
+        error: 'must be a non-empty array of domain names',
+      })
+      .min(1, { error: 'must be a non-empty array of domain names' }),
+    source: nonEmpty,
+  },
+  'must be an object with name, domains, source',
+);
+
+/** trackers.json: the catalogue's one contract (the checks between entries follow in parseCatalogue). */
+const catalogueSchema = z.object(
+  {
+    trackers: z.array(entrySchema, { error: 'must be an array of tracker entries' }),
+    defaults: strict({ upload: uploadSchema.optional() }, 'must be an object with "upload"').optional(),
+    vendors: z.array(vendorSchema, { error: 'must be an array of {name, domains, source}' }).optional(),
+  },
+  { error: 'must be a JSON object with a "trackers" array' },
+);
+
+/**
+ * A zod issue as the catalogue words it: inside an entry, an upload or a vendor, that part names
+ * itself first (`trackers[1] (id "x")`, `trackers[1] (id "x"): field "upload"`, `defaults.upload`,
+ * `vendors[0]`) and the field follows; elsewhere the field alone.
+ */
+function catalogueProblem(issue: z.core.$ZodIssue, json: unknown): string {
+  const path = issue.path;
+  const entryName = (i: number): string => {
+    const id = (json as { trackers: Array<{ id?: unknown } | undefined> }).trackers[i]?.id;
+    return typeof id === 'string' ? `trackers[${i}] (id "${id}")` : `trackers[${i}]`;
+  };
+  let part: string | undefined;
+  let rest: PropertyKey[] = [];
+  if (path[0] === 'trackers' && typeof path[1] === 'number') {
+    part = entryName(path[1]);
+    rest = path.slice(2);
+    if (rest[0] === 'upload') {
+      part = `${part}: field "upload"`;
+      rest = rest.slice(1);
+    }
+  } else if (path[0] === 'vendors' && typeof path[1] === 'number') {
+    part = `vendors[${path[1]}]`;
+    rest = path.slice(2);
+  } else if (path[0] === 'defaults' && path[1] === 'upload') {
+    part = 'defaults.upload';
+    rest = path.slice(2);
+  } else if (issue.code === 'unrecognized_keys' && path.length) {
+    part = fieldPath(path);
+  }
+  const message = issue.message;
+  if (part === undefined) return path.length ? `field "${fieldPath(path)}" ${message}` : message;
+  return rest.length ? `${part}: field "${fieldPath(rest)}" ${message}` : `${part}: ${message}`;
+}
+
 /** Parses and validates catalogue JSON; `file` names it in error messages. */
 export function parseCatalogue(json: unknown, file: string): Catalogue {
   function fail(msg: string): never {
     throw new CatalogueError(`${file}: ${msg}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    fail('must be a JSON object with a "trackers" array');
-  const list = (json as { trackers?: unknown }).trackers;
-  if (!Array.isArray(list)) fail('field "trackers" must be an array of tracker entries');
-  const entries: TrackerEntry[] = [];
+  const r = catalogueSchema.safeParse(json);
+  if (!r.success) return fail(catalogueProblem(firstIssue(r.error.issues), json));
+  const entries: TrackerEntry[] = r.data.trackers;
   const ids = new Map<string, number>();
   /** `host path` → index of the entry that claimed it. */
   const claimed = new Map<string, number>();
-  (list as unknown[]).forEach((raw, i) => {
-    const entry = parseEntry(raw, i, fail);
+  entries.forEach((entry, i) => {
     const where = `trackers[${i}] (id "${entry.id}")`;
+    if (entry.hosts.length === 0 && entry.layers.length === 0)
+      fail(`${where}: needs field "hosts" (host patterns) or "layers" (decoded layer kinds)`);
+    if (entry.paths.length && entry.hosts.length === 0)
+      fail(`${where}: field "paths" needs field "hosts"; a layer entry matches on any host and path`);
     const prev = ids.get(entry.id);
     if (prev !== undefined)
       fail(`${where}: field "id" duplicates trackers[${prev}]; give each entry its own id`);
@@ -281,128 +410,8 @@ export function parseCatalogue(json: unknown, file: string): Catalogue {
         claimed.set(key, i);
       }
     }
-    entries.push(entry);
   });
-  const top = json as { defaults?: unknown; vendors?: unknown };
-  let defaultUpload: UploadTiming | undefined;
-  if (top.defaults !== undefined) {
-    if (typeof top.defaults !== 'object' || top.defaults === null || Array.isArray(top.defaults))
-      fail('field "defaults" must be an object with "upload"');
-    const d = top.defaults as Record<string, unknown>;
-    for (const k of Object.keys(d))
-      if (k !== 'upload') fail(`defaults: unknown field "${k}"; allowed: upload`);
-    if (d.upload !== undefined) defaultUpload = parseUpload(d.upload, 'defaults.upload', fail);
-  }
-  const vendors: VendorDomains[] = [];
-  if (top.vendors !== undefined) {
-    if (!Array.isArray(top.vendors)) fail('field "vendors" must be an array of {name, domains, source}');
-    (top.vendors as unknown[]).forEach((raw, i) => {
-      const where = `vendors[${i}]`;
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-        fail(`${where}: must be an object with name, domains, source`);
-      const v = raw as Record<string, unknown>;
-      for (const k of Object.keys(v))
-        if (!['name', 'domains', 'source'].includes(k))
-          fail(`${where}: unknown field "${k}"; allowed: name, domains, source`);
-      if (typeof v.name !== 'string' || !v.name) fail(`${where}: field "name" must be a non-empty string`);
-      if (typeof v.source !== 'string' || !v.source)
-        fail(`${where}: field "source" must be a non-empty string`);
-      if (!Array.isArray(v.domains) || v.domains.length === 0)
-        fail(`${where}: field "domains" must be a non-empty array of domain names`);
-      (v.domains as unknown[]).forEach((d, j) => {
-        if (typeof d !== 'string' || !HOST_RE.test(d) || d.startsWith('*.'))
-          fail(
-            `${where}: field "domains[${j}]" must be a lower-case domain name (no "*."); got ${JSON.stringify(d)}`,
-          );
-      });
-      vendors.push({ name: v.name, domains: v.domains as string[], source: v.source });
-    });
-  }
-  return new Catalogue(entries, file, defaultUpload, vendors);
-}
-
-function parseUpload(raw: unknown, where: string, fail: (msg: string) => never): UploadTiming {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    fail(`${where}: must be an object with delayMs, persistentQueue, flushOnBackground, source`);
-  const o = raw as Record<string, unknown>;
-  const keys = ['delayMs', 'persistentQueue', 'flushOnBackground', 'source'];
-  for (const k of Object.keys(o))
-    if (!keys.includes(k)) fail(`${where}: unknown field "${k}"; allowed: ${keys.join(', ')}`);
-  if (typeof o.delayMs !== 'number' || !Number.isInteger(o.delayMs) || o.delayMs < 0 || o.delayMs > 3_600_000)
-    fail(`${where}: field "delayMs" must be a whole number of milliseconds from 0 to 3600000`);
-  for (const k of ['persistentQueue', 'flushOnBackground'])
-    if (typeof o[k] !== 'boolean') fail(`${where}: field "${k}" must be true or false`);
-  if (typeof o.source !== 'string' || !o.source.trim())
-    fail(`${where}: field "source" must say where the timing comes from`);
-  return {
-    delayMs: o.delayMs,
-    persistentQueue: o.persistentQueue as boolean,
-    flushOnBackground: o.flushOnBackground as boolean,
-    source: o.source,
-  };
-}
-
-function parseEntry(raw: unknown, i: number, fail: (msg: string) => never): TrackerEntry {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    fail(`trackers[${i}]: must be an object with id, vendor, category, decoder, hosts or layers, source`);
-  const o = raw as Record<string, unknown>;
-  const id = o.id;
-  const where = typeof id === 'string' ? `trackers[${i}] (id "${id}")` : `trackers[${i}]`;
-  function bad(field: string, want: string): never {
-    return fail(`${where}: field "${field}" ${want}; got ${JSON.stringify(o[field]) ?? 'nothing'}`);
-  }
-  for (const k of Object.keys(o))
-    if (!ENTRY_FIELDS.has(k))
-      fail(`${where}: unknown field "${k}"; allowed fields: ${[...ENTRY_FIELDS].join(', ')}`);
-
-  if (typeof id !== 'string' || !ID_RE.test(id))
-    bad('id', 'is required: lower-case letters, digits and dashes (e.g. "miui-analytics")');
-  const text = (field: string): string => {
-    const v = o[field];
-    if (typeof v !== 'string' || v.trim() === '') return bad(field, 'is required: a non-empty string');
-    return v;
-  };
-  const vendor = text('vendor');
-  const source = text('source');
-  const category = o.category;
-  if (!TRACKER_CATEGORIES.includes(category as TrackerCategory))
-    bad('category', `must be one of ${TRACKER_CATEGORIES.join(', ')}`);
-  const decoder = o.decoder;
-  if (decoder !== null && !DECODER_HINTS.includes(decoder as DecoderHint))
-    bad('decoder', `must be null or one of ${DECODER_HINTS.join(', ')} (write null when unknown)`);
-  const strings = (field: string, re: RegExp | readonly string[], what: string): string[] => {
-    const v = o[field];
-    if (v === undefined) return [];
-    if (!Array.isArray(v) || v.length === 0) return bad(field, `must be a non-empty array of ${what}`);
-    for (const [j, s] of v.entries()) {
-      const ok = typeof s === 'string' && (Array.isArray(re) ? re.includes(s) : (re as RegExp).test(s));
-      if (!ok) fail(`${where}: field "${field}[${j}]" must be ${what}; got ${JSON.stringify(s)}`);
-    }
-    return v as string[];
-  };
-  const hosts = strings('hosts', HOST_RE, 'lower-case host names, optionally "*.suffix"');
-  const paths = strings('paths', PATH_RE, 'path prefixes starting with "/" (no query)');
-  const layers = strings('layers', IDENTIFYING_LAYERS, `layer kinds (${IDENTIFYING_LAYERS.join(', ')})`);
-  if (hosts.length === 0 && layers.length === 0)
-    fail(`${where}: needs field "hosts" (host patterns) or "layers" (decoded layer kinds)`);
-  if (paths.length && hosts.length === 0)
-    fail(`${where}: field "paths" needs field "hosts"; a layer entry matches on any host and path`);
-  if (o.notes !== undefined && typeof o.notes !== 'string') bad('notes', 'must be a string when present');
-  const apps = strings('apps', /^[A-Za-z][\w]*(\.[A-Za-z_][\w]*)+$/, 'package names');
-  const entry: TrackerEntry = {
-    id,
-    vendor,
-    category: category as TrackerCategory,
-    decoder: decoder as DecoderHint | null,
-    hosts,
-    paths,
-    layers,
-    source,
-    apps,
-  };
-  if (typeof o.notes === 'string') entry.notes = o.notes;
-  if (o.upload !== undefined) entry.upload = parseUpload(o.upload, `${where}: field "upload"`, fail);
-  return entry;
+  return new Catalogue(entries, file, r.data.defaults?.upload, r.data.vendors ?? []);
 }
 
 export const DEFAULT_CATALOGUE_FILE = fileURLToPath(new URL('./trackers.json', import.meta.url));

@@ -9,27 +9,19 @@ import { stat as statLocal } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AdbParser,
   openConnection,
   scopedDeviceApi,
   type AdbClient,
   type AdbConnection,
   type AdbDeviceApi,
 } from './adb-client.ts';
-import {
-  AdbServerError,
-  DeviceError,
-  DeviceUnavailableError,
-  adbCommand,
-  hintForDeviceOutput,
-  isNetworkSerial,
-} from './errors.ts';
+import { failReason, firstLine, toDeviceError } from './adb-errors.ts';
+import { DeviceError, adbCommand, hintForDeviceOutput } from './errors.ts';
 import { fingerprintFromProps, parseGetprop, type Fingerprint } from './fingerprint.ts';
 import { shJoin } from './quote.ts';
 import { probeRoot } from './root.ts';
 import {
   AdbClosedError,
-  AdbFailError,
   queryValue,
   request,
   requestWithStatus,
@@ -344,7 +336,7 @@ export class Device {
       return await Promise.race([attempt(), timedOut]);
     } catch (err) {
       keep = false;
-      throw this.toDeviceError(err, operation);
+      throw toDeviceError(err, { serial, operation, host: this.client.host, port: this.port });
     } finally {
       clearTimeout(timer);
       if (!keep) scope.close();
@@ -359,75 +351,6 @@ export class Device {
       hint:
         `Check the phone is awake and connected (${adbCommand(this.port, this.serial, 'get-state')}), ` +
         'or raise the timeout (--timeout on the phonehome command, or the timeoutMs option of Device)',
-    });
-  }
-
-  private notConnectedHint(): string {
-    return isNetworkSerial(this.serial)
-      ? `Run \`phonehome lab status\` or \`${adbCommand(this.port, undefined, `connect ${this.serial}`)}\``
-      : `Check the cable and that USB debugging is on, then \`${adbCommand(this.port, undefined, 'devices -l')}\``;
-  }
-
-  private toDeviceError(err: unknown, operation: string): DeviceError {
-    if (err instanceof DeviceError) return err;
-    const base = { serial: this.serial, operation, cause: err };
-    const code = (err as NodeJS.ErrnoException | undefined)?.code;
-    if (
-      code === 'ECONNREFUSED' ||
-      code === 'ENOTFOUND' ||
-      code === 'EHOSTUNREACH' ||
-      code === 'EADDRNOTAVAIL'
-    ) {
-      const server = new AdbServerError({ host: this.client.host, port: this.port, cause: err });
-      return new DeviceError({
-        ...base,
-        problem: `failed: cannot reach the adb server on ${this.client.host}:${this.port}`,
-        hint: `Start it with \`adb -P ${this.port} start-server\` or set ANDROID_ADB_SERVER_PORT`,
-        cause: server,
-      });
-    }
-    const reason = failReason(err);
-    if (reason !== undefined) {
-      if (/device '.*' not found|device not found|no devices|no emulators/i.test(reason)) {
-        return new DeviceError({
-          ...base,
-          problem: `failed: not connected to the adb server on port ${this.port}`,
-          hint: this.notConnectedHint(),
-        });
-      }
-      const state =
-        /device (offline|unauthorized)|(no permissions|insufficient permissions)|device still (connecting|authorizing)/i.exec(
-          reason,
-        );
-      if (state) {
-        const s = state[1] ?? (state[2] ? 'no permissions' : (state[3] ?? 'unknown'));
-        return new DeviceUnavailableError({ ...base, state: s.toLowerCase(), port: this.port });
-      }
-      if (reason.trim() === '') {
-        return new DeviceError({
-          ...base,
-          problem: 'failed: the adb server refused without giving a reason',
-          hint: `Check the phone is connected (${adbCommand(this.port, this.serial, 'get-state')})`,
-        });
-      }
-      const hint = hintForDeviceOutput(reason);
-      return new DeviceError({ ...base, problem: `failed: ${firstLine(reason)}`, ...(hint ? { hint } : {}) });
-    }
-    if (
-      err instanceof AdbClosedError ||
-      err instanceof AdbParser.PrematureEOFError ||
-      code === 'ECONNRESET' ||
-      code === 'EPIPE'
-    ) {
-      return new DeviceError({
-        ...base,
-        problem: 'failed: the adb connection closed unexpectedly',
-        hint: `Check the phone is still connected (${adbCommand(this.port, this.serial, 'get-state')})`,
-      });
-    }
-    return new DeviceError({
-      ...base,
-      problem: `failed: ${firstLine((err as Error)?.message ?? String(err))}`,
     });
   }
 
@@ -843,17 +766,3 @@ export class Device {
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** The message of an adb FAIL, from our requests or adbkit's (`Failure: '…'`). */
-function failReason(err: unknown): string | undefined {
-  if (err instanceof AdbFailError) return err.reason;
-  if (err instanceof AdbParser.FailError) {
-    const m = /^Failure: '([\s\S]*)'$/.exec(err.message);
-    return m?.[1] ?? err.message;
-  }
-  return undefined;
-}
-
-function firstLine(s: string): string {
-  return s.trim().split('\n')[0]?.trim() ?? '';
-}

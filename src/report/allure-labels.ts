@@ -21,7 +21,7 @@
  *
  * Links: `{issue: ID}` / `{tms: ID}` become Allure links of that type with the URL from phonehome.json's
  * template (`{}` replaced by the URL-encoded id); `{url, name}` become plain links. The runner checks
- * before any job that every issue/tms link has a template (src/config/project.ts checkScenarioLinks).
+ * before any job that every issue/tms link has a template (src/scenario/links.ts checkScenarioLinks).
  */
 import { createHash } from 'node:crypto';
 import type { Device } from '../device/index.ts';

@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import type { AllureCategory } from '../config/project.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserFacingError } from '../util/user-facing.ts';
 import { EXIT, type JobResult } from './run-folder.ts';
@@ -265,15 +266,6 @@ export function writeAllureEnvironment(runDir: string, entries: Record<string, s
 
 // ---------------------------------------------------------------------------------------------
 // categories.json
-
-export interface AllureCategory {
-  name: string;
-  description?: string;
-  matchedStatuses?: Array<'failed' | 'broken' | 'passed' | 'skipped' | 'unknown'>;
-  /** A Java regular expression that must match the whole status message. */
-  messageRegex?: string;
-  traceRegex?: string;
-}
 
 /** Words that upload and request assertions use when they fail. */
 const LEAK_WORDS = '(upload|uploaded|uploads|leak|leaked|leaks|sent|request to|reached)';

@@ -7,13 +7,13 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { AllureCategory } from '../config/project.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import {
   ALLURE_CATEGORIES,
   generateAllureHtml,
   writeAllureCategories,
   writeAllureEnvironment,
-  type AllureCategory,
   type GenerateOptions,
 } from './allure.ts';
 import { executorFor, type AllureExecutor } from './executor.ts';

@@ -1,35 +1,37 @@
 /**
  * One virtual Xiaomi phone: its firmware profile and its Android userland state. The adbd side
- * (src/virtual/adb/) carries bytes; everything a command can observe or change lives here.
+ * (src/virtual/adbd/) carries bytes; everything a command can observe or change lives here.
  *
- * Owned pieces (one module each):
- * - fs.ts             Vfs: files, modes, SELinux labels, mount table (tmpfs, bind)
+ * Owned pieces (one folder each, laid out like the phone):
+ * - os/               Vfs (files, modes, SELinux labels, mounts), props, settings, packages,
+ *                     processes, logcat, netfilter and traffic, the loopback network
  * - shell/            the `sh` language and the core utilities
- * - android/          props, settings, packages, processes, logcat, Android commands
- * - ui/               the screen: UI node tree, `uiautomator dump` XML, `screencap` PNG
- * - net.ts            the phone's loopback network: listeners and `adb reverse` targets
+ * - commands/         the Android commands (/system/bin/am, pm, settings, dumpsys, su …)
+ * - display/          the screen: UI node tree, `uiautomator dump` XML, `screencap` PNG
+ * - apps/             Mi Browser, MIUI Settings, the launcher and SystemUI
  * - uia2/             the UiAutomator2 server `am instrument` runs (Appium), on tcp:6790
+ * - telemetry/, netstack/  what the apps upload, and the network they upload it through
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { Vfs } from './fs.ts';
-import { PhoneNet } from './net.ts';
+import { Vfs } from './os/vfs.ts';
+import { PhoneNet } from './os/local-net.ts';
 import { runScript, ShellSession, type ScriptBase } from './shell/interpreter.ts';
 import { coreutils } from './shell/coreutils.ts';
-import { androidCommands } from './android/commands.ts';
-import { PropertyStore } from './android/props.ts';
-import { SettingsStore } from './android/settings.ts';
-import { PackageRegistry } from './android/packages.ts';
-import { ProcessTable } from './android/processes.ts';
-import { LogBuffer, recordBoot } from './android/logcat.ts';
-import { populateFilesystem } from './android/filesystem.ts';
-import { Screen } from './ui/screen.ts';
+import { androidCommands } from './commands/index.ts';
+import { PropertyStore } from './os/props.ts';
+import { SettingsStore } from './os/settings.ts';
+import { PackageRegistry } from './os/packages.ts';
+import { ProcessTable } from './os/processes.ts';
+import { LogBuffer, recordBoot } from './os/logcat.ts';
+import { populateFilesystem } from './os/firmware-files.ts';
+import { Screen } from './display/screen.ts';
 import { PhoneHttp } from './netstack/http.ts';
 import { TelemetryHub, type TelemetryHubOptions } from './telemetry/index.ts';
 import { installApps, type InstalledApps } from './apps/index.ts';
 import { installUia2, type Uia2Server } from './uia2/index.ts';
-import type { Profile } from './profiles.ts';
-import type { CommandFn, InStream, OutStream } from './userland/types.ts';
+import type { Profile } from './profiles/load.ts';
+import type { CommandFn, InStream, OutStream } from './commands/types.ts';
 
 export interface ExecOptions {
   stdin: InStream;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabCa } from '../../src/capture/ca.ts';
 import { Journal } from '../../src/capture/journal.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import {
   APEX_CACERTS,
   browseCanaries,

@@ -24,7 +24,7 @@ import {
 } from '../../src/capture/wiring.ts';
 import { readIdentifiers, type Identifier } from '../../src/detect/index.ts';
 import { openDevice, type Device } from '../../src/device/index.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import {
   ADS_URL,
   analyse,

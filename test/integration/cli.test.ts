@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listProfiles, loadProfile } from '../../src/virtual/profiles.ts';
+import { listProfiles, loadProfile } from '../../src/virtual/profiles/load.ts';
 import { adbRun, freePort, startAdbServer, type TestAdbServer } from '../support/lab.ts';
 import {
   assertCleanFailure,

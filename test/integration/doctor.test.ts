@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ADB_INPUT_PROP, ADB_INSTALL_PROP } from '../../src/virtual/android/miui-security.ts';
+import { ADB_INPUT_PROP, ADB_INSTALL_PROP } from '../../src/virtual/os/miui-security.ts';
 import { bundledServerVersion } from '../../src/ui/appium/server-apks.ts';
 import { preinstallUia2 } from '../../src/virtual/uia2/index.ts';
 import { runCli } from '../support/cli.ts';

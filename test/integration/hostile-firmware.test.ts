@@ -17,7 +17,7 @@ import { LabCa } from '../../src/capture/ca.ts';
 import type { JobResult } from '../../src/report/run-folder.ts';
 import { provisionCa } from '../support/capture.ts';
 import { runCli, show } from '../support/cli.ts';
-import { startLab, type LabPhone, type TestLab } from '../support/lab.ts';
+import { cliEnv, startLab, type LabPhone, type TestLab } from '../support/lab.ts';
 
 const EXAMPLES = resolve('profiles/examples');
 const ex = (name: string): string => join(EXAMPLES, `${name}.json`);
@@ -97,12 +97,7 @@ describe('hostile firmware: the shipped suites never say passed when an upload i
     tmp = mkdtempSync(join(tmpdir(), 'phonehome-hostile-'));
     mkdirSync(join(tmp, 'home'));
     lab = await startLab(['redmi-note-8-fixed-rooted', ...names.map(ex)]);
-    env = {
-      PHONEHOME_HOME: join(tmp, 'home'),
-      PHONEHOME_CA_DIR: join(tmp, 'ca'),
-      ANDROID_ADB_SERVER_PORT: String(lab.adb.port),
-      CI: '1',
-    };
+    env = cliEnv(tmp, lab.adb.port);
     // The unrooted bypass phone carries the lab CA in its image (as a lab phone flashed for it
     // would): HTTPS through the proxy is decrypted, so only the bypass is left to prove.
     const ca = await LabCa.load(join(tmp, 'ca'));

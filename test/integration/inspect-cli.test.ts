@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCipheriv } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { loadProfile } from '../../src/virtual/profiles.ts';
+import { loadProfile } from '../../src/virtual/profiles/load.ts';
 import {
   buildSensorsEvent,
   encodeMistatBody,

@@ -20,7 +20,7 @@ import { openDevice } from '../../src/device/index.ts';
 import { runScenario, type PhoneSession, type StepReporter } from '../../src/scenario/executor.ts';
 import type { Scenario, Step, StepName } from '../../src/scenario/types.ts';
 import { AdbUiDriver } from '../../src/ui/adb/driver.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import { startLab, type TestLab } from '../support/lab.ts';
 
 const FIXTURES = resolve('test/fixtures/profiles');

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { assertCleanFailure, runCli, show, type CliResult } from '../support/cli.ts';
-import { startLab, type TestLab } from '../support/lab.ts';
+import { cliEnv, labDevices, labDevicesFile, startLab, type TestLab } from '../support/lab.ts';
 import { LabHost, netnsUnavailable } from '../support/netns.ts';
 import { readRunMeta } from '../../src/report/run-meta.ts';
 import { shardOf } from '../../src/runner/shard.ts';
@@ -76,22 +76,8 @@ describe('two lab hosts in network namespaces: a shard each, merged', function (
     });
     const [labs] = await Promise.all([startLab(PROFILES), ...ups]);
     single = labs;
-    writeFileSync(
-      join(tmp, 'single.json'),
-      JSON.stringify({
-        phones: single.phones.map((p) => ({
-          serial: p.serial,
-          ui: 'adb',
-          lab: { profile: p.profile.name, port: Number(p.serial.split(':')[1]), adbPort: single!.adb.port },
-        })),
-      }),
-    );
-    env = {
-      PHONEHOME_HOME: join(tmp, 'home'),
-      PHONEHOME_CA_DIR: join(tmp, 'ca'),
-      ANDROID_ADB_SERVER_PORT: String(single.adb.port),
-      CI: '1',
-    };
+    labDevicesFile(join(tmp, 'single.json'), labDevices(single.phones, single.adb.port));
+    env = cliEnv(tmp, single.adb.port);
   });
 
   after(async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { getLocal, generateCACertificate, type Mockttp } from 'mockttp';
 import { PhoneHttpError } from '../../src/virtual/apps/events.ts';
 import { parsePemCertificate, subjectHashOld } from '../../src/virtual/netstack/trust.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import { adbRun, startLab, type TestLab } from '../support/lab.ts';
 
 const SYS = '/system/etc/security/cacerts';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { EXAMPLE_DIR, listExampleProfiles } from '../../src/virtual/profiles.ts';
+import { EXAMPLE_DIR, listExampleProfiles } from '../../src/virtual/profiles/load.ts';
 import { adbRun, startLab, type TestLab } from '../support/lab.ts';
 
 describe('example profiles on the real adb server', function () {

@@ -11,9 +11,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runCli, show, waitFor } from '../support/cli.ts';
-import { startAdbServer, type TestAdbServer } from '../support/lab.ts';
+import { cliEnv, startAdbServer, type TestAdbServer } from '../support/lab.ts';
 import { Netns, netnsUnavailable } from '../support/netns.ts';
-import { runAdb } from '../../src/virtual/adb-cli.ts';
+import { runAdb } from '../../src/virtual/lab/adb-client.ts';
 import type { RunSummary } from '../../src/report/run-folder.ts';
 
 /** A positive control: it passes only when com.miui.analytics' uploads reach the capture. */
@@ -73,12 +73,7 @@ describe('a phone on another host, attached by adb connect (network namespace)',
       'lab up --no-connect records the phone as connect: true, serial ADDR:PORT',
     );
     adb = await startAdbServer();
-    env = {
-      PHONEHOME_HOME: join(tmp, 'home'),
-      PHONEHOME_CA_DIR: join(tmp, 'ca'),
-      ANDROID_ADB_SERVER_PORT: String(adb.port),
-      CI: '1',
-    };
+    env = cliEnv(tmp, adb.port);
   });
 
   after(async () => {

@@ -28,10 +28,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { assertCleanFailure, parseJson, runCli, show } from '../support/cli.ts';
-import { startAdbServer, type TestAdbServer } from '../support/lab.ts';
+import { cliEnv, labDevices, labDevicesFile, startAdbServer, type TestAdbServer } from '../support/lab.ts';
 import { CHROMIUM } from '../support/chromium.ts';
 import { ALLURE_PAGE_HELPERS, Browser } from '../support/cdp.ts';
-import { Lab, type LabPhone } from '../../src/virtual/lab.ts';
+import { Lab, type LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import type { JobResult, RunSummary } from '../../src/report/run-folder.ts';
 import { slug } from '../../src/report/run-folder.ts';
 
@@ -79,22 +79,8 @@ describe('Allure history across runs: a firmware update shows as passed → fail
     labs.push(lab);
     return lab;
   };
-  const devices = (name: string, phones: LabPhone[]): string => {
-    const file = join(tmp, name);
-    writeFileSync(
-      file,
-      JSON.stringify({
-        adbServers: [{ host: '127.0.0.1', port: adb!.port }],
-        phones: phones.map((p) => ({
-          serial: p.serial,
-          ui: 'adb',
-          adbServer: `127.0.0.1:${adb!.port}`,
-          lab: { profile: p.profile.name, port: Number(p.serial.split(':')[1]), adbPort: adb!.port },
-        })),
-      }),
-    );
-    return file;
-  };
+  const devices = (name: string, phones: LabPhone[]): string =>
+    labDevicesFile(join(tmp, name), labDevices(phones, adb!.port), { pinServers: true });
   const cli = (args: string[], extra: Record<string, string | undefined> = {}) =>
     runCli(args, { env: { ...env, ...extra }, cwd: tmp, timeoutMs: 60_000 });
 
@@ -112,17 +98,13 @@ describe('Allure history across runs: a firmware update shows as passed → fail
     writeFileSync(join(tmp, 'firmware-1', `${CHANGED}.json`), JSON.stringify(shipped));
     writeFileSync(join(tmp, 'firmware-2', `${CHANGED}.json`), JSON.stringify(updatedFirmware(shipped)));
     adb = await startAdbServer();
-    env = {
-      PHONEHOME_HOME: join(tmp, 'home'),
-      PHONEHOME_CA_DIR: join(tmp, 'ca'),
-      ANDROID_ADB_SERVER_PORT: String(adb.port),
-      CI: '1',
+    env = cliEnv(tmp, adb.port, {
       // not a CI build for run 1, whatever runs this test
       GITLAB_CI: undefined,
       JENKINS_URL: undefined,
       GITHUB_ACTIONS: undefined,
       PHONEHOME_REPORT_URL: undefined,
-    } as unknown as Record<string, string>;
+    });
     const kept = await newLab().addPhone(KEPT);
     const firmware1 = await newLab().addPhone(join(tmp, 'firmware-1', `${CHANGED}.json`));
 

@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { assertCleanFailure, parseJson, runCli, show } from '../support/cli.ts';
-import { startLab, type TestLab } from '../support/lab.ts';
+import { cliEnv, labDevices, labDevicesFile, startLab, type TestLab } from '../support/lab.ts';
 import { historyIdOf, testCaseIdOf } from '../../src/report/allure-labels.ts';
 import type { RunSummary } from '../../src/report/run-folder.ts';
 
@@ -68,23 +68,9 @@ describe('phonehome run: Allure labels, links, history keys and JUnit attachment
     tmp = mkdtempSync(join(tmpdir(), 'phonehome-labels-'));
     mkdirSync(join(tmp, 'home'));
     lab = await startLab([PROFILE, PROFILE]);
-    env = {
-      PHONEHOME_HOME: join(tmp, 'home'),
-      PHONEHOME_CA_DIR: join(tmp, 'ca'),
-      ANDROID_ADB_SERVER_PORT: String(lab.adb.port),
-      CI: '1',
-    };
+    env = cliEnv(tmp, lab.adb.port);
     devices = join(tmp, 'devices.json');
-    writeFileSync(
-      devices,
-      JSON.stringify({
-        phones: lab.phones.map((p) => ({
-          serial: p.serial,
-          ui: 'adb',
-          lab: { profile: p.profile.name, port: Number(p.serial.split(':')[1]), adbPort: lab.adb.port },
-        })),
-      }),
-    );
+    labDevicesFile(devices, labDevices(lab.phones, lab.adb.port));
   });
   after(async () => {
     await lab?.stop();

@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { spawnCli } from '../support/capture.ts';
 import { assertCleanFailure, parseJson, runCli, show, waitFor } from '../support/cli.ts';
-import { startLab, type TestLab } from '../support/lab.ts';
+import { cliEnv, labDevicesFile, startLab, type TestLab } from '../support/lab.ts';
 import { AdbPhone } from '../support/xiaomi.ts';
 import type { JobResult, RunSummary } from '../../src/report/run-folder.ts';
 
@@ -37,22 +37,12 @@ describe('phonehome run (CLI) on virtual phones', function () {
     [...labA.phones, ...labB.phones].find((p) => p.serial === serial)!.profile.name;
   const proxyOf = async (p: AdbPhone) => (await p.sh('settings get global http_proxy')).trim();
   /** A devices file as `phonehome lab up` writes it (with lab records), on the given adb servers. */
-  const devices = (name: string, phones: Array<{ serial: string; adbPort: number }>): string => {
-    const path = join(tmp, name);
-    writeFileSync(
-      path,
-      JSON.stringify({
-        adbServers: [...new Set(phones.map((p) => p.adbPort))].map((port) => ({ host: '127.0.0.1', port })),
-        phones: phones.map((p) => ({
-          serial: p.serial,
-          ui: 'adb',
-          adbServer: `127.0.0.1:${p.adbPort}`,
-          lab: { profile: profileOf(p.serial), port: Number(p.serial.split(':')[1]), adbPort: p.adbPort },
-        })),
-      }),
+  const devices = (name: string, phones: Array<{ serial: string; adbPort: number }>): string =>
+    labDevicesFile(
+      join(tmp, name),
+      phones.map((p) => ({ ...p, profile: profileOf(p.serial) })),
+      { pinServers: true },
     );
-    return path;
-  };
   const cli = (args: string[], timeoutMs = 45_000) => runCli(args, { env, cwd: tmp, timeoutMs });
   const summaryOf = (runDir: string) =>
     JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as RunSummary;
@@ -62,12 +52,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
     mkdirSync(join(tmp, 'home'));
     labA = await startLab(['redmi-note-8-leaky-rooted', 'xiaomi-13-hyperos-rooted']);
     labB = await startLab(['redmi-note-8-fixed-rooted']);
-    env = {
-      PHONEHOME_HOME: join(tmp, 'home'),
-      PHONEHOME_CA_DIR: join(tmp, 'ca'),
-      ANDROID_ADB_SERVER_PORT: String(labA.adb.port),
-      CI: '1',
-    };
+    env = cliEnv(tmp, labA.adb.port);
   });
   after(async () => {
     await labA?.stop();

@@ -24,7 +24,7 @@ import { openDevice, type Device } from '../../src/device/index.ts';
 import { runScenario, type PhoneSession, type StepReporter } from '../../src/scenario/executor.ts';
 import type { Scenario, Step, StepName } from '../../src/scenario/types.ts';
 import { AdbUiDriver } from '../../src/ui/adb/driver.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import { SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
 import { startLab, type TestLab } from '../support/lab.ts';
 import { FAST_TIMINGS } from '../support/xiaomi.ts';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { loadProfile, type TelemetryEmitter, type TelemetryRule } from '../../src/virtual/profiles.ts';
+import { loadProfile, type TelemetryEmitter, type TelemetryRule } from '../../src/virtual/profiles/load.ts';
 import {
   decodeMistatBody,
   decodeSensorsBody,

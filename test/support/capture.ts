@@ -11,7 +11,7 @@ import type { CaptureRecord, Exchange } from '../../src/capture/exchange.ts';
 import { decode } from '../../src/decode/index.ts';
 import { createDetector, type Finding, type Identifier } from '../../src/detect/index.ts';
 import type { LabCa } from '../../src/capture/ca.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import { SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
 import { BIN, type CliResult } from './cli.ts';
 import { allNodes, byId, within, type AdbPhone, type XmlNode } from './xiaomi.ts';

@@ -2,10 +2,12 @@
  * Test support: a private adb server on its own port (tests never touch the developer's server on
  * 5037 or whatever ANDROID_ADB_SERVER_PORT names) and virtual phones connected to it.
  */
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Lab, type LabOptions, type LabPhone } from '../../src/virtual/lab.ts';
-import { runAdb } from '../../src/virtual/adb-cli.ts';
-import type { AdbdOptions } from '../../src/virtual/adbd.ts';
+import { join } from 'node:path';
+import { Lab, type LabOptions, type LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
+import { runAdb } from '../../src/virtual/lab/adb-client.ts';
+import type { AdbdOptions } from '../../src/virtual/adbd/adbd.ts';
 
 export type { LabPhone };
 
@@ -106,3 +108,60 @@ export async function adbRun(
     else child.stdin.end();
   });
 }
+
+/**
+ * The environment the CLI tests run `phonehome` in: a private $PHONEHOME_HOME and lab CA under the
+ * test's temp dir, the test's own adb server, and CI=1 (no TTY progress). `extra` adds or, with
+ * `undefined`, removes variables (runCli drops undefined ones).
+ */
+export function cliEnv(
+  tmp: string,
+  adbPort: number,
+  extra: Record<string, string | undefined> = {},
+): Record<string, string> {
+  return {
+    PHONEHOME_HOME: join(tmp, 'home'),
+    PHONEHOME_CA_DIR: join(tmp, 'ca'),
+    ANDROID_ADB_SERVER_PORT: String(adbPort),
+    CI: '1',
+    ...extra,
+  };
+}
+
+/** A lab phone as devices.json lists it for an ADB-only run: where `lab` can find it again. */
+export interface LabDevice {
+  serial: string;
+  profile: string;
+  adbPort: number;
+}
+
+/**
+ * Writes a devices.json of lab phones driven ADB-only (`ui: "adb"`, no Appium), each with its `lab`
+ * entry so that the runner can re-create a phone it lost. `pinServers` also lists every phone's adb
+ * server (`adbServers` and each phone's `adbServer`), for runs over more than one server.
+ */
+export function labDevicesFile(
+  file: string,
+  phones: LabDevice[],
+  opts: { pinServers?: boolean } = {},
+): string {
+  const server = (p: LabDevice) => (opts.pinServers ? { adbServer: `127.0.0.1:${p.adbPort}` } : {});
+  const adbServers = [...new Set(phones.map((p) => p.adbPort))].map((port) => ({ host: '127.0.0.1', port }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...(opts.pinServers ? { adbServers } : {}),
+      phones: phones.map((p) => ({
+        serial: p.serial,
+        ui: 'adb',
+        ...server(p),
+        lab: { profile: p.profile, port: Number(p.serial.split(':')[1]), adbPort: p.adbPort },
+      })),
+    }),
+  );
+  return file;
+}
+
+/** `LabDevice`s for the phones of one lab (one adb server). */
+export const labDevices = (phones: LabPhone[], adbPort: number): LabDevice[] =>
+  phones.map((p) => ({ serial: p.serial, profile: p.profile.name, adbPort }));

@@ -20,7 +20,7 @@ import {
   HEADER_SIZE,
   PacketReader,
   type Packet,
-} from '../../src/virtual/adb/packet.ts';
+} from '../../src/virtual/adbd/packet.ts';
 
 export const HOST_FEATURES =
   'remount_shell,abb_exec,abb,apex,fixed_push_mkdir,ls_v2,stat_v2,fixed_push_symlink_timestamp,cmd,shell_v2';

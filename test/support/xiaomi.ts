@@ -18,9 +18,9 @@ import {
   type TelemetryEmitter,
   type TelemetryRule,
   type TelemetryToggle,
-} from '../../src/virtual/profiles.ts';
+} from '../../src/virtual/profiles/load.ts';
 import { parsePemCertificate, subjectHashOld, SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
-import type { LabPhone } from '../../src/virtual/lab.ts';
+import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import { adbRun, startLab, type TestLab } from './lab.ts';
 
 export const XIAOMI_PROFILES = [

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { jsonFlag } from '../options.ts';
-import { readCaptureFile } from '../../capture/read.ts';
+import { readCaptureFile } from '../../inspect/read.ts';
 import { createDetector } from '../../detect/index.ts';
 import { analyseRecord } from '../../detect/pipeline.ts';
 import {

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Lab } from '../../virtual/lab.ts';
+import { Lab } from '../../virtual/lab/virtual-lab.ts';
 import {
   isProfilePath,
   listExampleProfiles,
@@ -19,8 +19,8 @@ import {
   loadProfileFile,
   PROFILE_DIR,
   ProfileError,
-} from '../../virtual/profiles.ts';
-import { adbServerListening, parseDevices, runAdb } from '../../virtual/adb-cli.ts';
+} from '../../virtual/profiles/load.ts';
+import { adbServerListening, parseDevices, runAdb } from '../../virtual/lab/adb-client.ts';
 import { UserFacingError } from '../../util/user-facing.ts';
 import { stateDir } from '../state.ts';
 import { readDevicesFile, recordLabPhones, writeDevicesFile } from '../../config/devices-file.ts';

@@ -13,7 +13,7 @@ import {
   locatorOverridesJsonSchema,
   scenarioJsonSchema,
 } from '../../scenario/schema.ts';
-import { profileJsonSchema } from '../../virtual/profile-schema.ts';
+import { profileJsonSchema } from '../../virtual/profiles/schema.ts';
 
 /** The files `phonehome schema` writes: name → content. */
 export function schemaFiles(): Record<string, string> {

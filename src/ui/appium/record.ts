@@ -4,13 +4,11 @@
  * line + start time). It lives here, beside the server, so that `phonehome run` (src/runner/run.ts)
  * can reuse a running server without importing the CLI (issue 13: dependencies point one way).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { inspectProcess } from '../../util/process.ts';
+import { daemonStatus, readDaemonRecord, type DaemonRecord } from '../../util/daemon.ts';
 
-export interface AppiumState {
-  pid: number;
-  procStartTime?: string;
+export interface AppiumState extends DaemonRecord {
   port: number;
   url: string;
   startedAt: string;
@@ -21,19 +19,17 @@ export interface AppiumState {
 export const appiumStatePath = (stateDir: string): string => join(stateDir, 'appium.json');
 
 export function readAppiumState(stateDir: string): AppiumState | undefined {
-  try {
-    return JSON.parse(readFileSync(appiumStatePath(stateDir), 'utf8')) as AppiumState;
-  } catch {
-    return undefined;
-  }
+  return readDaemonRecord<AppiumState>(appiumStatePath(stateDir));
 }
 
-/** True while the recorded pid is still our `appium serve` (not a process that reused the pid). */
+/**
+ * True while the recorded pid is still our `appium serve` (not a process that reused the pid). Where
+ * the OS does not show the command line, the start time alone decides.
+ */
 export function appiumAlive(s: AppiumState): boolean {
-  const p = inspectProcess(s.pid);
-  if (!p) return false;
-  if (s.procStartTime && p.startTime && p.startTime !== s.procStartTime) return false;
-  return !p.argv || (p.argv.includes('appium') && p.argv.includes('serve'));
+  const isAppium = (argv: readonly string[] | undefined): boolean =>
+    !argv || (argv.includes('appium') && argv.includes('serve'));
+  return daemonStatus(s, isAppium) === 'running';
 }
 
 export async function appiumReady(url: string): Promise<boolean> {

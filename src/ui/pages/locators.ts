@@ -1,10 +1,13 @@
 /**
- * The page objects' locators as data: locators.json, validated once at load with errors naming the
- * file, the entry and the field. Every entry carries its `source`. Strings may hold `{name}`
+ * The page objects' locators as data: locators.json, validated once at load against its zod schema
+ * (locatorDataSchema, the one contract; driver.ts checkLocator for each locator) with errors naming
+ * the file, the entry and the field. Every entry carries its `source`. Strings may hold `{name}`
  * placeholders that the page objects fill in (the browser package, a title, a folder name …).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { fieldPath, firstIssue } from '../../util/field-path.ts';
 import { checkLocator, type Locator } from '../driver.ts';
 
 export const DEFAULT_LOCATORS_FILE = fileURLToPath(new URL('./locators.json', import.meta.url));
@@ -68,38 +71,6 @@ export class LocatorDataError extends Error {
 
 type Json = unknown;
 
-function obj(v: Json, file: string, where: string): Record<string, Json> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new LocatorDataError(file, where, 'must be an object');
-  }
-  return v as Record<string, Json>;
-}
-
-function str(v: Json, file: string, where: string): string {
-  if (typeof v !== 'string' || v.trim() === '')
-    throw new LocatorDataError(file, where, 'must be a non-empty string');
-  return v;
-}
-
-function strList(v: Json, file: string, where: string): string[] {
-  if (!Array.isArray(v) || v.length === 0)
-    throw new LocatorDataError(file, where, 'must be a non-empty array');
-  return v.map((x, i) => str(x, file, `${where}[${i}]`));
-}
-
-/** `{ "en": …, "zh": … }`: language codes (ISO 639-1) to non-empty strings; `en` required. */
-function localized(o: Record<string, Json>, file: string, where: string): LocalizedText {
-  const out: Record<string, string> = {};
-  for (const [lang, v] of Object.entries(o)) {
-    if (!/^[a-z]{2,3}$/.test(lang))
-      throw new LocatorDataError(file, `${where}.${lang}`, 'must be a language code such as en or zh');
-    out[lang] = str(v, file, `${where}.${lang}`);
-  }
-  if (out.en === undefined)
-    throw new LocatorDataError(file, `${where}.en`, 'is required (the fallback language)');
-  return out as LocalizedText;
-}
-
 /** The language of a locale string (`zh-CN`, `zh_CN`, `en-US` → `zh`, `en`); `en` when empty. */
 export function languageOf(locale: string): string {
   const m = /^([a-zA-Z]{2,3})(?:[-_]|$)/.exec(locale.trim());
@@ -116,109 +87,132 @@ export function textsIn(data: LocatorData, lang: string): Record<string, string>
   return Object.fromEntries(Object.entries(data.texts).map(([k, e]) => [k, textIn(e, lang)]));
 }
 
+/** The data's one contract. Messages are worded for people; the file's own keys (`//`) are ignored. */
+const nonEmpty = z.string().regex(/\S/, 'must be a non-empty string');
+const nonEmptyList = z
+  .array(nonEmpty, { error: 'must be a non-empty array' })
+  .min(1, 'must be a non-empty array');
+
+/** Fields not in `shape` refused, listed (`unknown fields a, b`), with `hint` when it applies. */
+function strict<S extends z.ZodRawShape>(shape: S, hint: (keys: string[]) => string = () => '') {
+  return z.strictObject(shape, {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `unknown fields ${iss.keys.join(', ')}${hint(iss.keys)}` : undefined,
+  });
+}
+
+/**
+ * `{ "en": …, "zh": … }`: language codes (ISO 639-1) to non-empty strings; `en` required. `fields`:
+ * further required string fields beside the languages (a text's `source`).
+ */
+function localized(fields: string[] = []) {
+  const key = new RegExp(`^(?:[a-z]{2,3}${fields.map((f) => `|${f}`).join('')})$`);
+  return z
+    .record(z.string().regex(key, 'must be a language code such as en or zh'), nonEmpty)
+    .superRefine((o, ctx) => {
+      if (o.en === undefined)
+        ctx.addIssue({ code: 'custom', path: ['en'], message: 'is required (the fallback language)' });
+      for (const f of fields)
+        if (o[f] === undefined)
+          ctx.addIssue({ code: 'custom', path: [f], message: 'must be a non-empty string' });
+    });
+}
+
+const settingsActionSchema = strict({
+  action: nonEmpty.regex(/^[A-Za-z][\w.]*$/, {
+    error: (iss) => `must be an intent action, got ${String(iss.input)}`,
+  }),
+  package: nonEmpty
+    .regex(/^[A-Za-z]\w*(\.[A-Za-z_]\w*)+$/, {
+      error: (iss) => `must be a package name, got ${String(iss.input)}`,
+    })
+    .optional(),
+  source: nonEmpty,
+});
+
+const settingsPageSchema = strict(
+  {
+    actions: z.array(settingsActionSchema, { error: 'must be an array (may be empty)' }),
+    title: localized(),
+    path: nonEmptyList,
+    source: nonEmpty,
+  },
+  (keys) =>
+    keys.includes('component') || keys.includes('extras')
+      ? ' (pages open by `actions` or their menu `path`, never by a component and fragment extras: a SubSettings fragment is not exported to the shell)'
+      : '',
+);
+
+/** A locator: driver.ts checkLocator is its one contract (run on each after the parse, naming it). */
+const locatorSchema = z.custom<Locator>();
+
+const locatorDataSchema = z.object({
+  apps: z.record(z.string(), z.object({ packages: nonEmptyList, activity: nonEmpty, source: nonEmpty })),
+  searchEngines: z.record(z.string(), nonEmpty),
+  texts: z
+    .record(z.string().regex(/^\w+$/, 'the name must be letters, digits or _'), localized(['source']))
+    .optional(),
+  settingsPages: z.record(z.string(), settingsPageSchema),
+  locators: z.record(
+    z.string(),
+    strict({
+      locators: z
+        .array(locatorSchema, { error: 'must be a non-empty array of locators' })
+        .min(1, 'must be a non-empty array of locators'),
+      source: nonEmpty,
+    }),
+  ),
+});
+
 /** Validates parsed JSON as locator data. */
 export function validateLocatorData(data: Json, file: string): LocatorData {
-  const top = obj(data, file, 'the file');
-  const apps: Record<string, AppEntry> = {};
-  for (const [k, v] of Object.entries(obj(top.apps, file, 'apps'))) {
-    const e = obj(v, file, `apps.${k}`);
-    apps[k] = {
-      packages: strList(e.packages, file, `apps.${k}.packages`),
-      activity: str(e.activity, file, `apps.${k}.activity`),
-      source: str(e.source, file, `apps.${k}.source`),
-    };
+  const r = locatorDataSchema.safeParse(data, {
+    // What the schema does not word itself: a missing or wrong object or string.
+    error: (iss) =>
+      iss.code === 'invalid_type' && (iss.expected === 'object' || iss.expected === 'record')
+        ? 'must be an object'
+        : iss.code === 'invalid_type' && iss.expected === 'string'
+          ? 'must be a non-empty string'
+          : undefined,
+  });
+  if (!r.success) {
+    const issue = firstIssue(r.error.issues);
+    // A record's key: its own check words it.
+    const message = issue.code === 'invalid_key' ? issue.issues[0]!.message : issue.message;
+    throw new LocatorDataError(file, fieldPath(issue.path) || 'the file', message);
   }
-  const searchEngines: Record<string, string> = {};
-  for (const [k, v] of Object.entries(obj(top.searchEngines, file, 'searchEngines'))) {
-    searchEngines[k] = str(v, file, `searchEngines.${k}`);
-  }
-  const texts: Record<string, TextEntry> = {};
-  for (const [k, v] of Object.entries(top.texts === undefined ? {} : obj(top.texts, file, 'texts'))) {
-    const e = obj(v, file, `texts.${k}`);
-    if (!/^\w+$/.test(k))
-      throw new LocatorDataError(file, `texts.${k}`, 'the name must be letters, digits or _');
-    const { source, ...langs } = e;
-    texts[k] = { ...localized(langs, file, `texts.${k}`), source: str(source, file, `texts.${k}.source`) };
-  }
-  const settingsPages: Record<string, SettingsPageEntry> = {};
-  const pages = obj(top.settingsPages, file, 'settingsPages');
-  for (const [k, v] of Object.entries(pages)) {
-    const e = obj(v, file, `settingsPages.${k}`);
+  const { apps, searchEngines, texts = {}, settingsPages, locators } = r.data;
+  for (const [k, page] of Object.entries(settingsPages)) {
     const where = `settingsPages.${k}`;
-    const unknown = Object.keys(e).filter((x) => !['actions', 'title', 'path', 'source'].includes(x));
-    if (unknown.length) {
-      const old = unknown.includes('component') || unknown.includes('extras');
-      throw new LocatorDataError(
-        file,
-        where,
-        `unknown fields ${unknown.join(', ')}${old ? ' (pages open by `actions` or their menu `path`, never by a component and fragment extras: a SubSettings fragment is not exported to the shell)' : ''}`,
-      );
-    }
-    if (!Array.isArray(e.actions))
-      throw new LocatorDataError(file, `${where}.actions`, 'must be an array (may be empty)');
-    const actions = e.actions.map((a, i): SettingsAction => {
-      const o = obj(a, file, `${where}.actions[${i}]`);
-      const extra = Object.keys(o).filter((x) => !['action', 'package', 'source'].includes(x));
-      if (extra.length)
-        throw new LocatorDataError(file, `${where}.actions[${i}]`, `unknown fields ${extra.join(', ')}`);
-      const action = str(o.action, file, `${where}.actions[${i}].action`);
-      if (!/^[A-Za-z][\w.]*$/.test(action))
-        throw new LocatorDataError(
-          file,
-          `${where}.actions[${i}].action`,
-          `must be an intent action, got ${action}`,
-        );
-      const out: SettingsAction = { action, source: str(o.source, file, `${where}.actions[${i}].source`) };
-      if (o.package !== undefined) {
-        const pkg = str(o.package, file, `${where}.actions[${i}].package`);
-        if (!/^[A-Za-z]\w*(\.[A-Za-z_]\w*)+$/.test(pkg))
-          throw new LocatorDataError(
-            file,
-            `${where}.actions[${i}].package`,
-            `must be a package name, got ${pkg}`,
-          );
-        out.package = pkg;
-      }
-      return out;
-    });
-    const path = strList(e.path, file, `${where}.path`);
-    path.forEach((p, i) => {
-      if (!(p in pages))
+    page.path.forEach((p, i) => {
+      if (!(p in settingsPages))
         throw new LocatorDataError(
           file,
           `${where}.path[${i}]`,
-          `must name a settingsPages entry (${Object.keys(pages).join(', ')}), got ${p}`,
+          `must name a settingsPages entry (${Object.keys(settingsPages).join(', ')}), got ${p}`,
         );
     });
-    if (path[path.length - 1] !== k)
+    if (page.path[page.path.length - 1] !== k)
       throw new LocatorDataError(file, `${where}.path`, `must end with the page itself (${k})`);
-    settingsPages[k] = {
-      actions,
-      title: localized(obj(e.title, file, `${where}.title`), file, `${where}.title`),
-      path,
-      source: str(e.source, file, `${where}.source`),
-    };
   }
-  const locators: Record<string, LocatorEntry> = {};
-  for (const [k, v] of Object.entries(obj(top.locators, file, 'locators'))) {
-    const e = obj(v, file, `locators.${k}`);
-    const unknown = Object.keys(e).filter((x) => x !== 'locators' && x !== 'source');
-    if (unknown.length)
-      throw new LocatorDataError(file, `locators.${k}`, `unknown fields ${unknown.join(', ')}`);
-    if (!Array.isArray(e.locators) || e.locators.length === 0) {
-      throw new LocatorDataError(file, `locators.${k}.locators`, 'must be a non-empty array of locators');
-    }
-    const list = e.locators as Locator[];
-    list.forEach((l, i) => {
+  for (const [k, e] of Object.entries(locators)) {
+    e.locators.forEach((l, i) => {
+      const where = `locators.${k}.locators[${i}]`;
       try {
-        checkLocator(l, `locators.${k}.locators[${i}]`);
+        checkLocator(l, where);
       } catch (err) {
-        throw new LocatorDataError(file, `locators.${k}.locators[${i}]`, (err as Error).message);
+        throw new LocatorDataError(file, where, (err as Error).message);
       }
     });
-    locators[k] = { locators: list, source: str(e.source, file, `locators.${k}.source`) };
   }
-  return { file, apps, searchEngines, settingsPages, texts, locators };
+  return {
+    file,
+    apps,
+    searchEngines,
+    settingsPages: settingsPages as Record<string, SettingsPageEntry>,
+    texts: texts as Record<string, TextEntry>,
+    locators,
+  };
 }
 
 /** A JSON data file of the page objects (locators, interstitials), parsed; an error names the file. */

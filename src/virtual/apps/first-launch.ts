@@ -7,7 +7,7 @@
  * (android-realities.md §8), so it is marked synthetic and only test profiles use it.
  */
 import type { VirtualPhone } from '../phone.ts';
-import type { ActivityRecord } from '../ui/screen.ts';
+import type { ActivityRecord } from '../display/screen.ts';
 
 export function installFirstLaunchDialog(phone: VirtualPhone): () => void {
   const spec = phone.profile.firstLaunchDialog;

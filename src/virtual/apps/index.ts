@@ -1,7 +1,8 @@
 /**
  * The apps of a virtual Xiaomi phone: Mi Browser, MIUI Settings, the launcher's folders and pages,
- * and the SystemUI notification shade. `installApps()` registers their screens with the phone's
- * Screen and sends everything they report to `deps.telemetry` (events.ts is the contract).
+ * and the SystemUI status bar and notification shade. `installApps()` registers their screens with
+ * the phone's Screen (the launcher as its home app and SystemUI's strip through `installSystemUi()`)
+ * and sends everything they report to `deps.telemetry` (events.ts is the contract).
  *
  * Events (context: package, time; browser events also incognito):
  * - browser (profile.browser): page_load_event_start / page_load_event_finish {url},
@@ -25,17 +26,18 @@
  * and the launcher configuration stay, the browser re-reads its shared_prefs when it starts again.
  */
 import type { VirtualPhone } from '../phone.ts';
-import type { ActivityRecord } from '../ui/screen.ts';
+import type { ActivityRecord, Screen } from '../display/screen.ts';
 import type { AppEvent, AppEventContext, HttpClient, SystemEvent, TelemetrySink } from './events.ts';
-import type { Launcher, FolderSpec, LauncherEvent } from '../ui/home.ts';
-import { HOME_PACKAGE } from '../ui/home.ts';
-import { NotificationShade, SYSTEMUI_PACKAGE } from '../ui/statusbar.ts';
-import { MiBrowser } from './browser.ts';
-import type { BrowserPrefs } from './browser.ts';
-import { MiuiSettings, SETTINGS_PACKAGE } from './miui-settings.ts';
+import type { FolderSpec, LauncherEvent } from './launcher.ts';
+import { HOME_PACKAGE, Launcher } from './launcher.ts';
+import { NotificationShade, SYSTEMUI_PACKAGE, systemUiStatusBar } from './systemui.ts';
+import { MiBrowser } from './browser/model.ts';
+import type { BrowserPrefs } from './browser/model.ts';
+import { browserScreens } from './browser/views.ts';
+import { MiuiSettings, SETTINGS_PACKAGE } from './settings-app.ts';
 import { installFirstLaunchDialog } from './first-launch.ts';
 
-export type { BrowserPrefs, SearchEngineId } from './browser.ts';
+export type { BrowserPrefs, SearchEngineId } from './browser/model.ts';
 export {
   BROWSER_ACTIVITY,
   BROWSER_PREF_KEYS,
@@ -44,8 +46,8 @@ export {
   PREF_INCOGNITO,
   PREF_SEARCH_ENGINE,
   MiBrowser,
-} from './browser.ts';
-export { MiuiSettings, SETTINGS_PAGES } from './miui-settings.ts';
+} from './browser/model.ts';
+export { MiuiSettings, SETTINGS_PAGES } from './settings-app.ts';
 
 export interface AppDeps {
   telemetry: TelemetrySink;
@@ -110,10 +112,24 @@ export const DEFAULT_HOME_SCREENS = 3;
 
 const installed = new WeakMap<VirtualPhone, InstalledApps>();
 
+/**
+ * The system apps the display asks for: MIUI's launcher as the Screen's home app and SystemUI's
+ * status bar. The launcher is registered once per Screen (that resets the stack to it), and a later
+ * call keeps it, with its pages and folders.
+ */
+export function installSystemUi(screen: Screen): Launcher {
+  if (screen.home instanceof Launcher) return screen.home;
+  const launcher = new Launcher(screen, screen.profile);
+  screen.setHome(launcher);
+  screen.setStatusBar(systemUiStatusBar);
+  return launcher;
+}
+
 export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
   installed.get(phone)?.dispose();
   const clock = deps.clock ?? Date.now;
   const screen = phone.screen;
+  const launcher = installSystemUi(screen);
   const emit = (event: AppEvent, context: AppEventContext): void => {
     try {
       deps.telemetry.track(event, context);
@@ -164,7 +180,7 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
     track: (event, incognito) =>
       emit({ source: 'browser', ...event }, { package: browser.pkg, incognito, time: clock() }),
   });
-  browser.register();
+  browser.register(browserScreens(browser));
 
   const settings = new MiuiSettings(phone, {
     clock,
@@ -172,7 +188,6 @@ export function installApps(phone: VirtualPhone, deps: AppDeps): InstalledApps {
   });
   settings.register();
 
-  const launcher = screen.launcher;
   launcher.configure(phone.profile, { folders: DEFAULT_FOLDERS, minPages: DEFAULT_HOME_SCREENS });
   launcher.listener = (e: LauncherEvent) => {
     if (e.type === 'folder_open')

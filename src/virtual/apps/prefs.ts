@@ -3,7 +3,7 @@
  * whole on every commit in the XML XmlUtils.writeMapXml produces (FastXmlSerializer, 4-space
  * indent), the file owned by the app's uid with mode 0660 in a 0771 directory.
  */
-import type { Vfs } from '../fs.ts';
+import type { Vfs } from '../os/vfs.ts';
 
 export type PrefValue = boolean | string | number | bigint;
 

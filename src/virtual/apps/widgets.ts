@@ -1,7 +1,7 @@
 /** Small view builders shared by the app screens: preference-style rows, list layout. */
-import type { Screen } from '../ui/screen.ts';
-import type { Bounds, UiNode } from '../ui/node.ts';
-import { node, rect } from '../ui/node.ts';
+import type { Screen } from '../display/screen.ts';
+import type { Bounds, UiNode } from '../display/node.ts';
+import { node, rect } from '../display/node.ts';
 
 /** Row bounds for a vertical list starting at `top`, each `h` px high. */
 export function listRows(s: Screen, area: Bounds, count: number, h: number): Bounds[] {

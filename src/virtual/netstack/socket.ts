@@ -1,7 +1,7 @@
 /**
  * TCP connections of the phone's apps as the kernel makes them, with everything the harness may
  * measure through Android's own tools: netfilter (iptables counters, REJECT, nat REDIRECT), the
- * per-UID eBPF counters and /proc/net/dev (android/traffic.ts).
+ * per-UID eBPF counters and /proc/net/dev (os/traffic.ts).
  *
  * A connection to host:port:
  * 1. Name → address: a loopback name or an IP literal as is; any other name through the phone's
@@ -37,9 +37,9 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { VirtualPhone } from '../phone.ts';
-import { NetError } from '../net.ts';
+import { NetError } from '../os/local-net.ts';
 import { PhoneHttpError } from '../apps/events.ts';
-import { netState, type NetState } from '../android/kernel-net.ts';
+import { netState, type NetState } from '../os/kernel-net.ts';
 import {
   addCounters,
   parseIp,
@@ -49,9 +49,9 @@ import {
   type Packet,
   type TableName,
   type Verdict,
-} from '../android/netfilter.ts';
-import { tcpOverhead, type Direction } from '../android/traffic.ts';
-import { sdkOf } from '../android/util.ts';
+} from '../os/netfilter.ts';
+import { tcpOverhead, type Direction } from '../os/traffic.ts';
+import { sdkOf } from '../commands/util.ts';
 
 export const WLAN_V4 = '192.168.1.100';
 export const WLAN_V6 = '2001:db8:1::100';

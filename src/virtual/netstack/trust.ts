@@ -9,7 +9,7 @@
  * another hash are skipped, but as files they exist: the probe goes on past them.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import type { Vfs } from '../fs.ts';
+import type { Vfs } from '../os/vfs.ts';
 
 export const USER_CA_DIR = '/data/misc/user/0/cacerts-added';
 export const SYSTEM_FILE_LABEL = 'u:object_r:system_file:s0';

@@ -1,15 +1,17 @@
 /**
  * The core utilities of the virtual phone (toybox-like behaviour and messages). Android-specific
- * commands (getprop, pm, am, id, ps, mount …) live in src/virtual/android/.
+ * commands (getprop, pm, am, id, ps, mount …) live in src/virtual/commands/.
  */
-import type { CommandTable } from '../userland/types.ts';
+import type { CommandTable } from '../commands/types.ts';
 import { fileCommands } from './cu-files.ts';
 import { miscCommands } from './cu-misc.ts';
+import { regexCommands } from './cu-regex.ts';
 import { textCommands } from './cu-text.ts';
 
 export const coreutils: CommandTable = {
   ...fileCommands,
   ...textCommands,
+  ...regexCommands,
   ...miscCommands,
 };
 

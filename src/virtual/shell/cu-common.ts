@@ -1,6 +1,6 @@
 /** Helpers shared by the core utilities: option parsing, messages, users, time formatting. */
-import { VfsError } from '../fs.ts';
-import type { CommandContext } from '../userland/types.ts';
+import { VfsError } from '../os/vfs.ts';
+import type { CommandContext } from '../commands/types.ts';
 import { LineReader, writeChunked } from './streams.ts';
 
 export async function out(ctx: CommandContext, data: string | Buffer): Promise<void> {

@@ -1,6 +1,6 @@
 /** File utilities (toybox-like): ls, mkdir, rm, cp, mv, touch, chmod, chown, chcon, ln, stat, find … */
-import { S_IFMT, VfsError, type Vfs, type VfsStat } from '../fs.ts';
-import type { CommandContext, CommandTable } from '../userland/types.ts';
+import { S_IFMT, VfsError, type Vfs, type VfsStat } from '../os/vfs.ts';
+import type { CommandContext, CommandTable } from '../commands/types.ts';
 import {
   absPath,
   badOption,

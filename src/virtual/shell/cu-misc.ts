@@ -1,5 +1,5 @@
 /** Miscellaneous utilities: sleep, seq, date, env, sh, uname, which, test, timeout, expr … */
-import type { CommandContext, CommandFn, CommandTable } from '../userland/types.ts';
+import type { CommandContext, CommandFn, CommandTable } from '../commands/types.ts';
 import {
   absPath,
   badOption,
@@ -15,6 +15,7 @@ import {
 import { checkSyntax, ShellSession } from './interpreter.ts';
 import { evalTest } from './testexpr.ts';
 import { formatPrintf } from './cu-text.ts';
+import { runToybox } from './toybox.ts';
 
 function parseDuration(s: string): number | null {
   const m = /^([0-9]*\.?[0-9]+)([smhd]?)$/.exec(s);
@@ -461,8 +462,26 @@ async function nice(ctx: CommandContext): Promise<number> {
 
 class ExprError extends Error {}
 
-/** expr: arithmetic, comparison, `:` (anchored match), length, substr, index. */
-function evalExpr(tokens: string[]): string {
+/** Thrown by evalExpr for a `:` match it has no answer for yet (see expr). */
+class NeedMatch extends Error {
+  constructor(
+    readonly text: string,
+    readonly pattern: string,
+  ) {
+    super('expr: match not computed');
+  }
+}
+
+/**
+ * expr: arithmetic, comparison, `:` (anchored match), length, substr, index. `matches` holds the
+ * answers of `STR : RE` by `STR\0RE`; one missing is asked for by throwing NeedMatch.
+ */
+function evalExpr(tokens: string[], matches: ReadonlyMap<string, string>): string {
+  const match = (s: string, pat: string): string => {
+    const known = matches.get(`${s}\0${pat}`);
+    if (known === undefined) throw new NeedMatch(s, pat);
+    return known;
+  };
   let i = 0;
   const isNum = (s: string) => /^-?[0-9]+$/.test(s);
   const primary = (): string => {
@@ -491,17 +510,6 @@ function evalExpr(tokens: string[]): string {
       return match(s, primary());
     }
     return t;
-  };
-  const match = (s: string, pat: string) => {
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(?:${pat.replace(/\\\(/g, '(').replace(/\\\)/g, ')')})`);
-    } catch {
-      throw new ExprError('bad regex');
-    }
-    const m = re.exec(s);
-    if (!m) return /\\\(/.test(pat) ? '' : '0';
-    return m[1] !== undefined ? m[1] : String(m[0].length);
   };
   const colon = (): string => {
     let v = primary();
@@ -579,9 +587,46 @@ function evalExpr(tokens: string[]): string {
   return v;
 }
 
+/** The SOH control character delimits the sed `s` command: a pattern cannot contain it. */
+const EXPR_DELIM = '\x01';
+
+/**
+ * `STR : RE` as expr answers it: anchored at the start, a basic regex; the text of `\(…\)` if
+ * there is one ('' without a match), else the length matched. The regex is the user's, so it runs
+ * in toybox sed (toybox.ts), never on the lab's event loop: `s/^RE//` prints what follows the
+ * match (the length is what went), `s|^RE.*|\1|` the group.
+ */
+async function exprMatch(ctx: CommandContext, text: string, pat: string): Promise<string> {
+  const group = /\\\(/.test(pat);
+  if (pat.includes(EXPR_DELIM) || pat.includes('\n')) throw new ExprError('bad regex');
+  const d = EXPR_DELIM;
+  const script = group ? `s${d}^${pat}.*${d}\\1${d}p` : `s${d}^${pat}${d}${d}p`;
+  const chunks: Buffer[] = [];
+  const code = await runToybox(ctx, ['sed', '-z', '-n', '-e', script], {
+    input: [Buffer.from(text)],
+    stdout: async (c) => void chunks.push(c),
+    stderr: async () => undefined,
+  });
+  if (code !== 0) throw new ExprError('bad regex');
+  const o = Buffer.concat(chunks).toString('utf8').replace(/\0$/, '');
+  if (group) return o;
+  return chunks.length ? String(text.length - o.length) : '0';
+}
+
 async function expr(ctx: CommandContext): Promise<number> {
   try {
-    const v = evalExpr(ctx.argv.slice(1));
+    // The evaluator is synchronous; each match it needs is computed (asynchronously) and the
+    // expression evaluated again, which is cheap next to starting a process.
+    const matches = new Map<string, string>();
+    let v: string | undefined;
+    while (v === undefined) {
+      try {
+        v = evalExpr(ctx.argv.slice(1), matches);
+      } catch (e) {
+        if (!(e instanceof NeedMatch)) throw e;
+        matches.set(`${e.text}\0${e.pattern}`, await exprMatch(ctx, e.text, e.pattern));
+      }
+    }
     await out(ctx, `${v}\n`);
     return v === '' || v === '0' ? 1 : 0;
   } catch (e) {

@@ -6,18 +6,18 @@
  * Nothing here evaluates host input as JavaScript: scripts are parsed (parser.ts) and walked.
  */
 import type { VirtualPhone } from '../phone.ts';
-import { VfsError, X_OK } from '../fs.ts';
+import { VfsError, X_OK } from '../os/vfs.ts';
 import {
   BrokenPipeError,
   type CommandContext,
   type CommandFn,
   type InStream,
   type OutStream,
-} from '../userland/types.ts';
+} from '../commands/types.ts';
 import type { Assign, Node, Redir, Word, WordPart } from './ast.ts';
 import { parse, ShellSyntaxError } from './parser.ts';
 import { ArithError, evalArith } from './arith.ts';
-import { escapeGlob, globExpand, hasGlobChars, matchPattern, patternToRegExp } from './pattern.ts';
+import { escapeGlob, globExpand, hasGlobChars, matchPattern, compilePattern } from './pattern.ts';
 import { evalTest } from './testexpr.ts';
 import { cEscapes, encodeMixed } from './cu-common.ts';
 import {
@@ -1045,7 +1045,7 @@ class Shell {
       case '%':
       case '%%': {
         const s = joined ?? '';
-        const re = patternToRegExp(await this.expandPattern(p.arg!, io));
+        const re = compilePattern(await this.expandPattern(p.arg!, io));
         if (op === '#' || op === '##') {
           const order = op === '#' ? range(0, s.length) : range(0, s.length).reverse();
           for (const i of order) if (re.test(s.slice(0, i))) return value(s.slice(i));
@@ -1062,7 +1062,7 @@ class Shell {
         const pat = await this.expandPattern(patWord, io);
         const rep = repWord ? await this.expandSingle(repWord, io) : '';
         if (pat === '') return value(s);
-        const re = patternToRegExp(pat);
+        const re = compilePattern(pat);
         let result = '';
         let i = 0;
         let replaced = false;

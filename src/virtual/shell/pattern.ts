@@ -1,9 +1,9 @@
 /**
  * Shell patterns (`*`, `?`, `[…]`) for `case`, `${x#pat}`, `find -name` and pathname expansion.
  * In a pattern string a backslash makes the next character literal; the interpreter escapes quoted
- * text that way.
+ * text that way. Matching is linear (no RegExp over the text): see matchTokens.
  */
-import type { Vfs } from '../fs.ts';
+import type { Vfs } from '../os/vfs.ts';
 
 /** The `[:name:]` classes of POSIX bracket expressions, as JavaScript class ranges. */
 const POSIX_CLASSES: Record<string, string> = {
@@ -39,10 +39,6 @@ export function bracketClass(
   return re === undefined ? null : { re, end: close + 1 };
 }
 
-function escapeRe(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
-}
-
 /** Backslash-escapes pattern characters so `text` matches only itself. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
@@ -61,28 +57,6 @@ export function hasGlobChars(pat: string): boolean {
     else if (c === '*' || c === '?' || c === '[') return true;
   }
   return false;
-}
-
-/** The regular-expression source for a shell pattern (not anchored). */
-export function patternSource(pat: string): string {
-  let re = '';
-  for (let i = 0; i < pat.length; i++) {
-    const c = pat[i]!;
-    if (c === '\\') {
-      const n = pat[i + 1];
-      re += n === undefined ? '\\\\' : escapeRe(n);
-      i++;
-    } else if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const parsed = bracket(pat, i);
-      if (parsed) {
-        re += parsed.re;
-        i = parsed.end;
-      } else re += '\\[';
-    } else re += escapeRe(c);
-  }
-  return re;
 }
 
 /** Parses a bracket expression starting at `start` (the `[`); null if it is not closed. */
@@ -127,22 +101,85 @@ function escapeClass(c: string): string {
   return /[\\\]^[-]/.test(c) ? `\\${c}` : c;
 }
 
-const cache = new Map<string, RegExp>();
+/** One element of a compiled shell pattern. */
+type Token = { k: 'char'; c: string } | { k: 'any' } | { k: 'star' } | { k: 'set'; re: RegExp };
 
-/** An anchored RegExp matching the whole string against the pattern. */
-export function patternToRegExp(pat: string, flags = ''): RegExp {
-  const key = `${flags}\0${pat}`;
-  let re = cache.get(key);
-  if (!re) {
-    re = new RegExp(`^(?:${patternSource(pat)})$`, `s${flags}`);
-    if (cache.size > 500) cache.clear();
-    cache.set(key, re);
+/** A compiled shell pattern: `test` says whether the whole string matches. */
+export interface ShellPattern {
+  test(text: string): boolean;
+}
+
+function tokens(pat: string, ignoreCase: boolean): Token[] {
+  const out: Token[] = [];
+  const fold = (c: string) => (ignoreCase ? c.toLowerCase() : c);
+  for (let i = 0; i < pat.length; i++) {
+    const c = pat[i]!;
+    if (c === '\\') {
+      out.push({ k: 'char', c: fold(pat[i + 1] ?? '\\') });
+      i++;
+    } else if (c === '*') {
+      if (out[out.length - 1]?.k !== 'star') out.push({ k: 'star' });
+    } else if (c === '?') out.push({ k: 'any' });
+    else if (c === '[') {
+      const parsed = bracket(pat, i);
+      if (parsed) {
+        // A one-character class: tested on one character at a time, it cannot backtrack.
+        out.push({ k: 'set', re: new RegExp(`^${parsed.re}$`, ignoreCase ? 'si' : 's') });
+        i = parsed.end;
+      } else out.push({ k: 'char', c: '[' });
+    } else out.push({ k: 'char', c: fold(c) });
   }
-  return re;
+  return out;
+}
+
+/**
+ * Matches with the classic wildcard algorithm (on a mismatch, resume after the last `*` one
+ * character further), O(pattern × text) at worst. Not a RegExp: `*a*a*a*a*b` over a long word
+ * would make a backtracking regex take polynomial time of high degree on the event loop that
+ * every phone of the lab shares; shell patterns have no groups, so one resume point suffices.
+ */
+function matchTokens(toks: readonly Token[], text: string, ignoreCase: boolean): boolean {
+  let ti = 0;
+  let pi = 0;
+  let starP = -1;
+  let starT = 0;
+  const fits = (tok: Token, ch: string) =>
+    tok.k === 'any' ||
+    (tok.k === 'char' ? tok.c === (ignoreCase ? ch.toLowerCase() : ch) : tok.k === 'set' && tok.re.test(ch));
+  while (ti < text.length) {
+    const tok = toks[pi];
+    if (tok && tok.k !== 'star' && fits(tok, text[ti]!)) {
+      pi++;
+      ti++;
+    } else if (tok?.k === 'star') {
+      starP = pi++;
+      starT = ti;
+    } else if (starP >= 0) {
+      pi = starP + 1;
+      ti = ++starT;
+    } else return false;
+  }
+  while (toks[pi]?.k === 'star') pi++;
+  return pi === toks.length;
+}
+
+const cache = new Map<string, ShellPattern>();
+
+/** The pattern compiled for matching whole strings. */
+export function compilePattern(pat: string, ignoreCase = false): ShellPattern {
+  const key = `${ignoreCase ? 'i' : ''}\0${pat}`;
+  let compiled = cache.get(key);
+  if (!compiled) {
+    const toks = tokens(pat, ignoreCase);
+    compiled = { test: (text) => matchTokens(toks, text, ignoreCase) };
+    if (cache.size > 500) cache.clear();
+    cache.set(key, compiled);
+  }
+  return compiled;
 }
 
 export function matchPattern(pat: string, text: string, ignoreCase = false): boolean {
-  return patternToRegExp(pat, ignoreCase ? 'i' : '').test(text);
+  return compilePattern(pat, ignoreCase).test(text);
 }
 
 /**
@@ -164,7 +201,7 @@ export function globExpand(fs: Vfs, pat: string, cwd: string, uid: number): stri
       const name = unescapeGlob(part);
       for (const c of cands) next.push({ shown: join(c.shown, name), real: fs.normalize(name, c.real) });
     } else {
-      const re = patternToRegExp(part);
+      const re = compilePattern(part);
       const dotOk = part.startsWith('.') || part.startsWith('\\.');
       for (const c of cands) {
         let names: string[];

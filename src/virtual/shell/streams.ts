@@ -2,7 +2,7 @@
  * In-memory streams for the shell: pipes with backpressure, fixed inputs, collectors, and a line
  * reader. All implement the userland InStream / OutStream contracts.
  */
-import { BrokenPipeError, type InStream, type OutStream } from '../userland/types.ts';
+import { BrokenPipeError, type InStream, type OutStream } from '../commands/types.ts';
 
 export function toBuffer(chunk: string | Uint8Array): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk);

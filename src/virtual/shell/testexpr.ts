@@ -1,5 +1,5 @@
 /** `test` / `[`: file, string and integer tests, `!`, `-a`, `-o`, parentheses. */
-import { R_OK, W_OK, X_OK, type Vfs } from '../fs.ts';
+import { R_OK, W_OK, X_OK, type Vfs } from '../os/vfs.ts';
 
 export interface TestEnv {
   fs: Vfs;

@@ -3,7 +3,7 @@
  * (ANDROID_ID, hashed IMEI/MAC, the MIUI ad id, the browser's never-rotating anonymous uuid).
  */
 import { createHash } from 'node:crypto';
-import type { Profile } from '../profiles.ts';
+import type { Profile } from '../profiles/load.ts';
 
 export interface PropsLike {
   /** '' when unset, as getprop prints. */

@@ -16,7 +16,7 @@ import {
   type TelemetryRule,
   type TelemetrySituation,
   type TelemetryToggle,
-} from '../profiles.ts';
+} from '../profiles/load.ts';
 import { buildSplashAdRequest, encodeSplashAdRequest } from './ads.ts';
 import { readDevice, stableUuid, type DeviceInfo, type PropsLike, type SettingsLike } from './device.ts';
 import {
@@ -41,12 +41,12 @@ import {
   sensorsUrl,
   type SensorsEvent,
 } from './sensors.ts';
-import { installedVersion, readDiagnostics, readPersonalizedAds, readUep } from './toggles.ts';
+import { installedVersion, readDiagnostics, readPersonalizedAds, readUep } from './switches.ts';
 import { encodeTrackingBody, trackingHeader, type TrackingEntry } from './tracking.ts';
 import { cipherOutput, transportRequest, type NativeUpload } from './transport.ts';
 
 /**
- * The browser's own switches, as the browser app stores them (src/virtual/apps/browser.ts uses the
+ * The browser's own switches, as the browser app stores them (src/virtual/apps/browser/model.ts uses the
  * same keys). Keys read here:
  * - `enhanced_incognito_mode`: the incognito data-collection switch that Mi Browser 12.1.4 / Mint
  *   3.4.3 added ("Enhanced incognito mode" in the facts sheet): with incognito on, statistics stop only

@@ -6,6 +6,6 @@ export * from './hub.ts';
 export * from './mistat.ts';
 export * from './queue.ts';
 export * from './sensors.ts';
-export * from './toggles.ts';
+export * from './switches.ts';
 export * from './tracking.ts';
 export * from './transport.ts';

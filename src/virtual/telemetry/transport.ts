@@ -29,7 +29,7 @@ import {
   type EmitterTransport,
   type TelemetryEmitter,
   type WrapEncoding,
-} from '../profiles.ts';
+} from '../profiles/load.ts';
 
 /** What an emitter would send without transport fields. */
 export interface NativeUpload {

@@ -4,8 +4,8 @@
  * a long press when held >= 500 ms; Screen.swipe decides), and key actions type characters or press
  * keys as `input text` / `input keyevent` would. Sources advance tick by tick, as the spec orders them.
  */
-import type { Screen } from '../ui/screen.ts';
-import { KEYCODE } from '../ui/keys.ts';
+import type { Screen } from '../display/screen.ts';
+import { KEYCODE } from '../display/keys.ts';
 import { W3cError } from './errors.ts';
 
 /** WebDriver special keys (the spec's \uE000 table) the screen understands. */

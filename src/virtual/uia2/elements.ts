@@ -7,8 +7,8 @@
  * stale.
  */
 import { randomUUID } from 'node:crypto';
-import type { Screen } from '../ui/screen.ts';
-import type { UiNode } from '../ui/node.ts';
+import type { Screen } from '../display/screen.ts';
+import type { UiNode } from '../display/node.ts';
 import type { ElNode, Snapshot } from './tree.ts';
 import { atPath, snapshot } from './tree.ts';
 import { staleElement } from './errors.ts';

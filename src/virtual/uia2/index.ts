@@ -13,8 +13,8 @@
  * - io.appium.settings' launcher activity closes itself as soon as it starts, as the real one does.
  */
 import type { VirtualPhone } from '../phone.ts';
-import type { ActivityRecord } from '../ui/screen.ts';
-import { placeholderApk, type PackageInfo } from '../android/packages.ts';
+import type { ActivityRecord } from '../display/screen.ts';
+import { placeholderApk, type PackageInfo } from '../os/packages.ts';
 import { INSTRUMENTATION, SERVER_PACKAGE, SERVER_VERSION, TEST_PACKAGE, Uia2Server } from './server.ts';
 
 export {

@@ -13,13 +13,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { VirtualPhone } from '../phone.ts';
-import type { CommandContext } from '../userland/types.ts';
-import type { InstrumentationRun } from '../android/packages.ts';
-import { deviceState } from '../android/util.ts';
-import { NetError } from '../net.ts';
-import { KEYCODE, keyChar } from '../ui/keys.ts';
-import { centre, isEditable } from '../ui/node.ts';
-import { reportedText } from '../ui/xml.ts';
+import type { CommandContext } from '../commands/types.ts';
+import type { InstrumentationRun } from '../os/packages.ts';
+import { deviceState } from '../commands/util.ts';
+import { NetError } from '../os/local-net.ts';
+import { KEYCODE, keyChar } from '../display/keys.ts';
+import { centre, isEditable } from '../display/node.ts';
+import { reportedText } from '../display/xml.ts';
 import { serveConnection, type HttpRequest, type HttpResponse } from './http.ts';
 import { W3cError, invalidSelector, noSuchElement } from './errors.ts';
 import { ElementStore } from './elements.ts';
@@ -315,8 +315,8 @@ export class Uia2Server {
     });
 
     // finding
-    this.route('POST', `${S}/element`, ({ body }) => {
-      const found = this.find(body, false);
+    this.route('POST', `${S}/element`, async ({ body }) => {
+      const found = await this.find(body, false);
       return found[0];
     });
     this.route('POST', `${S}/elements`, ({ body }) => this.find(body, true));
@@ -472,7 +472,7 @@ export class Uia2Server {
     return store.resolve(id, snap ?? store.snapshot());
   }
 
-  private find(body: Record<string, unknown>, multiple: boolean): Array<Record<string, string>> {
+  private async find(body: Record<string, unknown>, multiple: boolean): Promise<Array<Record<string, string>>> {
     const strategy = str(body, 'strategy');
     const selector = str(body, 'selector');
     const store = this.run.elements;
@@ -499,19 +499,18 @@ export class Uia2Server {
         }
         break;
       case '-android uiautomator': {
-        let exprs: UiExpression[];
+        // A regex too costly to match (UiSelectorError from the search) is reported like bad syntax.
+        found = [];
         try {
-          exprs = parseUiSelector(selector);
+          for (const expr of parseUiSelector(selector)) {
+            const r = await this.uiautomator(expr, snap, context);
+            snap = r.snap;
+            found.push(...r.found);
+          }
         } catch (e) {
           if (e instanceof UiSelectorError)
             throw invalidSelector(`Could not parse UiSelector argument: ${e.message}`);
           throw e;
-        }
-        found = [];
-        for (const expr of exprs) {
-          const r = this.uiautomator(expr, snap, context);
-          snap = r.snap;
-          found.push(...r.found);
         }
         found = [...new Set(found)];
         break;
@@ -533,19 +532,19 @@ export class Uia2Server {
     return own.length ? own : pool.filter((e) => e.node.resourceId === `android:id/${selector}`);
   }
 
-  private uiautomator(
+  private async uiautomator(
     expr: UiExpression,
     snap: Snapshot,
     context: ElNode | undefined,
-  ): { found: ElNode[]; snap: Snapshot } {
-    if (expr.kind === 'selector') return { found: selectAll(expr.selector, snap, context), snap };
+  ): Promise<{ found: ElNode[]; snap: Snapshot }> {
+    if (expr.kind === 'selector') return { found: await selectAll(expr.selector, snap, context), snap };
     // UiScrollable: look for the target, swiping the container until it shows or nothing changes.
     const screen = this.phone.screen;
     let current = snap;
     for (let swipe = 0; ; swipe++) {
-      const hit = selectAll(expr.target, current, context);
+      const hit = await selectAll(expr.target, current, context);
       if (hit.length) return { found: hit.slice(0, 1), snap: current };
-      const container = selectAll(expr.container, current, context)[0];
+      const container = (await selectAll(expr.container, current, context))[0];
       if (!container || swipe >= expr.maxSwipes) return { found: [], snap: current };
       const b = container.bounds;
       const cx = Math.floor((b.left + b.right) / 2);

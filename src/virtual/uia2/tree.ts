@@ -4,9 +4,9 @@
  * to the parent's, each keeping its index among all its siblings), with their XML attributes. The
  * finders (id, xpath, UiSelector…) and the element commands all work on this.
  */
-import type { Bounds, UiNode } from '../ui/node.ts';
-import { intersect, isVisible } from '../ui/node.ts';
-import { reportedText } from '../ui/xml.ts';
+import type { Bounds, UiNode } from '../display/node.ts';
+import { intersect, isVisible } from '../display/node.ts';
+import { reportedText } from '../display/xml.ts';
 
 export interface ElNode {
   node: UiNode;

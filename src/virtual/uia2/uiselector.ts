@@ -18,9 +18,15 @@
  * - several expressions separated by `;` (their matches are joined).
  *
  * Anything else throws {@link UiSelectorError} (`invalid selector`).
+ *
+ * The `…Matches` regexes come from Appium clients, so they are matched in the lab's regex worker
+ * (os/regex-worker.ts), never on the event loop every phone shares: one batch per regex per search,
+ * over the distinct values of that attribute in the snapshot. A regex that overruns the worker's
+ * deadline is reported as a bad selector too.
  */
 import type { ElNode, Snapshot } from './tree.ts';
 import { attribute, descendants } from './tree.ts';
+import { RegexTooCostlyError, testEach } from '../os/regex-worker.ts';
 
 export class UiSelectorError extends Error {
   constructor(message: string) {
@@ -32,9 +38,19 @@ export class UiSelectorError extends Error {
 type Arg =
   { t: 'str'; v: string } | { t: 'num'; v: number } | { t: 'bool'; v: boolean } | { t: 'sel'; v: Selector };
 
+/** A `…Matches` filter: `re` (compiled, anchored) must match attribute `attr` in full. */
+export interface RegexFilter {
+  attr: string;
+  re: RegExp;
+  /** The pattern as the client wrote it, for error messages. */
+  pattern: string;
+}
+
 export interface Selector {
   /** Attribute filters, applied in order. */
   filters: Array<(el: ElNode) => boolean>;
+  /** `…Matches` filters, decided per search by {@link selectAll} in the regex worker. */
+  regexes: RegexFilter[];
   instance?: number;
   child?: Selector;
   fromParent?: Selector;
@@ -132,7 +148,7 @@ function boolAttrName(m: string): string {
   return m === 'longClickable' ? 'long-clickable' : m;
 }
 
-function stringFilter(method: string, value: string): ((el: ElNode) => boolean) | undefined {
+function stringFilter(method: string, value: string): ((el: ElNode) => boolean) | RegexFilter | undefined {
   for (const [base, attr] of Object.entries(STRING_ATTRS)) {
     if (!method.startsWith(base)) continue;
     const kind = method.slice(base.length);
@@ -144,10 +160,8 @@ function stringFilter(method: string, value: string): ((el: ElNode) => boolean) 
         return (el) => get(el).includes(value);
       case 'StartsWith':
         return (el) => get(el).startsWith(value);
-      case 'Matches': {
-        const re = javaRegex(value);
-        return (el) => re.test(get(el));
-      }
+      case 'Matches':
+        return { attr, re: javaRegex(value), pattern: value };
       default:
         return undefined;
     }
@@ -210,7 +224,7 @@ class Parser {
       this.expectP('(');
       this.expectP(')');
     }
-    const sel: Selector = { filters: [] };
+    const sel: Selector = { filters: [], regexes: [] };
     let first = true;
     for (;;) {
       if (this.isP('.')) this.i++;
@@ -287,7 +301,8 @@ class Parser {
     const f = stringFilter(method, args[0]?.t === 'str' && args.length === 1 ? args[0].v : '');
     if (!f) throw new UiSelectorError(`UiSelector.${method}() is not supported`);
     one('str');
-    sel.filters.push(f);
+    if (typeof f === 'function') sel.filters.push(f);
+    else sel.regexes.push(f);
   }
 
   private scrollable(): UiExpression {
@@ -323,7 +338,7 @@ class Parser {
         case 'scrollTextIntoView': {
           if (args[0]?.t !== 'str') throw new UiSelectorError('scrollTextIntoView() takes a string');
           const text = args[0].v;
-          target = { filters: [(el) => (attribute(el, 'text') ?? '') === text] };
+          target = { filters: [(el) => (attribute(el, 'text') ?? '') === text], regexes: [] };
           break;
         }
         default:
@@ -350,26 +365,60 @@ function subtree(el: ElNode): ElNode[] {
   return [el, ...descendants(el)];
 }
 
+/** For each regex filter of a search, the attribute values it matches. */
+type RegexVerdicts = Map<RegexFilter, Set<string>>;
+
+function regexFilters(sel: Selector | undefined): RegexFilter[] {
+  return sel ? [...sel.regexes, ...regexFilters(sel.child), ...regexFilters(sel.fromParent)] : [];
+}
+
+/** Decides every regex filter of `sel` (child and fromParent included) over the snapshot's values. */
+async function decideRegexes(sel: Selector, snap: Snapshot): Promise<RegexVerdicts> {
+  const verdicts: RegexVerdicts = new Map();
+  for (const r of regexFilters(sel)) {
+    const values = [...new Set(snap.all.map((el) => attribute(el, r.attr) ?? ''))];
+    let hits: boolean[];
+    try {
+      hits = await testEach(r.re, values);
+    } catch (e) {
+      if (e instanceof RegexTooCostlyError)
+        throw new UiSelectorError(`regular expression '${r.pattern}': ${e.message}`);
+      throw e;
+    }
+    verdicts.set(r, new Set(values.filter((_, i) => hits[i])));
+  }
+  return verdicts;
+}
+
 /** The nodes of `pool` (document order) that `sel` selects. */
-export function matchSelector(sel: Selector, pool: ElNode[]): ElNode[] {
-  let found = pool.filter((el) => sel.filters.every((f) => f(el)));
+function matchSelector(sel: Selector, pool: ElNode[], verdicts: RegexVerdicts): ElNode[] {
+  let found = pool.filter(
+    (el) =>
+      sel.filters.every((f) => f(el)) &&
+      sel.regexes.every((r) => verdicts.get(r)?.has(attribute(el, r.attr) ?? '') === true),
+  );
   if (sel.instance !== undefined) {
     const one = found[sel.instance];
     found = one ? [one] : [];
   }
   if (sel.child) {
     const child = sel.child;
-    found = uniqueInOrder(found.flatMap((m) => matchSelector(child, descendants(m))));
+    found = uniqueInOrder(found.flatMap((m) => matchSelector(child, descendants(m), verdicts)));
   }
   if (sel.fromParent) {
     const fp = sel.fromParent;
-    found = uniqueInOrder(found.flatMap((m) => (m.parent ? matchSelector(fp, descendants(m.parent)) : [])));
+    found = uniqueInOrder(
+      found.flatMap((m) => (m.parent ? matchSelector(fp, descendants(m.parent), verdicts) : [])),
+    );
   }
   return found;
 }
 
-/** Matches of a selector over a snapshot, optionally inside `context`'s subtree (context excluded). */
-export function selectAll(sel: Selector, snap: Snapshot, context?: ElNode): ElNode[] {
+/**
+ * Matches of a selector over a snapshot, optionally inside `context`'s subtree (context excluded).
+ * Rejects with {@link UiSelectorError} when a regex is too costly to match.
+ */
+export async function selectAll(sel: Selector, snap: Snapshot, context?: ElNode): Promise<ElNode[]> {
   const pool = context ? descendants(context) : snap.root ? subtree(snap.root) : [];
-  return matchSelector(sel, pool);
+  return matchSelector(sel, pool, await decideRegexes(sel, snap));
 }

@@ -20,11 +20,7 @@ import {
   type TrafficSnapshot,
 } from '../../../src/capture/bypass.ts';
 import type { Device } from '../../../src/device/index.ts';
-import {
-  netstatsDump,
-  trafficControllerDump,
-  TrafficAccounting,
-} from '../../../src/virtual/android/traffic.ts';
+import { netstatsDump, trafficControllerDump, TrafficAccounting } from '../../../src/virtual/os/traffic.ts';
 
 function sampleAccounting(): TrafficAccounting {
   const t = new TrafficAccounting(0);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LabCa } from '../../../src/capture/ca.ts';
 import { Journal } from '../../../src/capture/journal.ts';
 import { PhoneCapture } from '../../../src/capture/phone-capture.ts';
-import { makePhone } from '../virtual/android-helpers.ts';
+import { makePhone } from '../virtual/os/helpers.ts';
 import { VirtualDevice } from './virtual-device.ts';
 
 describe('PhoneCapture: open, sessions, close', function () {

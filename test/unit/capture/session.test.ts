@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { LabCa } from '../../../src/capture/ca.ts';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import { CaptureSession, hostMatches, modeFor, type SessionOptions } from '../../../src/capture/session.ts';
-import { NDJSON_FILE } from '../../../src/capture/writers.ts';
+import { NDJSON_FILE } from '../../../src/capture/format.ts';
 import { eventually, exchanges } from '../../support/capture.ts';
 
 interface Answer {

@@ -12,8 +12,8 @@ import { LabCa } from '../../../src/capture/ca.ts';
 import { Journal } from '../../../src/capture/journal.ts';
 import { APEX_CACERTS, SYSTEM_CACERTS, wirePhone, WiringError } from '../../../src/capture/wiring.ts';
 import { VirtualPhone } from '../../../src/virtual/phone.ts';
-import { loadProfile, type ProfileRoot } from '../../../src/virtual/profiles.ts';
-import { makePhone, sh } from '../virtual/android-helpers.ts';
+import { loadProfile, type ProfileRoot } from '../../../src/virtual/profiles/load.ts';
+import { makePhone, sh } from '../virtual/os/helpers.ts';
 import { VirtualDevice } from './virtual-device.ts';
 
 const BROWSER = 'com.mi.globalbrowser';

@@ -1,7 +1,7 @@
 /**
- * The capture files (src/capture/writers.ts) read back by src/capture/read.ts, which was written
- * separately against the format: NDJSON with bodies in bodies.bin, HAR 1.2 with non-UTF-8 bodies as
- * base64, TLS failures in both.
+ * The capture files (src/capture/writers.ts) read back by inspect's reader (src/inspect/read.ts),
+ * which was written separately against the format (src/capture/format.ts): NDJSON with bodies in
+ * bodies.bin, HAR 1.2 with non-UTF-8 bodies as base64, TLS failures in both.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
-import { readCaptureFile } from '../../../src/capture/read.ts';
-import { BODIES_FILE, CaptureWriter, HAR_FILE, NDJSON_FILE } from '../../../src/capture/writers.ts';
+import { readCaptureFile } from '../../../src/inspect/read.ts';
+import { BODIES_FILE, HAR_FILE, NDJSON_FILE } from '../../../src/capture/format.ts';
+import { CaptureWriter } from '../../../src/capture/writers.ts';
 
 // HAR and NDJSON as parsed JSON: walked field by field, checked at run time.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -10,8 +10,8 @@ import {
   DeviceError,
   DeviceUnavailableError,
 } from '../../../src/device/errors.ts';
-import { AdbCliError } from '../../../src/virtual/adb-cli.ts';
-import { ProfileError } from '../../../src/virtual/profiles.ts';
+import { AdbCliError } from '../../../src/virtual/lab/adb-client.ts';
+import { ProfileError } from '../../../src/virtual/profiles/load.ts';
 import { runMain } from './run-main.ts';
 
 describe('CLI error output', () => {

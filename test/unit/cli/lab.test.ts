@@ -28,8 +28,8 @@ import {
   parseProcStat,
   type LabState,
 } from '../../../src/cli/commands/lab.ts';
-import { Lab } from '../../../src/virtual/lab.ts';
-import { EXAMPLE_DIR, listExampleProfiles, PROFILE_DIR } from '../../../src/virtual/profiles.ts';
+import { Lab } from '../../../src/virtual/lab/virtual-lab.ts';
+import { EXAMPLE_DIR, listExampleProfiles, PROFILE_DIR } from '../../../src/virtual/profiles/load.ts';
 import { freePort } from '../../support/lab.ts';
 import { fakeAdb, runMain } from './run-main.ts';
 

@@ -21,7 +21,7 @@ import {
   type Carrier,
   type Cipher,
   type Wrap,
-} from './wraps.ts';
+} from '../../support/decode/wraps.ts';
 
 const CANARY = 'phc-4e8a21-Heron';
 const detector = createDetector({ canaries: [CANARY] });

@@ -14,7 +14,8 @@ import {
   trackingHeader,
   type TrackingEntry,
 } from '../../../src/virtual/telemetry/index.ts';
-import { allLayers, DEVICE, leafMap } from './helpers.ts';
+import { DEVICE } from '../../support/decode/device.ts';
+import { allLayers, leafMap } from './helpers.ts';
 
 const T = 1_700_000_000_000;
 

@@ -8,7 +8,8 @@ import {
   encodeTrackingBody,
   trackingHeader,
 } from '../../../src/virtual/telemetry/index.ts';
-import { allLayers, DEVICE } from './helpers.ts';
+import { DEVICE } from '../../support/decode/device.ts';
+import { allLayers } from './helpers.ts';
 
 /** 1 GiB of zeros as concatenated gzip members (each 16 MiB): ~1 MB compressed, built in milliseconds. */
 function gigabyteBomb(): Buffer {

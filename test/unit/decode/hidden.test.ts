@@ -22,7 +22,8 @@ import {
   trackingHeader,
   type SensorsEvent,
 } from '../../../src/virtual/telemetry/index.ts';
-import { allLayers, DEVICE, leafMap } from './helpers.ts';
+import { DEVICE } from '../../support/decode/device.ts';
+import { allLayers, leafMap } from './helpers.ts';
 import {
   carrierPath,
   carry,
@@ -32,7 +33,7 @@ import {
   type Carrier,
   type Cipher,
   type Wrap,
-} from './wraps.ts';
+} from '../../support/decode/wraps.ts';
 
 const SEP = ' › ';
 const CANARY = 'phc-7f3a9e-Zebra';

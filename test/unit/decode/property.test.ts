@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decode } from '../../../src/decode/index.ts';
-import { decodeInput, violation } from './arbitraries.ts';
+import { decodeInput, violation } from '../../support/decode/arbitraries.ts';
 
 describe('decode: fast-check property', () => {
   it('never throws, returns a root, and child paths extend their parent (2,000 runs)', () => {

@@ -10,8 +10,13 @@ import { join } from 'node:path';
 import { decode, type DecodeInput, type DecodeResult } from '../../../src/decode/index.ts';
 import { createDetector } from '../../../src/detect/index.ts';
 import type { HttpRequest } from '../../../src/virtual/apps/events.ts';
-import { loadProfile, loadProfileFile, PROFILE_DIR, type Profile } from '../../../src/virtual/profiles.ts';
-import { browse, makeHub, systemUse } from '../virtual/telemetry-helpers.ts';
+import {
+  loadProfile,
+  loadProfileFile,
+  PROFILE_DIR,
+  type Profile,
+} from '../../../src/virtual/profiles/load.ts';
+import { browse, makeHub, systemUse } from '../virtual/telemetry/helpers.ts';
 
 const BROWSER = 'com.mi.globalbrowser';
 const CANARY = 'phc-9b1d7c-Otter';

@@ -7,7 +7,7 @@ import {
   type IdentifierSource,
 } from '../../../src/detect/index.ts';
 import { VirtualPhone } from '../../../src/virtual/phone.ts';
-import { loadProfile } from '../../../src/virtual/profiles.ts';
+import { loadProfile } from '../../../src/virtual/profiles/load.ts';
 
 // Compile-time: a real Device can be passed to readIdentifiers as it is.
 const _deviceFits: (d: Device) => IdentifierSource = (d) => d;

@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import { createDetector, type Detector } from '../../../src/detect/index.ts';
 import { analyseRecord, layersOf } from '../../../src/detect/pipeline.ts';
-import { loadProfile } from '../../../src/virtual/profiles.ts';
+import { loadProfile } from '../../../src/virtual/profiles/load.ts';
 import {
   buildSensorsEvent,
   encodeMistatBody,

@@ -32,10 +32,10 @@ import {
   sameVersion,
   serverInstallNeeded,
 } from '../../../src/ui/appium/server-apks.ts';
-import { placeholderApk } from '../../../src/virtual/android/packages.ts';
+import { placeholderApk } from '../../../src/virtual/os/packages.ts';
 import type { VirtualPhone } from '../../../src/virtual/phone.ts';
 import { preinstallUia2 } from '../../../src/virtual/uia2/index.ts';
-import { makePhone, sh } from '../virtual/android-helpers.ts';
+import { makePhone, sh } from '../virtual/os/helpers.ts';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/profiles/', import.meta.url));
 const BLOCKED = join(FIXTURES, 'doctor-blocked.json');
@@ -237,7 +237,7 @@ describe('doctor: phone checks on virtual phones', () => {
       by(checks, ' UiAutomator2 server')?.detail ?? '',
       /not installed; the first Appium session installs 10\.6\.6/,
     );
-    // Read through the virtual MagiskSU (`su -c magisk --sqlite …`; src/virtual/android/su.ts).
+    // Read through the virtual MagiskSU (`su -c magisk --sqlite …`; src/virtual/commands/su.ts).
     const magisk = by(checks, ' Magisk mount namespace');
     assert.equal(magisk?.status, 'ok');
     assert.match(magisk.detail, /Isolated \(mnt_ns=2\).*su -mm/);

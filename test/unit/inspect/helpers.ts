@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
-import { readCaptureFile } from '../../../src/capture/read.ts';
+import { readCaptureFile } from '../../../src/inspect/read.ts';
 
 export interface RecordSpec {
   type?: 'exchange';

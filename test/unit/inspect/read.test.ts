@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { CaptureFileError, readCaptureFile, repairHar, sniffFormat } from '../../../src/capture/read.ts';
+import { CaptureFileError, readCaptureFile, repairHar, sniffFormat } from '../../../src/inspect/read.ts';
 import { exchange, harText, readAll, writeNdjsonCapture } from './helpers.ts';
 
 async function rejectsWith(path: string, pattern: RegExp): Promise<CaptureFileError> {

@@ -9,6 +9,20 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm;
 
+/**
+ * An `import … from` / `export … from` statement that the emitted JavaScript drops: `import type`,
+ * `export type`, or a brace list whose every name is `type X` (tsconfig's verbatimModuleSyntax keeps
+ * such a statement as `import {} from`… only with side effects, which ours have none of).
+ */
+const TYPE_ONLY =
+  /^\s*(?:import|export)\s+(?:type\s|\{(?:\s*type\s+[\w$]+(?:\s+as\s+[\w$]+)?\s*,?)+\}\s*from)/;
+
+/** The statement (from its `import`/`export` keyword) that holds the specifier at `at`. */
+function statementOf(text: string, at: number): string {
+  const start = Math.max(text.lastIndexOf('\nimport', at), text.lastIndexOf('\nexport', at));
+  return text.slice(start + 1, at);
+}
+
 function tsFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
@@ -17,13 +31,18 @@ function tsFiles(dir: string): string[] {
   });
 }
 
-/** File (relative to src/, with `/`) → the src files it imports. */
-export function importGraph(srcDir: string): Map<string, string[]> {
+/**
+ * File (relative to src/, with `/`) → the src files it imports. `values: true` leaves out type-only
+ * imports: the graph of what runs, where a cycle decides module initialisation order.
+ */
+export function importGraph(srcDir: string, opts: { values?: boolean } = {}): Map<string, string[]> {
   const rel = (p: string): string => relative(srcDir, p).split(sep).join('/');
   const graph = new Map<string, string[]>();
   for (const file of tsFiles(srcDir)) {
     const deps = new Set<string>();
-    for (const m of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(SPECIFIER)) {
+      if (opts.values && !m[0].includes('import(') && TYPE_ONLY.test(statementOf(text, m.index))) continue;
       const target = resolve(dirname(file), m[1]!);
       if (!target.endsWith('.ts')) continue; // JSON data and the like: not modules of ours
       const r = rel(target);

@@ -47,7 +47,11 @@ describe('lint: the seams of src/ (phonehome/seams)', function () {
       "export type Url = ReturnType<typeof import('../cli/commands/appium.ts').runningAppiumUrl>;\n",
       'src/cli/commands/appium.ts',
     ],
-    ['src/scenario/planted.ts', "import '../virtual/lab.ts';\n", 'src/virtual/lab.ts'],
+    [
+      'src/scenario/planted.ts',
+      "import '../virtual/lab/virtual-lab.ts';\n",
+      'src/virtual/lab/virtual-lab.ts',
+    ],
     [
       'src/detect/planted.ts',
       "export type { CaptureRecord } from '../capture/exchange.ts';\n",
@@ -89,10 +93,10 @@ describe('lint: the seams of src/ (phonehome/seams)', function () {
     ['src/scenario/planted.ts', "export type { StepResult } from '../report/run-folder.ts';\n"],
     ['src/scenario/planted.ts', "export { analyseRecord } from '../detect/pipeline.ts';\n"],
     ['src/detect/planted.ts', "export { decode } from '../decode/index.ts';\n"],
-    ['src/cli/commands/planted.ts', "export { startLab } from '../../virtual/lab.ts';\n"],
+    ['src/cli/commands/planted.ts', "export { startLab } from '../../virtual/lab/virtual-lab.ts';\n"],
     ['src/device/planted.ts', "export { hostMatches } from '../util/hosts.ts';\n"],
     // The virtual lab's own ui/ is not the harness's src/ui/.
-    ['src/virtual/shell/planted.ts', "export type { Screen } from '../ui/screen.ts';\n"],
+    ['src/virtual/shell/planted.ts', "export type { Screen } from '../display/screen.ts';\n"],
   ];
   for (const [file, code] of allowed) {
     it(`passes an allowed edge: ${file} → ${/'([^']+)'/.exec(code)![1]}`, async () => {

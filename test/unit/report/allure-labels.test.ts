@@ -12,7 +12,7 @@ import {
 import { parseScenarioText } from '../../../src/scenario/parse.ts';
 import type { ScenarioLink } from '../../../src/scenario/types.ts';
 import type { Device } from '../../../src/device/index.ts';
-import { makePhone, sh } from '../virtual/android-helpers.ts';
+import { makePhone, sh } from '../virtual/os/helpers.ts';
 
 const pos = { file: 's.yaml', line: 1, col: 1 };
 const TEMPLATES = {

@@ -78,7 +78,7 @@ describe('JSON Schemas', () => {
     assert.ok(noRequest.properties.control);
   });
 
-  it('include the firmware profile schema (src/virtual/profile-schema.ts)', () => {
+  it('include the firmware profile schema (src/virtual/profiles/schema.ts)', () => {
     const files = schemaFiles();
     assert.deepEqual(Object.keys(files), [
       'scenario.schema.json',

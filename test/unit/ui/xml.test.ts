@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { extractXml, findNode, matches, parseHierarchy, UiXmlError, allNodes } from '../../../src/ui/xml.ts';
-import { uia2SourceXml, uiautomatorDumpXml } from '../../../src/virtual/ui/xml.ts';
-import { node, rect } from '../../../src/virtual/ui/node.ts';
+import { uia2SourceXml, uiautomatorDumpXml } from '../../../src/virtual/display/xml.ts';
+import { node, rect } from '../../../src/virtual/display/node.ts';
 import { dumpOf } from './fakes.ts';
 
 const DECL = "<?xml version='1.0' encoding='UTF-8' standalone='yes' ?>";

@@ -1,6 +1,6 @@
 /** Resource limits of the virtual phone: a runaway command ends in ENOSPC, not in a lab out of memory. */
 import assert from 'node:assert/strict';
-import { Vfs, VfsError } from '../../../src/virtual/fs.ts';
+import { Vfs, VfsError } from '../../../src/virtual/os/vfs.ts';
 import { coreutils } from '../../../src/virtual/shell/coreutils.ts';
 import { runScript } from '../../../src/virtual/shell/interpreter.ts';
 import { BufferInStream, CollectOutStream } from '../../../src/virtual/shell/streams.ts';

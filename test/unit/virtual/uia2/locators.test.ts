@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
-import type { UiNode } from '../../../../src/virtual/ui/node.ts';
-import { node, rect } from '../../../../src/virtual/ui/node.ts';
-import { uia2SourceXml } from '../../../../src/virtual/ui/xml.ts';
+import type { UiNode } from '../../../../src/virtual/display/node.ts';
+import { node, rect } from '../../../../src/virtual/display/node.ts';
+import { uia2SourceXml } from '../../../../src/virtual/display/xml.ts';
 import { snapshot, type ElNode, type Snapshot } from '../../../../src/virtual/uia2/tree.ts';
 import { XPathError, evaluateXPath } from '../../../../src/virtual/uia2/xpath.ts';
 import {
@@ -150,49 +150,52 @@ describe('uia2: xpath subset', () => {
 });
 
 describe('uia2: UiSelector subset', () => {
-  const ui = (src: string): string[] => {
+  const ui = async (src: string): Promise<string[]> => {
     const s = snap();
-    return parseUiSelector(src).flatMap((e: UiExpression) =>
-      e.kind === 'selector' ? texts(selectAll(e.selector, s)) : [],
+    const found = await Promise.all(
+      parseUiSelector(src).map(async (e: UiExpression) =>
+        e.kind === 'selector' ? texts(await selectAll(e.selector, s)) : [],
+      ),
     );
+    return found.flat();
   };
 
-  it('attribute methods, with and without the new UiSelector() head', () => {
-    assert.deepEqual(ui('new UiSelector().resourceId("com.example:id/bt")'), ['Bluetooth switch']);
-    assert.deepEqual(ui('new UiSelector().text("Wi-Fi")'), ['Wi-Fi']);
-    assert.deepEqual(ui('UiSelector().textContains("tooth")'), ['Bluetooth']);
-    assert.deepEqual(ui('.textStartsWith("Wi")'), ['Wi-Fi']);
-    assert.deepEqual(ui('textMatches("B.*h")'), ['Bluetooth']);
-    assert.deepEqual(ui('new UiSelector().description("Wi-Fi switch")'), ['Wi-Fi switch']);
-    assert.deepEqual(ui('new UiSelector().descriptionContains("switch").checked(false)'), [
+  it('attribute methods, with and without the new UiSelector() head', async () => {
+    assert.deepEqual(await ui('new UiSelector().resourceId("com.example:id/bt")'), ['Bluetooth switch']);
+    assert.deepEqual(await ui('new UiSelector().text("Wi-Fi")'), ['Wi-Fi']);
+    assert.deepEqual(await ui('UiSelector().textContains("tooth")'), ['Bluetooth']);
+    assert.deepEqual(await ui('.textStartsWith("Wi")'), ['Wi-Fi']);
+    assert.deepEqual(await ui('textMatches("B.*h")'), ['Bluetooth']);
+    assert.deepEqual(await ui('new UiSelector().description("Wi-Fi switch")'), ['Wi-Fi switch']);
+    assert.deepEqual(await ui('new UiSelector().descriptionContains("switch").checked(false)'), [
       'Bluetooth switch',
     ]);
-    assert.deepEqual(ui('new UiSelector().className("android.widget.Switch").instance(1)'), [
+    assert.deepEqual(await ui('new UiSelector().className("android.widget.Switch").instance(1)'), [
       'Bluetooth switch',
     ]);
-    assert.deepEqual(ui('new UiSelector().clickable(true).index(1)'), [
+    assert.deepEqual(await ui('new UiSelector().clickable(true).index(1)'), [
       'android.widget.LinearLayout',
       'com.example:id/url',
     ]);
-    assert.deepEqual(ui('new UiSelector().scrollable(true)'), ['com.example:id/list']);
-    assert.deepEqual(ui('new UiSelector().enabled(false)'), []);
-    assert.deepEqual(ui('new UiSelector().resourceIdMatches(".*:id/(wifi|bt)")'), [
+    assert.deepEqual(await ui('new UiSelector().scrollable(true)'), ['com.example:id/list']);
+    assert.deepEqual(await ui('new UiSelector().enabled(false)'), []);
+    assert.deepEqual(await ui('new UiSelector().resourceIdMatches(".*:id/(wifi|bt)")'), [
       'Wi-Fi switch',
       'Bluetooth switch',
     ]);
   });
 
-  it('childSelector, fromParent and several expressions', () => {
+  it('childSelector, fromParent and several expressions', async () => {
     assert.deepEqual(
-      ui(
+      await ui(
         'new UiSelector().clickable(true).childSelector(new UiSelector().className("android.widget.Switch"))',
       ),
       ['Wi-Fi switch', 'Bluetooth switch'],
     );
-    assert.deepEqual(ui('new UiSelector().text("Bluetooth").fromParent(new UiSelector().checkable(true))'), [
+    assert.deepEqual(await ui('new UiSelector().text("Bluetooth").fromParent(new UiSelector().checkable(true))'), [
       'Bluetooth switch',
     ]);
-    assert.deepEqual(ui('new UiSelector().text("Wi-Fi"); new UiSelector().text("Bluetooth")'), [
+    assert.deepEqual(await ui('new UiSelector().text("Wi-Fi"); new UiSelector().text("Bluetooth")'), [
       'Wi-Fi',
       'Bluetooth',
     ]);

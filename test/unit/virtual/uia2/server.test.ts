@@ -1,12 +1,12 @@
 import * as assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { VirtualPhone } from '../../../../src/virtual/phone.ts';
-import { loadProfile } from '../../../../src/virtual/profiles.ts';
-import { NetError } from '../../../../src/virtual/net.ts';
+import { loadProfile } from '../../../../src/virtual/profiles/load.ts';
+import { NetError } from '../../../../src/virtual/os/local-net.ts';
 import { readBody, requestBytes, StreamReader, writeAll } from '../../../../src/virtual/netstack/wire.ts';
 import { INSTRUMENTATION, SERVER_PORT } from '../../../../src/virtual/uia2/index.ts';
-import { readApkManifest } from '../../../../src/virtual/android/apk-manifest.ts';
-import { run, sh, until, type RunResult } from '../android-helpers.ts';
+import { readApkManifest } from '../../../../src/virtual/os/apk-manifest.ts';
+import { run, sh, until, type RunResult } from '../os/helpers.ts';
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
