@@ -59,6 +59,8 @@ interface RunResult {
   cpuUs: number;
   p50: number;
   p99: number;
+  /** CONNECT tunnels (each with a full TLS handshake) opened during the run; 0 for plain HTTP. */
+  tunnels: number;
   errors: string[];
 }
 
@@ -85,6 +87,7 @@ async function generatorMain(): Promise<void> {
         cpuUs: 0,
         p50: 0,
         p99: 0,
+        tunnels: 0,
         errors: [String(err)],
       }),
     );
@@ -134,6 +137,7 @@ async function generatorMain(): Promise<void> {
     await Promise.all(Array.from({ length: m.connections }, worker));
     const ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    const tunnels = agent instanceof TunnelAgent ? agent.tunnels : 0;
     agent.destroy();
     const sorted = lat.slice(0, m.count).sort();
     return {
@@ -144,6 +148,7 @@ async function generatorMain(): Promise<void> {
       cpuUs: cpu.user + cpu.system,
       p50: sorted[Math.floor(sorted.length * 0.5)] ?? 0,
       p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+      tunnels,
       errors,
     };
   }
@@ -157,6 +162,8 @@ async function generatorMain(): Promise<void> {
  * CA). Sessions are not resumed: a new tunnel is a full handshake, the phone's worst case.
  */
 class TunnelAgent extends Agent {
+  tunnels = 0;
+
   constructor(
     private readonly proxyPort: number,
     opts: ConstructorParameters<typeof Agent>[0],
@@ -171,6 +178,7 @@ class TunnelAgent extends Agent {
     const host = opts.host ?? 'localhost';
     const port = Number(opts.port ?? 443);
     const tunnel = connect(this.proxyPort, '127.0.0.1');
+    this.tunnels++;
     let head = '';
     const fail = (err: Error): void => {
       tunnel.destroy();
@@ -465,11 +473,21 @@ async function main(): Promise<void> {
         ms: number;
         cpuUs: number;
         genCpuUs: number;
+        tunnels: number;
         p50: number[];
         p99: number[];
       };
     }
-    const acc = (): Side['acc'] => ({ count: 0, bytes: 0, ms: 0, cpuUs: 0, genCpuUs: 0, p50: [], p99: [] });
+    const acc = (): Side['acc'] => ({
+      count: 0,
+      bytes: 0,
+      ms: 0,
+      cpuUs: 0,
+      genCpuUs: 0,
+      tunnels: 0,
+      p50: [],
+      p99: [],
+    });
     const ph: Side = {
       name: 'phonehome capture+decode+detect',
       port: session.port,
@@ -517,6 +535,7 @@ async function main(): Promise<void> {
       a.ms += ms;
       a.cpuUs += side.cpuUs() - c0;
       a.genCpuUs += r.cpuUs;
+      a.tunnels += r.tunnels;
       a.p50.push(r.p50);
       a.p99.push(r.p99);
     };
@@ -583,7 +602,10 @@ async function main(): Promise<void> {
         );
       }
       console.log(
-        `checks: phonehome: generator ${phExpected} = records ${handled} = session exchanges ${counts.exchanges}` +
+        (kind === 'https'
+          ? `tunnels (CONNECT + full TLS handshake): ${sides.map((x) => `${x.name} ${x.acc.tunnels}`).join('; ')} per ${perRound * rounds} exchanges\n`
+          : '') +
+          `checks: phonehome: generator ${phExpected} = records ${handled} = session exchanges ${counts.exchanges}` +
           ` (tls failures ${counts.tlsFailures}), analysed ${analysed} of ${analyseExpected}; ` +
           `mitmdump: flows saved ${saved} of ${mitmExpected}; ` +
           `findings ${[...findings].map(([k, n]) => `${k} ${n}`).join(', ')}`,

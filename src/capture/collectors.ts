@@ -41,7 +41,21 @@ function hasSensorsParams(url: URL, body: Buffer): boolean {
   return /(^|&)data(_list)?=/.test(body.subarray(0, 512).toString('latin1'));
 }
 
+/**
+ * The answer with its Content-Length, as every real collector sends it. mockttp writes a callback's
+ * headers as given: without a length or chunking, the end of the body is the end of the connection,
+ * so a phone would close its connection (and its TLS session inside a CONNECT tunnel) after every
+ * upload and open a new one, which no real collector makes it do. 204 and 304 carry no body and,
+ * per RFC 9110 §8.6, no Content-Length.
+ */
 export function collectorAnswer(req: CompletedRequest): Answer {
+  const a = answerFor(req);
+  if (a.statusCode === 204 || a.statusCode === 304) return a;
+  const length = a.body === undefined ? 0 : Buffer.byteLength(a.body);
+  return { ...a, headers: { ...a.headers, 'content-length': String(length) } };
+}
+
+function answerFor(req: CompletedRequest): Answer {
   let url: URL;
   try {
     url = new URL(req.url);

@@ -57,6 +57,12 @@ export async function resolveActivity(
 }
 
 /**
+ * A line of `am start` output that reports a failure (`Error: …`, `Error type 3`, `…Exception…`): am
+ * exits 0 on many Android versions even when nothing started. Also read by both UI drivers.
+ */
+export const AM_ERROR = /^(Error[: ].*|.*Exception.*|Error type \d+)$/m;
+
+/**
  * `am start -W -a ACTION [-p PKG] [-f FLAGS]`. am exits 0 even when nothing started; its errors
  * (`Error: …`, `Exception occurred …`, `java.lang.SecurityException …`) are on stdout with -W or on
  * stderr, so both are read (cmd-am.ts on the virtual phone models the same).
@@ -70,7 +76,7 @@ export async function startActivityByAction(
   if (intent.flags !== undefined) argv.push('-f', `0x${intent.flags.toString(16)}`);
   const r = await device.shell(argv, opts);
   const text = `${r.stdout}\n${r.stderr}`;
-  const m = /^(Error[: ].*|.*Exception.*|Error type \d+)$/m.exec(text);
+  const m = AM_ERROR.exec(text);
   if (r.exitCode !== 0 || m) {
     throw new DeviceError({
       serial: device.serial,

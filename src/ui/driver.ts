@@ -9,7 +9,8 @@
  * optionally an ancestor that matches another locator). Every call takes a timeout; every error is a
  * UiError naming the phone, the operation and a fix.
  */
-import { DeviceError } from '../device/errors.ts';
+import { AM_ERROR } from '../device/activities.ts';
+import { DeviceError, type DeviceErrorInit } from '../device/errors.ts';
 
 /** One way to recognise a node; every criterion given must hold. */
 export interface Locator {
@@ -151,21 +152,27 @@ export interface UiDriver {
 
 // ------------------------------------------------------------------------------------ errors
 
-export interface UiErrorInit {
-  serial: string;
-  operation: string;
-  problem: string;
-  hint?: string;
-  cause?: unknown;
-  /** Replaces the composed message (LocatorMissError lists candidates and closest elements). */
-  message?: string;
-}
+/** A UiError's parts are a DeviceError's (`message` replaces the composed one: LocatorMissError lists candidates). */
+export type UiErrorInit = DeviceErrorInit;
 
 /** A UI operation failed: "phone S: OPERATION PROBLEM. FIX". */
 export class UiError extends DeviceError {
   constructor(init: UiErrorInit) {
     super(init);
     this.name = 'UiError';
+  }
+}
+
+/** Throws a UiError when `out` (what `am start` printed) reports a failure (see AM_ERROR). */
+export function checkAmOutput(serial: string, operation: string, out: string): void {
+  const m = AM_ERROR.exec(out);
+  if (m) {
+    throw new UiError({
+      serial,
+      operation,
+      problem: `failed: ${m[0].trim()}`,
+      hint: 'Check the app is installed and the component exists (`cmd package resolve-activity`)',
+    });
   }
 }
 
@@ -291,17 +298,20 @@ export async function withDeadline<T>(
   }
 }
 
-/** The gestures both drivers build from a plain swipe and the window size. */
-type Swiper = Pick<UiDriver, 'windowSize' | 'swipe'>;
+/** The gestures both drivers build from a plain swipe and the window size: each driver extends this. */
+export abstract class SwipeGestures {
+  abstract windowSize(opts?: CallOptions): Promise<{ width: number; height: number }>;
+  abstract swipe(from: Point, to: Point, opts?: CallOptions & { durationMs?: number }): Promise<void>;
 
-/** A whole-screen swipe in `direction` (UiDriver.swipeScreen for both drivers). */
-export async function swipeScreenVia(ui: Swiper, direction: Direction, opts?: CallOptions): Promise<void> {
-  const { from, to } = directionPoints(direction, await ui.windowSize(opts));
-  await ui.swipe(from, to, opts);
-}
+  /** A whole-screen swipe in `direction` (UiDriver.swipeScreen). */
+  async swipeScreen(direction: Direction, opts?: CallOptions): Promise<void> {
+    const { from, to } = directionPoints(direction, await this.windowSize(opts));
+    await this.swipe(from, to, opts);
+  }
 
-/** A pull from the top edge that opens the notification shade (UiDriver.openNotifications). */
-export async function openNotificationsVia(ui: Swiper, opts?: CallOptions): Promise<void> {
-  const { from, to } = statusBarPullPoints(await ui.windowSize(opts));
-  await ui.swipe(from, to, opts);
+  /** A pull from the top edge that opens the notification shade (UiDriver.openNotifications). */
+  async openNotifications(opts?: CallOptions): Promise<void> {
+    const { from, to } = statusBarPullPoints(await this.windowSize(opts));
+    await this.swipe(from, to, opts);
+  }
 }

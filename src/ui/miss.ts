@@ -9,7 +9,15 @@
  * (`url` → `url_field`), or a similar one (edit distance); the same text or content-desc ignoring case, one containing the other, or a similar one;
  * the same class. Nodes scoring nothing are left out.
  */
-import { UiError, describeLocator, describeTarget, type Bounds, type Locator } from './driver.ts';
+import {
+  UiError,
+  describeLocator,
+  describeTarget,
+  targetList,
+  type Bounds,
+  type Locator,
+  type Target,
+} from './driver.ts';
 import { allNodes, matches, parseHierarchy, type XmlNode } from './xml.ts';
 
 /** A node of the screen as errors and `phonehome ui` show it. */
@@ -179,6 +187,22 @@ export interface LocatorMissInit {
  * A locator matched nothing (or not in the wanted state): names the key, every candidate tried and the
  * closest elements on screen. `phonehome ui locate KEY` shows the same for a live phone.
  */
+/** A driver's find() that matched nothing within `ms`; `root`: the last hierarchy it read, if any. */
+export function findMiss(
+  serial: string,
+  target: Target,
+  ms: number,
+  root: XmlNode | undefined,
+): LocatorMissError {
+  return new LocatorMissError({
+    serial,
+    operation: 'find',
+    problem: `found nothing within ${ms} ms`,
+    candidates: targetList(target),
+    ...(root ? { root } : {}),
+  });
+}
+
 export class LocatorMissError extends UiError {
   readonly key: string | undefined;
   readonly candidates: readonly Locator[];

@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { loadProfile, type TelemetryEmitter, type TelemetryRule } from '../../src/virtual/profiles/load.ts';
+import { loadProfile, type TelemetryRule } from '../../src/virtual/profiles/load.ts';
+import type { TelemetryEmitter } from '../../src/virtual/profiles/schema.ts';
 import {
   decodeMistatBody,
   decodeSensorsBody,

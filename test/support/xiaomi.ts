@@ -11,14 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { getLocal, generateCACertificate, type Mockttp } from 'mockttp';
+import type { Profile, ProfileTelemetry, TelemetryRule } from '../../src/virtual/profiles/load.ts';
 import {
   TELEMETRY_TOGGLES,
-  type Profile,
-  type ProfileTelemetry,
   type TelemetryEmitter,
-  type TelemetryRule,
   type TelemetryToggle,
-} from '../../src/virtual/profiles/load.ts';
+} from '../../src/virtual/profiles/schema.ts';
 import { parsePemCertificate, subjectHashOld, SYSTEM_FILE_LABEL } from '../../src/virtual/netstack/trust.ts';
 import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import { adbRun, startLab, type TestLab } from './lab.ts';

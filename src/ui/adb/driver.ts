@@ -17,22 +17,21 @@ import { adbCommand } from '../../device/errors.ts';
 import { shJoin } from '../../device/quote.ts';
 import {
   KEYCODE,
+  SwipeGestures,
   UiError,
   centreOf,
+  checkAmOutput,
   describeTarget,
-  openNotificationsVia,
   pollUntil,
-  swipeScreenVia,
   targetList,
   type CallOptions,
-  type Direction,
   type Point,
   type StartActivityOptions,
   type Target,
   type UiDriver,
   type UiElement,
 } from '../driver.ts';
-import { LocatorMissError, screenSummary } from '../miss.ts';
+import { findMiss, screenSummary } from '../miss.ts';
 import { extractXml, findNode, parseHierarchy, type XmlNode } from '../xml.ts';
 import { describeChar, inputTextCommands, untypable } from './input.ts';
 
@@ -49,10 +48,8 @@ export interface AdbUiDriverOptions {
 }
 
 const DUMP_DIR = '/data/local/tmp';
-/** `am` reports failures on stdout with exit status 0 on many Android versions. */
-const AM_ERROR = /^(Error[: ].*|.*Exception.*|Error type \d+)$/m;
 
-export class AdbUiDriver implements UiDriver {
+export class AdbUiDriver extends SwipeGestures implements UiDriver {
   readonly kind = 'adb' as const;
   readonly serial: string;
   readonly timeoutMs: number;
@@ -66,6 +63,7 @@ export class AdbUiDriver implements UiDriver {
     private readonly device: UiDevice,
     opts: AdbUiDriverOptions = {},
   ) {
+    super();
     this.serial = device.serial;
     this.timeoutMs = opts.timeoutMs ?? 20_000;
     this.pollMs = opts.pollMs ?? 150;
@@ -202,13 +200,7 @@ export class AdbUiDriver implements UiDriver {
     const ms = this.ms(opts);
     const { result, last } = await this.waitFor(ms, (root) => this.look(root, target));
     if (result) return result;
-    throw new LocatorMissError({
-      serial: this.serial,
-      operation: 'find',
-      problem: `found nothing within ${ms} ms`,
-      candidates: targetList(target),
-      ...(last ? { root: last } : {}),
-    });
+    throw findMiss(this.serial, target, ms, last);
   }
 
   async query(target: Target, opts?: CallOptions): Promise<UiElement | null> {
@@ -299,14 +291,6 @@ export class AdbUiDriver implements UiDriver {
     );
   }
 
-  async swipeScreen(direction: Direction, opts?: CallOptions): Promise<void> {
-    await swipeScreenVia(this, direction, opts);
-  }
-
-  async openNotifications(opts?: CallOptions): Promise<void> {
-    await openNotificationsVia(this, opts);
-  }
-
   async startActivity(component: string, opts: StartActivityOptions = {}): Promise<void> {
     const argv = ['am', 'start', '-n', component];
     if (opts.action) argv.push('-a', opts.action);
@@ -323,16 +307,7 @@ export class AdbUiDriver implements UiDriver {
   }
 
   private async am(operation: string, argv: string[], timeoutMs: number): Promise<void> {
-    const out = await this.run(operation, argv, timeoutMs);
-    const m = AM_ERROR.exec(out);
-    if (m) {
-      throw new UiError({
-        serial: this.serial,
-        operation,
-        problem: `failed: ${m[0].trim()}`,
-        hint: 'Check the app is installed and the component exists (`cmd package resolve-activity`)',
-      });
-    }
+    checkAmOutput(this.serial, operation, await this.run(operation, argv, timeoutMs));
   }
 
   // ------------------------------------------------------------------------------ screen

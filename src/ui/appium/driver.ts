@@ -13,17 +13,16 @@
 import { remote } from 'webdriverio';
 import { adbCommand } from '../../device/errors.ts';
 import {
+  SwipeGestures,
   UiError,
+  checkAmOutput,
   describeLocator,
   describeTarget,
-  openNotificationsVia,
   pollUntil,
-  swipeScreenVia,
   targetList,
   withDeadline,
   type Bounds,
   type CallOptions,
-  type Direction,
   type Locator,
   type Point,
   type StartActivityOptions,
@@ -37,7 +36,7 @@ import {
   releaseSystemPort,
   type CapabilityOptions,
 } from './capabilities.ts';
-import { LocatorMissError, tryParse } from '../miss.ts';
+import { findMiss, tryParse } from '../miss.ts';
 import { strategyFor } from './selectors.ts';
 
 type Browser = Awaited<ReturnType<typeof remote>>;
@@ -75,7 +74,7 @@ function isStale(err: unknown): boolean {
   );
 }
 
-export class AppiumUiDriver implements UiDriver {
+export class AppiumUiDriver extends SwipeGestures implements UiDriver {
   readonly kind = 'appium' as const;
   readonly serial: string;
   readonly timeoutMs: number;
@@ -91,6 +90,7 @@ export class AppiumUiDriver implements UiDriver {
     opts: AppiumUiDriverOptions & { systemPort: number },
     releasePort: boolean,
   ) {
+    super();
     this.serial = opts.serial;
     this.serverUrl = opts.serverUrl;
     this.systemPort = opts.systemPort;
@@ -265,14 +265,7 @@ export class AppiumUiDriver implements UiDriver {
     if (found) return found;
     // The page source for the closest elements (best effort: the miss is the error either way).
     const xml = await this.source({ timeoutMs: 5000 }).catch(() => undefined);
-    const root = tryParse(xml);
-    throw new LocatorMissError({
-      serial: this.serial,
-      operation: 'find',
-      problem: `found nothing within ${ms} ms`,
-      candidates: targetList(target),
-      ...(root ? { root } : {}),
-    });
+    throw findMiss(this.serial, target, ms, tryParse(xml));
   }
 
   async query(target: Target, opts?: CallOptions): Promise<UiElement | null> {
@@ -357,14 +350,6 @@ export class AppiumUiDriver implements UiDriver {
     );
   }
 
-  async swipeScreen(direction: Direction, opts?: CallOptions): Promise<void> {
-    await swipeScreenVia(this, direction, opts);
-  }
-
-  async openNotifications(opts?: CallOptions): Promise<void> {
-    await openNotificationsVia(this, opts);
-  }
-
   private async startIntent(
     operation: string,
     args: Record<string, unknown>,
@@ -373,15 +358,7 @@ export class AppiumUiDriver implements UiDriver {
     const out = await this.call(operation, timeoutMs, () =>
       this.browser.execute('mobile: startActivity', args),
     );
-    const m = /^(Error[: ].*|.*Exception.*|Error type \d+)$/m.exec(typeof out === 'string' ? out : '');
-    if (m) {
-      throw new UiError({
-        serial: this.serial,
-        operation,
-        problem: `failed: ${m[0].trim()}`,
-        hint: 'Check the app is installed and the component exists (`cmd package resolve-activity`)',
-      });
-    }
+    checkAmOutput(this.serial, operation, typeof out === 'string' ? out : '');
   }
 
   async startActivity(component: string, opts: StartActivityOptions = {}): Promise<void> {

@@ -126,40 +126,21 @@ interface TileSpec {
   setting?: { ns: Namespace; key: string; on: string; off: string; unset: boolean };
 }
 
+/** A tile's setting that reads `on` when enabled and '0' when not; `unset`: its state while unset. */
+function onOff(ns: Namespace, key: string, unset: boolean, on = '1'): NonNullable<TileSpec['setting']> {
+  return { ns, key, on, off: '0', unset };
+}
+
 /** MIUI's default quick-settings tiles (first two rows). */
 const TILES: TileSpec[] = [
-  { id: 'wifi', label: 'Wi-Fi', setting: { ns: 'global', key: 'wifi_on', on: '1', off: '0', unset: true } },
-  {
-    id: 'cell',
-    label: 'Mobile data',
-    setting: { ns: 'global', key: 'mobile_data', on: '1', off: '0', unset: true },
-  },
+  { id: 'wifi', label: 'Wi-Fi', setting: onOff('global', 'wifi_on', true) },
+  { id: 'cell', label: 'Mobile data', setting: onOff('global', 'mobile_data', true) },
   { id: 'flashlight', label: 'Flashlight' },
-  {
-    id: 'bt',
-    label: 'Bluetooth',
-    setting: { ns: 'global', key: 'bluetooth_on', on: '1', off: '0', unset: false },
-  },
-  {
-    id: 'airplane',
-    label: 'Airplane mode',
-    setting: { ns: 'global', key: 'airplane_mode_on', on: '1', off: '0', unset: false },
-  },
-  {
-    id: 'location',
-    label: 'Location',
-    setting: { ns: 'secure', key: 'location_mode', on: '3', off: '0', unset: true },
-  },
-  {
-    id: 'rotation',
-    label: 'Auto-rotate',
-    setting: { ns: 'system', key: 'accelerometer_rotation', on: '1', off: '0', unset: false },
-  },
-  {
-    id: 'dnd',
-    label: 'Do not disturb',
-    setting: { ns: 'global', key: 'zen_mode', on: '1', off: '0', unset: false },
-  },
+  { id: 'bt', label: 'Bluetooth', setting: onOff('global', 'bluetooth_on', false) },
+  { id: 'airplane', label: 'Airplane mode', setting: onOff('global', 'airplane_mode_on', false) },
+  { id: 'location', label: 'Location', setting: onOff('secure', 'location_mode', true, '3') },
+  { id: 'rotation', label: 'Auto-rotate', setting: onOff('system', 'accelerometer_rotation', false) },
+  { id: 'dnd', label: 'Do not disturb', setting: onOff('global', 'zen_mode', false) },
 ];
 
 export class NotificationShade {

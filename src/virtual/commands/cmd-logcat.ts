@@ -1,6 +1,8 @@
 /**
  * `logcat` (dump, clear, stream, formats, filters, buffers, `-B` binary for adbkit) and `log`.
  * Without -d/-t, logcat streams new entries until the client goes away (ctx.signal).
+ * The -e regex is the user's: it is matched in the regex worker (os/regex-worker.ts), one batch per
+ * dump or per flush of the stream, never on the event loop every phone shares.
  */
 import type { CommandContext } from './types.ts';
 import {
@@ -17,6 +19,7 @@ import {
   type Priority,
 } from '../os/logcat.ts';
 import { err, errnoText, out, parseIntArg, phoneLog, resolvePath } from './util.ts';
+import { RegexTooCostlyError, filterMatching } from '../os/regex-worker.ts';
 
 const ALL_BUFFERS: LogBufferId[] = ['main', 'radio', 'events', 'system', 'crash'];
 const DEFAULT_BUFFERS: LogBufferId[] = ['main', 'system', 'crash'];
@@ -264,11 +267,9 @@ export async function logcat(ctx: CommandContext): Promise<number> {
   }
   o.fmt.timeZone ??= phone.props.get('persist.sys.timezone') || 'UTC';
 
+  // Everything but -e, which `matching` applies to a whole batch.
   const accept = (e: LogEntry): boolean =>
-    o.buffers.includes(e.buffer) &&
-    matchesFilter(e, filter) &&
-    (o.pid === undefined || e.pid === o.pid) &&
-    (!o.regex || o.regex.test(e.message));
+    o.buffers.includes(e.buffer) && matchesFilter(e, filter) && (o.pid === undefined || e.pid === o.pid);
 
   const seen = new Set<LogBufferId>();
   let last: LogBufferId | undefined;
@@ -283,6 +284,14 @@ export async function logcat(ctx: CommandContext): Promise<number> {
     } else if (o.dividers && last !== e.buffer) head = `--------- switch to ${e.buffer}\n`;
     last = e.buffer;
     return head + formatEntry(e, o.format, o.fmt);
+  };
+  /** The entries of `batch` that -e keeps; undefined (reported) when the regex is too costly. */
+  const matching = async (batch: LogEntry[]): Promise<LogEntry[] | undefined> => {
+    if (!o.regex) return batch;
+    const kept = await filterMatching(o.regex, batch, (e) => e.message);
+    if (!(kept instanceof RegexTooCostlyError)) return kept;
+    await err(ctx, `logcat: ${kept.message}\n`);
+    return undefined;
   };
   const emit = async (batch: LogEntry[]): Promise<boolean> => {
     const limit = o.maxCount === undefined ? batch.length : Math.min(batch.length, o.maxCount - printed);
@@ -316,7 +325,8 @@ export async function logcat(ctx: CommandContext): Promise<number> {
   const onAbort = (): void => wake?.();
   ctx.signal.addEventListener('abort', onAbort);
   try {
-    let backlog = log.entries().filter(accept);
+    let backlog = await matching(log.entries().filter(accept));
+    if (!backlog) return 1;
     const tail = o.tail ?? o.tailStream;
     if (tail !== undefined) backlog = tail === 0 ? [] : backlog.slice(-tail);
     if (backlog.length && !(await emit(backlog))) return failed ? 1 : 0;
@@ -330,7 +340,9 @@ export async function logcat(ctx: CommandContext): Promise<number> {
         wake = undefined;
         continue;
       }
-      if (!(await emit(queue.splice(0)))) return failed ? 1 : 0;
+      const batch = await matching(queue.splice(0));
+      if (!batch) return 1;
+      if (batch.length && !(await emit(batch))) return failed ? 1 : 0;
     }
     return 0;
   } finally {

@@ -6,6 +6,7 @@ import { groupsOf } from '../os/vfs.ts';
 import type { CommandContext } from './types.ts';
 import { type ProcessInfo, userName } from '../os/processes.ts';
 import { shQuote } from '../shell/coreutils.ts';
+import { RegexTooCostlyError, filterMatching } from '../os/regex-worker.ts';
 import { deviceState, err, errnoText, lines, out, readStdin, resolvePath, sdkOf } from './util.ts';
 
 /** id's groups: the shell's supplementary groups (also for root, as adbd/su grant them). */
@@ -296,12 +297,18 @@ export async function pgrep(ctx: CommandContext): Promise<number> {
     await err(ctx, `pgrep: bad regex '${pattern}'\n`);
     return 2;
   }
-  const rows = ctx.phone.processes
-    .list()
-    .filter(
-      (p) =>
-        re.test(p.name) && (users.length === 0 || users.includes(p.user) || users.includes(String(p.uid))),
-    );
+  // The pattern is the user's: it is matched in the regex worker, off the event loop every phone shares.
+  const rows = await filterMatching(
+    re,
+    ctx.phone.processes
+      .list()
+      .filter((p) => users.length === 0 || users.includes(p.user) || users.includes(String(p.uid))),
+    (p) => p.name,
+  );
+  if (rows instanceof RegexTooCostlyError) {
+    await err(ctx, `pgrep: ${rows.message}\n`);
+    return 2;
+  }
   if (rows.length === 0) return 1;
   await lines(
     ctx,

@@ -25,11 +25,10 @@ export class BrokenPipeError extends Error {
   }
 }
 
-/** What one command invocation gets. argv[0] is the command name as typed. */
-export interface CommandContext {
+/** What every process on the phone runs with: a shell script as much as one command. */
+export interface ProcessContext {
   phone: VirtualPhone;
-  argv: string[];
-  /** Environment, already including assignments made on the command line. */
+  /** Environment; a command's already includes the assignments made on its command line. */
   env: Map<string, string>;
   cwd: string;
   /** 2000 (shell) normally, 0 under `su` or after `adb root`. */
@@ -39,6 +38,11 @@ export interface CommandContext {
   stderr: OutStream;
   /** Aborted when the client hung up or the phone is going down; long-running commands must stop. */
   signal: AbortSignal;
+}
+
+/** What one command invocation gets. argv[0] is the command name as typed. */
+export interface CommandContext extends ProcessContext {
+  argv: string[];
   /** Runs a command line in a child shell with the same streams (for `sh -c`, `su -c`). */
   runShell(script: string, opts?: { uid?: number; env?: Map<string, string> }): Promise<number>;
 }

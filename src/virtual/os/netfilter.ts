@@ -776,18 +776,26 @@ function ruleMatches(r: Rule, p: Packet): boolean {
 export function walk(t: Table, hook: Hook, pkt: Packet): Walk {
   const touched: Counters[] = [];
   const stack: Array<{ chain: Chain; next: number }> = [];
-  let chain = t.chains.get(hook);
-  if (!chain) return { verdict: { kind: 'ACCEPT' }, counters: touched };
+  const builtin = t.chains.get(hook);
+  if (!builtin) return { verdict: { kind: 'ACCEPT' }, counters: touched };
+  let chain = builtin;
   let i = 0;
+  // Leaving a chain (its end, or RETURN): back to the rule after the jump, or, out of the built-in
+  // chain, its policy (the walk's result).
+  const leave = (): Walk | undefined => {
+    const back = stack.pop();
+    if (!back) {
+      touched.push(chain.policyCounters);
+      return { verdict: { kind: chain.policy ?? 'ACCEPT' }, counters: touched };
+    }
+    chain = back.chain;
+    i = back.next;
+    return undefined;
+  };
   for (let steps = 0; steps < 100_000; steps++) {
     if (i >= chain.rules.length) {
-      const back = stack.pop();
-      if (!back) {
-        touched.push(chain.policyCounters);
-        return { verdict: { kind: chain.policy ?? 'ACCEPT' }, counters: touched };
-      }
-      chain = back.chain;
-      i = back.next;
+      const done = leave();
+      if (done) return done;
       continue;
     }
     const r = chain.rules[i] as Rule;
@@ -808,13 +816,8 @@ export function walk(t: Table, hook: Hook, pkt: Packet): Walk {
           counters: touched,
         };
       case 'RETURN': {
-        const back = stack.pop();
-        if (!back) {
-          touched.push(chain.policyCounters);
-          return { verdict: { kind: chain.policy ?? 'ACCEPT' }, counters: touched };
-        }
-        chain = back.chain;
-        i = back.next;
+        const done = leave();
+        if (done) return done;
         break;
       }
       case 'jump': {

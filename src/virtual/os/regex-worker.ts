@@ -73,6 +73,7 @@ function start(): Running {
   const online = new Promise<void>((resolve, reject) => {
     worker.once('online', resolve);
     worker.once('error', reject);
+    worker.once('exit', () => reject(new Error('regex worker exited')));
   });
   const self: Running = { worker, online };
   // An idle worker that dies is simply replaced on the next call (and its error never goes unheard).
@@ -154,15 +155,20 @@ export async function testEach(re: RegExp, subjects: readonly string[]): Promise
   return subjects.map((s) => verdict.get(s) === true);
 }
 
-/** The items of `items` whose `key` `re` matches (order kept), matched in the worker. */
+/**
+ * The items whose `key` `re` matches (order kept), matched in the worker; a {@link RegexTooCostlyError}
+ * is returned rather than thrown, for commands that print it as `name: message`.
+ */
 export async function filterMatching<T>(
   re: RegExp,
   items: readonly T[],
   key: (item: T) => string,
-): Promise<T[]> {
-  const hits = await testEach(
-    re,
-    items.map((item) => key(item)),
-  );
-  return items.filter((_, i) => hits[i]);
+): Promise<T[] | RegexTooCostlyError> {
+  try {
+    const hits = await testEach(re, items.map(key));
+    return items.filter((_, i) => hits[i]);
+  } catch (e) {
+    if (e instanceof RegexTooCostlyError) return e;
+    throw e;
+  }
 }

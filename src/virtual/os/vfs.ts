@@ -729,41 +729,47 @@ export class Vfs {
   }
 
   chmod(path: string, mode: number, uid = 0): void {
-    const loc = this.resolve(path, true, uid);
-    this.checkWritable(loc.mount, loc.path);
-    if (uid !== 0 && uid !== loc.node.uid) throw new VfsError('EPERM', loc.path);
+    const loc = this.toChange(path, true, uid, true);
     loc.node.perm = mode & 0o7777;
     loc.node.ctime = this.now();
   }
 
   /** Root only. -1 leaves owner or group unchanged. */
   chown(path: string, owner: number, group: number, uid = 0): void {
-    const loc = this.resolve(path, true, uid);
-    this.checkWritable(loc.mount, loc.path);
-    if (uid !== 0) throw new VfsError('EPERM', loc.path);
-    if (owner >= 0) loc.node.uid = owner;
-    if (group >= 0) loc.node.gid = group;
-    loc.node.ctime = this.now();
+    this.setOwner(path, true, owner, group, uid).ctime = this.now();
   }
 
-  /** chown without following a final symlink (`chown -h`). */
+  /** chown without following a final symlink (`chown -h`); the change time is left as it was. */
   lchown(path: string, owner: number, group: number, uid = 0): void {
-    const loc = this.resolve(path, false, uid);
-    this.checkWritable(loc.mount, loc.path);
-    if (uid !== 0) throw new VfsError('EPERM', loc.path);
+    this.setOwner(path, false, owner, group, uid);
+  }
+
+  /** chown and lchown: the ownership change (root only), returning the node changed. */
+  private setOwner(path: string, follow: boolean, owner: number, group: number, uid: number): Node {
+    const loc = this.toChange(path, follow, uid);
     if (owner >= 0) loc.node.uid = owner;
     if (group >= 0) loc.node.gid = group;
+    return loc.node;
   }
 
   /** chcon: root only. */
   setLabel(path: string, label: string, uid = 0): void {
-    const loc = this.resolve(path, true, uid);
-    this.checkWritable(loc.mount, loc.path);
-    if (uid !== 0) throw new VfsError('EPERM', loc.path);
+    const loc = this.toChange(path, true, uid);
     if (!/^[a-z0-9_]+:[a-z0-9_]+:[a-z0-9_]+:s0(:c[0-9,c.]+)?$/i.test(label))
       throw new VfsError('EINVAL', loc.path);
     loc.node.label = label;
     loc.node.ctime = this.now();
+  }
+
+  /**
+   * The place a metadata change (chmod, chown, chcon) applies to: resolved, on a writable mount,
+   * and `uid` allowed to make it (root, or with `ownerMay` also the node's owner), else EPERM.
+   */
+  private toChange(path: string, follow: boolean, uid: number, ownerMay = false): Loc {
+    const loc = this.resolve(path, follow, uid);
+    this.checkWritable(loc.mount, loc.path);
+    if (uid !== 0 && !(ownerMay && uid === loc.node.uid)) throw new VfsError('EPERM', loc.path);
+    return loc;
   }
 
   // ---------------------------------------------------------------- mounts
@@ -1245,32 +1251,20 @@ export class Vfs {
       false,
       { perm: 0o771, uid: 1000, gid: 1000, label: LABELS.data },
     );
-    baseMount(
-      'tmpfs',
-      '/mnt',
-      'tmpfs',
-      'seclabel,nosuid,nodev,noexec,relatime,size=3791612k,nr_inodes=947903,mode=755,gid=1000',
-      false,
-      {
-        perm: 0o755,
-        uid: 0,
-        gid: 1000,
-        label: LABELS.mnt,
-      },
-    );
-    baseMount(
-      'tmpfs',
-      '/storage',
-      'tmpfs',
-      'seclabel,nosuid,nodev,noexec,relatime,size=3791612k,nr_inodes=947903,mode=755,gid=1000',
-      false,
-      {
-        perm: 0o755,
-        uid: 0,
-        gid: 1000,
-        label: LABELS.storage,
-      },
-    );
+    // /mnt and /storage: two tmpfs mounts alike but for their SELinux label.
+    for (const [target, label] of [
+      ['/mnt', LABELS.mnt],
+      ['/storage', LABELS.storage],
+    ] as const) {
+      baseMount(
+        'tmpfs',
+        target,
+        'tmpfs',
+        'seclabel,nosuid,nodev,noexec,relatime,size=3791612k,nr_inodes=947903,mode=755,gid=1000',
+        false,
+        { perm: 0o755, uid: 0, gid: 1000, label },
+      );
+    }
 
     this.provision(() => {
       // Directories inside the base mounts.

@@ -3,7 +3,8 @@
  * The loader validates them and fails with the file and field named. A profile file may also live
  * anywhere (an argument ending in `.json`) and `extend` another profile (JSON Merge Patch). The
  * format's one description is the zod schema in src/virtual/profiles/schema.ts (which also gives
- * schemas/profile.schema.json); this file words its issues and checks what relates fields.
+ * schemas/profile.schema.json, and whose module is the home of the format's names: TELEMETRY_*, CIPHERS,
+ * WRAP_ENCODINGS, REQUIRED_PROPS); this file words its issues and checks what relates fields.
  *
  * (Loader and data: see profiles/README.md.)
  */
@@ -18,10 +19,8 @@ import {
   HEADER_SAFE_WRAPS,
   NAME_PATTERN,
   profileSchema,
-  REQUIRED_PROPS,
   TELEMETRY_EMITTERS,
   TELEMETRY_EVENTS,
-  TELEMETRY_OMIT,
   TELEMETRY_TOGGLES,
   WRAP_ENCODINGS,
   type CipherName,
@@ -31,23 +30,6 @@ import {
   type TelemetryToggle,
   type WrapEncoding,
 } from './schema.ts';
-
-export {
-  CIPHERS,
-  HEADER_SAFE_WRAPS,
-  REQUIRED_PROPS,
-  TELEMETRY_EMITTERS,
-  TELEMETRY_EVENTS,
-  TELEMETRY_OMIT,
-  TELEMETRY_TOGGLES,
-  WRAP_ENCODINGS,
-  type CipherName,
-  type TelemetryEmitter,
-  type TelemetryOmit,
-  type TelemetrySource,
-  type TelemetryToggle,
-  type WrapEncoding,
-};
 
 export interface ProfilePackage {
   /** e.g. com.mi.globalbrowser */

@@ -1,4 +1,5 @@
 /** `$(( … ))` arithmetic: integers, C operators, variables, assignments. A small Pratt parser. */
+import { Scanner } from '../scanner.ts';
 
 export class ArithError extends Error {}
 
@@ -53,40 +54,36 @@ const OPS = [
 
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i]!;
-    if (/\s/.test(c)) {
-      i++;
+  const sc = new Scanner(src);
+  while (sc.more()) {
+    const num = sc.take(/^(0[xX][0-9a-fA-F]+|[0-9]+#[0-9a-zA-Z]+|[0-9]+)/);
+    if (num !== undefined) {
+      out.push({ k: 'num', v: numberValue(num) });
       continue;
     }
-    const num = /^(0[xX][0-9a-fA-F]+|[0-9]+#[0-9a-zA-Z]+|[0-9]+)/.exec(src.slice(i));
-    if (num) {
-      const t = num[1]!;
-      let v: number;
-      if (/^0[xX]/.test(t)) v = parseInt(t.slice(2), 16);
-      else if (t.includes('#')) {
-        const [base, digits] = t.split('#') as [string, string];
-        v = parseInt(digits, Number(base));
-      } else if (t.length > 1 && t.startsWith('0')) v = parseInt(t, 8);
-      else v = Number(t);
-      if (Number.isNaN(v)) throw new ArithError(`${t}: bad number`);
-      out.push({ k: 'num', v });
-      i += t.length;
+    const name = sc.take(/^[A-Za-z_][A-Za-z0-9_]*/);
+    if (name !== undefined) {
+      out.push({ k: 'name', v: name });
       continue;
     }
-    const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
-    if (name) {
-      out.push({ k: 'name', v: name[0] });
-      i += name[0].length;
-      continue;
-    }
-    const op = OPS.find((o) => src.startsWith(o, i));
-    if (!op) throw new ArithError(`unexpected '${c}'`);
+    const op = sc.takeOp(OPS);
+    if (op === undefined) throw new ArithError(`unexpected '${sc.ch}'`);
     out.push({ k: 'op', v: op });
-    i += op.length;
   }
   return out;
+}
+
+/** A number literal's value: `0x` hex, `base#digits`, a leading 0 octal, else decimal. */
+function numberValue(t: string): number {
+  let v: number;
+  if (/^0[xX]/.test(t)) v = parseInt(t.slice(2), 16);
+  else if (t.includes('#')) {
+    const [base, digits] = t.split('#') as [string, string];
+    v = parseInt(digits, Number(base));
+  } else if (t.length > 1 && t.startsWith('0')) v = parseInt(t, 8);
+  else v = Number(t);
+  if (Number.isNaN(v)) throw new ArithError(`${t}: bad number`);
+  return v;
 }
 
 const BINARY: Record<string, number> = {

@@ -320,126 +320,122 @@ function pad(n: number, w = 2, c = '0'): string {
   return String(n).padStart(w, c);
 }
 
+/**
+ * Expands the `%` directives of a format (date +FORMAT, stat -c): other text is copied, `%%` is a
+ * percent sign, and a directive that `field` does not know (undefined) stays as written, as does a
+ * `%` at the end. stat's extras are options: `escapes` (`\n`, `\t`, and `\x` for any other x) and
+ * `widths` (flags `-`, `0` and a width between `%` and the letter; a format that ends inside them
+ * ends there).
+ */
+export function expandDirectives(
+  fmt: string,
+  field: (directive: string) => string | undefined,
+  opts: { escapes?: boolean; widths?: boolean } = {},
+): string {
+  let o = '';
+  for (let i = 0; i < fmt.length; i++) {
+    const c = fmt[i]!;
+    if (opts.escapes && c === '\\' && i + 1 < fmt.length) {
+      const n = fmt[++i]!;
+      o += n === 'n' ? '\n' : n === 't' ? '\t' : n;
+      continue;
+    }
+    if (c !== '%' || i + 1 >= fmt.length) {
+      o += c;
+      continue;
+    }
+    const [spec = '', flags = '', digits = ''] = opts.widths
+      ? /^([-0]*)([0-9]*)/.exec(fmt.slice(i + 1))!
+      : [];
+    i += spec.length;
+    const s = fmt[++i];
+    if (s === undefined) break;
+    const piece = s === '%' ? '%' : (field(s) ?? `%${s}`);
+    const width = Number(digits || 0);
+    if (!width) o += piece;
+    else if (flags.includes('-')) o += piece.padEnd(width);
+    else o += piece.padStart(width, flags.includes('0') ? '0' : ' ');
+  }
+  return o;
+}
+
 /** strftime for the specifiers scripts use. */
 export function strftime(fmt: string, epochMs: number, tz: string): string {
   const t = timeParts(epochMs, tz);
   const secs = Math.floor(epochMs / 1000);
   const off = `${t.offset < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(t.offset) / 60))}${pad(Math.abs(t.offset) % 60)}`;
   const yday = Math.floor((Date.UTC(t.year, t.month - 1, t.day) - Date.UTC(t.year, 0, 1)) / 86400000) + 1;
-  let o = '';
-  for (let i = 0; i < fmt.length; i++) {
-    const c = fmt[i]!;
-    if (c !== '%' || i + 1 >= fmt.length) {
-      o += c;
-      continue;
-    }
-    const s = fmt[++i]!;
+  return expandDirectives(fmt, (s) => {
     switch (s) {
       case 'a':
-        o += DAYS[t.weekday];
-        break;
+        return DAYS[t.weekday];
       case 'A':
-        o += DAYS_LONG[t.weekday];
-        break;
+        return DAYS_LONG[t.weekday];
       case 'b':
       case 'h':
-        o += MONTHS[t.month - 1];
-        break;
+        return MONTHS[t.month - 1];
       case 'B':
-        o += MONTHS_LONG[t.month - 1];
-        break;
+        return MONTHS_LONG[t.month - 1];
       case 'c':
-        o += `${DAYS[t.weekday]} ${MONTHS[t.month - 1]} ${pad(t.day, 2, ' ')} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)} ${t.year}`;
-        break;
+        return `${DAYS[t.weekday]} ${MONTHS[t.month - 1]} ${pad(t.day, 2, ' ')} ${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)} ${t.year}`;
       case 'C':
-        o += pad(Math.floor(t.year / 100));
-        break;
+        return pad(Math.floor(t.year / 100));
       case 'd':
-        o += pad(t.day);
-        break;
+        return pad(t.day);
       case 'D':
-        o += `${pad(t.month)}/${pad(t.day)}/${pad(t.year % 100)}`;
-        break;
+        return `${pad(t.month)}/${pad(t.day)}/${pad(t.year % 100)}`;
       case 'e':
-        o += pad(t.day, 2, ' ');
-        break;
+        return pad(t.day, 2, ' ');
       case 'F':
-        o += `${t.year}-${pad(t.month)}-${pad(t.day)}`;
-        break;
+        return `${t.year}-${pad(t.month)}-${pad(t.day)}`;
       case 'H':
-        o += pad(t.hour);
-        break;
+        return pad(t.hour);
       case 'I':
-        o += pad(((t.hour + 11) % 12) + 1);
-        break;
+        return pad(((t.hour + 11) % 12) + 1);
       case 'j':
-        o += pad(yday, 3);
-        break;
+        return pad(yday, 3);
       case 'k':
-        o += pad(t.hour, 2, ' ');
-        break;
+        return pad(t.hour, 2, ' ');
       case 'l':
-        o += pad(((t.hour + 11) % 12) + 1, 2, ' ');
-        break;
+        return pad(((t.hour + 11) % 12) + 1, 2, ' ');
       case 'm':
-        o += pad(t.month);
-        break;
+        return pad(t.month);
       case 'M':
-        o += pad(t.minute);
-        break;
+        return pad(t.minute);
       case 'n':
-        o += '\n';
-        break;
+        return '\n';
       case 'N':
-        o += pad((epochMs % 1000) * 1000000, 9);
-        break;
+        return pad((epochMs % 1000) * 1000000, 9);
       case 'p':
-        o += t.hour < 12 ? 'AM' : 'PM';
-        break;
+        return t.hour < 12 ? 'AM' : 'PM';
       case 'r':
-        o += `${pad(((t.hour + 11) % 12) + 1)}:${pad(t.minute)}:${pad(t.second)} ${t.hour < 12 ? 'AM' : 'PM'}`;
-        break;
+        return `${pad(((t.hour + 11) % 12) + 1)}:${pad(t.minute)}:${pad(t.second)} ${t.hour < 12 ? 'AM' : 'PM'}`;
       case 'R':
-        o += `${pad(t.hour)}:${pad(t.minute)}`;
-        break;
+        return `${pad(t.hour)}:${pad(t.minute)}`;
       case 's':
-        o += String(secs);
-        break;
+        return String(secs);
       case 'S':
-        o += pad(t.second);
-        break;
+        return pad(t.second);
       case 't':
-        o += '\t';
-        break;
+        return '\t';
       case 'T':
-        o += `${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
-        break;
+        return `${pad(t.hour)}:${pad(t.minute)}:${pad(t.second)}`;
       case 'u':
-        o += String(t.weekday === 0 ? 7 : t.weekday);
-        break;
+        return String(t.weekday === 0 ? 7 : t.weekday);
       case 'w':
-        o += String(t.weekday);
-        break;
+        return String(t.weekday);
       case 'y':
-        o += pad(t.year % 100);
-        break;
+        return pad(t.year % 100);
       case 'Y':
-        o += String(t.year);
-        break;
+        return String(t.year);
       case 'z':
-        o += off;
-        break;
+        return off;
       case 'Z':
-        o += t.zone;
-        break;
-      case '%':
-        o += '%';
-        break;
+        return t.zone;
       default:
-        o += `%${s}`;
+        return undefined;
     }
-  }
-  return o;
+  });
 }
 
 // ------------------------------------------------------------------ input

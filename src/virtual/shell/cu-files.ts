@@ -14,6 +14,7 @@ import {
   parseId,
   phoneTimeZone,
   shQuote,
+  expandDirectives,
   strftime,
 } from './cu-common.ts';
 import { matchPattern } from './pattern.ts';
@@ -592,6 +593,31 @@ function walk(fs: Vfs, path: string, recursive: boolean, uid: number, fn: (p: st
   for (const n of fs.readdir(path, uid)) walk(fs, joinPath(path, n), true, uid, fn);
 }
 
+/**
+ * chmod, chown and chcon: `change` on each named file (and below it with `recursive`). `done`
+ * follows a file that changed; `failed` reports one that did not and says whether to stop at once
+ * (exit 1); otherwise the others are still changed and the exit status is 1 at the end.
+ */
+async function changeEach(
+  ctx: CommandContext,
+  files: string[],
+  recursive: boolean,
+  change: (path: string) => void,
+  report: { done?: (a: string) => Promise<void>; failed: (a: string, e: unknown) => Promise<boolean> },
+): Promise<number> {
+  let status = 0;
+  for (const a of files) {
+    try {
+      walk(ctx.phone.fs, absPath(ctx, a), recursive, ctx.uid, change);
+      await report.done?.(a);
+    } catch (e) {
+      if (await report.failed(a, e)) return 1;
+      status = 1;
+    }
+  }
+  return status;
+}
+
 async function chmod(ctx: CommandContext): Promise<number> {
   // Modes like -w look like options: take the first non-flag argument as the mode.
   const argv = ctx.argv.slice(1);
@@ -610,27 +636,27 @@ async function chmod(ctx: CommandContext): Promise<number> {
     return 1;
   }
   const fs = ctx.phone.fs;
-  let status = 0;
-  for (const a of files) {
-    try {
-      walk(fs, absPath(ctx, a), recursive, ctx.uid, (path) => {
-        const st = fs.stat(path);
-        if (!st) throw new VfsError('ENOENT', path);
-        const mode = parseModeArg(spec, st.mode, st.type === 'dir');
-        if (mode === null) throw new Error(`bad mode '${spec}'`);
-        fs.chmod(path, mode, ctx.uid);
-      });
+  const change = (path: string) => {
+    const st = fs.stat(path);
+    if (!st) throw new VfsError('ENOENT', path);
+    const mode = parseModeArg(spec, st.mode, st.type === 'dir');
+    if (mode === null) throw new Error(`bad mode '${spec}'`);
+    fs.chmod(path, mode, ctx.uid);
+  };
+  return changeEach(ctx, files, recursive, change, {
+    done: async (a) => {
       if (verbose) await out(ctx, `mode of '${a}' changed\n`);
-    } catch (e) {
+    },
+    // A bad mode is the same for every file: said once, and chmod stops.
+    failed: async (a, e) => {
       if (!(e instanceof VfsError)) {
         await err(ctx, errText(e));
-        return 1;
+        return true;
       }
       await err(ctx, `'${a}': ${errText(e)}`);
-      status = 1;
-    }
-  }
-  return status;
+      return false;
+    },
+  });
 }
 
 async function chown(ctx: CommandContext, groupOnly: boolean): Promise<number> {
@@ -670,20 +696,17 @@ async function chown(ctx: CommandContext, groupOnly: boolean): Promise<number> {
     }
   }
   const fs = ctx.phone.fs;
-  let status = 0;
-  for (const a of files) {
-    try {
-      walk(fs, absPath(ctx, a), p.flags.has('R'), ctx.uid, (path) => {
-        if (!fs.lstat(path)) throw new VfsError('ENOENT', path);
-        if (p.flags.has('h')) fs.lchown(path, owner, group, ctx.uid);
-        else fs.chown(path, owner, group, ctx.uid);
-      });
-    } catch (e) {
+  const change = (path: string) => {
+    if (!fs.lstat(path)) throw new VfsError('ENOENT', path);
+    if (p.flags.has('h')) fs.lchown(path, owner, group, ctx.uid);
+    else fs.chown(path, owner, group, ctx.uid);
+  };
+  return changeEach(ctx, files, p.flags.has('R'), change, {
+    failed: async (a, e) => {
       if (!p.flags.has('f')) await err(ctx, `'${a}' to '${spec}': ${errText(e)}`);
-      status = 1;
-    }
-  }
-  return status;
+      return false;
+    },
+  });
 }
 
 async function chcon(ctx: CommandContext): Promise<number> {
@@ -695,17 +718,15 @@ async function chcon(ctx: CommandContext): Promise<number> {
     return 1;
   }
   const fs = ctx.phone.fs;
-  let status = 0;
-  for (const a of files) {
-    try {
-      walk(fs, absPath(ctx, a), p.flags.has('R'), ctx.uid, (path) => fs.setLabel(path, label, ctx.uid));
+  return changeEach(ctx, files, p.flags.has('R'), (path) => fs.setLabel(path, label, ctx.uid), {
+    done: async (a) => {
       if (p.flags.has('v')) await out(ctx, `chcon '${a}' to ${label}\n`);
-    } catch (e) {
+    },
+    failed: async (a, e) => {
       await err(ctx, `'${a}' to ${label}: ${errText(e)}`);
-      status = 1;
-    }
-  }
-  return status;
+      return false;
+    },
+  });
 }
 
 // ------------------------------------------------------------------ links
@@ -807,115 +828,63 @@ async function realpath(ctx: CommandContext): Promise<number> {
 
 function statFormat(fmt: string, name: string, st: VfsStat, fs: Vfs, path: string, tz: string): string {
   const stamp = (s: number) => strftime('%Y-%m-%d %H:%M:%S.000000000 %z', s * 1000, tz);
-  let o = '';
-  for (let i = 0; i < fmt.length; i++) {
-    const c = fmt[i]!;
-    if (c === '\\' && i + 1 < fmt.length) {
-      const n = fmt[++i]!;
-      o += n === 'n' ? '\n' : n === 't' ? '\t' : n;
-      continue;
-    }
-    if (c !== '%' || i + 1 >= fmt.length) {
-      o += c;
-      continue;
-    }
-    const flags = /^([-0]*)([0-9]*)/.exec(fmt.slice(i + 1))!;
-    i += flags[0].length;
-    const s = fmt[++i];
-    if (s === undefined) break;
-    const before = o.length;
+  const field = (s: string): string | undefined => {
     switch (s) {
       case 'a':
-        o += (st.mode & 0o7777).toString(8);
-        break;
+        return (st.mode & 0o7777).toString(8);
       case 'A':
-        o += modeString(st.mode);
-        break;
+        return modeString(st.mode);
       case 'b':
-        o += String(Math.ceil(st.size / 512));
-        break;
+        return String(Math.ceil(st.size / 512));
       case 'B':
-        o += '512';
-        break;
+        return '512';
       case 'C':
-        o += st.label;
-        break;
+        return st.label;
       case 'd':
-        o += String(st.dev);
-        break;
+        return String(st.dev);
       case 'D':
-        o += st.dev.toString(16);
-        break;
+        return st.dev.toString(16);
       case 'f':
-        o += st.mode.toString(16);
-        break;
+        return st.mode.toString(16);
       case 'F':
-        o += fileType(st);
-        break;
+        return fileType(st);
       case 'g':
-        o += String(st.gid);
-        break;
+        return String(st.gid);
       case 'G':
-        o += idName(st.gid);
-        break;
+        return idName(st.gid);
       case 'h':
-        o += String(st.nlink);
-        break;
+        return String(st.nlink);
       case 'i':
-        o += String(st.ino);
-        break;
+        return String(st.ino);
       case 'n':
-        o += name;
-        break;
+        return name;
       case 'N':
-        o += st.type === 'symlink' ? `'${name}' -> '${fs.readlink(path)}'` : `'${name}'`;
-        break;
+        return st.type === 'symlink' ? `'${name}' -> '${fs.readlink(path)}'` : `'${name}'`;
       case 'o':
-        o += '4096';
-        break;
+        return '4096';
       case 's':
-        o += String(st.size);
-        break;
+        return String(st.size);
       case 'u':
-        o += String(st.uid);
-        break;
+        return String(st.uid);
       case 'U':
-        o += idName(st.uid);
-        break;
+        return idName(st.uid);
       case 'x':
-        o += stamp(st.atime);
-        break;
+        return stamp(st.atime);
       case 'X':
-        o += String(st.atime);
-        break;
+        return String(st.atime);
       case 'y':
-        o += stamp(st.mtime);
-        break;
+        return stamp(st.mtime);
       case 'Y':
-        o += String(st.mtime);
-        break;
+        return String(st.mtime);
       case 'z':
-        o += stamp(st.ctime);
-        break;
+        return stamp(st.ctime);
       case 'Z':
-        o += String(st.ctime);
-        break;
-      case '%':
-        o += '%';
-        break;
+        return String(st.ctime);
       default:
-        o += `%${s}`;
+        return undefined;
     }
-    const width = Number(flags[2] || 0);
-    if (width) {
-      const piece = o.slice(before);
-      const padded = flags[1]!.includes('-')
-        ? piece.padEnd(width)
-        : piece.padStart(width, flags[1]!.includes('0') ? '0' : ' ');
-      o = o.slice(0, before) + padded;
-    }
-  }
-  return o;
+  };
+  return expandDirectives(fmt, field, { escapes: true, widths: true });
 }
 
 async function stat(ctx: CommandContext): Promise<number> {

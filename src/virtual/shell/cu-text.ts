@@ -535,17 +535,30 @@ async function sort(ctx: CommandContext): Promise<number> {
     result = seen;
   }
   const text = result.map((l) => `${l}\n`).join('');
-  const o = lastValue(p, 'o');
-  if (o !== undefined) {
-    try {
-      ctx.phone.fs.writeFile(absPath(ctx, o), text, { uid: ctx.uid });
-    } catch (e) {
-      await err(ctx, `${o}: ${errText(e)}`);
-      return 2;
-    }
+  return writeResult(ctx, text, lastValue(p, 'o'), status, 2);
+}
+
+/**
+ * Writes a filter's whole result to `file` (sort -o, uniq's OUTPUT) or, without one, to stdout.
+ * Returns `status`, or `failStatus` when the file cannot be written.
+ */
+async function writeResult(
+  ctx: CommandContext,
+  text: string,
+  file: string | undefined,
+  status: number,
+  failStatus: number,
+): Promise<number> {
+  if (file === undefined) {
+    await out(ctx, text);
     return status;
   }
-  await out(ctx, text);
+  try {
+    ctx.phone.fs.writeFile(absPath(ctx, file), text, { uid: ctx.uid });
+  } catch (e) {
+    await err(ctx, `${file}: ${errText(e)}`);
+    return failStatus;
+  }
   return status;
 }
 
@@ -596,15 +609,7 @@ async function uniq(ctx: CommandContext): Promise<number> {
     }
   });
   emit();
-  if (output !== undefined) {
-    try {
-      ctx.phone.fs.writeFile(absPath(ctx, output), buf, { uid: ctx.uid });
-    } catch (e) {
-      await err(ctx, `${output}: ${errText(e)}`);
-      return 1;
-    }
-  } else await out(ctx, buf);
-  return status;
+  return writeResult(ctx, buf, output, status, 1);
 }
 
 function parseList(spec: string): Array<[number, number]> | null {

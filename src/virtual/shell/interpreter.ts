@@ -13,6 +13,7 @@ import {
   type CommandFn,
   type InStream,
   type OutStream,
+  type ProcessContext,
 } from '../commands/types.ts';
 import type { Assign, Node, Redir, Word, WordPart } from './ast.ts';
 import { parse, ShellSyntaxError } from './parser.ts';
@@ -33,15 +34,7 @@ import {
 
 export const SH_PATH = '/system/bin/sh';
 
-export interface ScriptBase {
-  phone: VirtualPhone;
-  env: Map<string, string>;
-  cwd: string;
-  uid: number;
-  stdin: InStream;
-  stdout: OutStream;
-  stderr: OutStream;
-  signal: AbortSignal;
+export interface ScriptBase extends ProcessContext {
   /** $0 (default /system/bin/sh). */
   argv0?: string;
   /** Positional parameters $1 … */

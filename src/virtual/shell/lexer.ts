@@ -31,6 +31,36 @@ function isNameChar(c: string | undefined): boolean {
   return c !== undefined && /[A-Za-z0-9_]/.test(c);
 }
 
+/**
+ * A word's parts as they are read: literal text gathers into one literal part (quoted or not, as
+ * the context says) until a quote or an expansion adds a part of its own.
+ */
+class Parts {
+  private readonly parts: WordPart[] = [];
+  private lit = '';
+
+  constructor(private readonly q: boolean) {}
+
+  text(t: string): void {
+    this.lit += t;
+  }
+
+  add(...parts: WordPart[]): void {
+    this.flush();
+    this.parts.push(...parts);
+  }
+
+  done(): WordPart[] {
+    this.flush();
+    return this.parts;
+  }
+
+  private flush(): void {
+    if (this.lit) this.parts.push({ t: 'lit', v: this.lit, q: this.q });
+    this.lit = '';
+  }
+}
+
 export class Lexer {
   pos: number;
   private pending: Redir[] = [];
@@ -122,55 +152,47 @@ export class Lexer {
   readWord(): Word {
     const s = this.src;
     const start = this.pos;
-    const parts: WordPart[] = [];
-    let lit = '';
-    const flush = () => {
-      if (lit) parts.push({ t: 'lit', v: lit, q: false });
-      lit = '';
-    };
+    const w = new Parts(false);
     while (this.pos < s.length) {
       const c = s[this.pos]!;
       if (META.includes(c)) break;
-      if (c === "'") {
-        flush();
-        parts.push(this.readSquote());
-      } else if (c === '"') {
-        flush();
-        parts.push(...this.readDquote());
-      } else if (c === '\\') {
+      if (c === "'" || c === '"' || c === '$' || c === '`') w.add(...this.readQuoteOrExpansion(c, false));
+      else if (c === '\\') {
         const n = s[this.pos + 1];
         if (n === '\n') this.pos += 2;
         else if (n === undefined) {
-          lit += '\\';
+          w.text('\\');
           this.pos++;
         } else {
-          flush();
-          parts.push({ t: 'lit', v: n, q: true });
+          w.add({ t: 'lit', v: n, q: true });
           this.pos += 2;
         }
-      } else if (c === '$') {
-        flush();
-        parts.push(this.readDollar(false));
-      } else if (c === '`') {
-        flush();
-        parts.push(this.readBackquote(false));
       } else if (c === '~' && this.pos === start) {
         let j = this.pos + 1;
         while (j < s.length && /[A-Za-z0-9_.-]/.test(s[j]!)) j++;
         if (j >= s.length || s[j] === '/' || META.includes(s[j]!)) {
-          parts.push({ t: 'tilde', user: s.slice(this.pos + 1, j) });
+          w.add({ t: 'tilde', user: s.slice(this.pos + 1, j) });
           this.pos = j;
         } else {
-          lit += c;
+          w.text(c);
           this.pos++;
         }
       } else {
-        lit += c;
+        w.text(c);
         this.pos++;
       }
     }
-    flush();
-    return { parts, raw: s.slice(start, this.pos) };
+    return { parts: w.done(), raw: s.slice(start, this.pos) };
+  }
+
+  /**
+   * At a quote, `$` or backquote: the parts it opens, consumed (`q`: inside double quotes). A
+   * double-quoted string can give several parts; the others give one.
+   */
+  private readQuoteOrExpansion(c: string, q: boolean): WordPart[] {
+    if (c === "'") return [this.readSquote()];
+    if (c === '"') return this.readDquote();
+    return [c === '$' ? this.readDollar(q) : this.readBackquote(q)];
   }
 
   /** At a `'`: the text up to the closing quote (consumed), literal and quoted. */
@@ -202,12 +224,7 @@ export class Lexer {
    */
   private readExpanding(escapable: string, close?: string): WordPart[] {
     const s = this.src;
-    const parts: WordPart[] = [];
-    let lit = '';
-    const flush = () => {
-      if (lit) parts.push({ t: 'lit', v: lit, q: true });
-      lit = '';
-    };
+    const w = new Parts(true);
     for (;;) {
       if (this.pos >= s.length) {
         if (close === undefined) break;
@@ -222,25 +239,19 @@ export class Lexer {
         const n = s[this.pos + 1];
         if (n === '\n') this.pos += 2;
         else if (n !== undefined && escapable.includes(n)) {
-          lit += n;
+          w.text(n);
           this.pos += 2;
         } else {
-          lit += '\\';
+          w.text('\\');
           this.pos++;
         }
-      } else if (c === '$') {
-        flush();
-        parts.push(this.readDollar(true));
-      } else if (c === '`') {
-        flush();
-        parts.push(this.readBackquote(true));
-      } else {
-        lit += c;
+      } else if (c === '$' || c === '`') w.add(...this.readQuoteOrExpansion(c, true));
+      else {
+        w.text(c);
         this.pos++;
       }
     }
-    flush();
-    return parts;
+    return w.done();
   }
 
   /** At a `$`: a parameter, `${…}`, `$(…)`, `$((…))`, or a literal dollar. */
@@ -343,41 +354,24 @@ export class Lexer {
   private readBraceArg(q: boolean): Word {
     const s = this.src;
     const start = this.pos;
-    const parts: WordPart[] = [];
-    let lit = '';
-    const flush = () => {
-      if (lit) parts.push({ t: 'lit', v: lit, q });
-      lit = '';
-    };
+    const w = new Parts(q);
     for (;;) {
       if (this.pos >= s.length) throw new ShellSyntaxError('missing }', true);
       const c = s[this.pos]!;
       if (c === '}') {
-        flush();
         const raw = s.slice(start, this.pos);
         this.pos++;
-        return { parts, raw };
+        return { parts: w.done(), raw };
       }
-      if (c === "'" && !q) {
-        flush();
-        parts.push(this.readSquote());
-      } else if (c === '"') {
-        flush();
-        parts.push(...this.readDquote());
-      } else if (c === '\\') {
+      // Inside double quotes a single quote is an ordinary character.
+      if ((c === "'" && !q) || c === '"' || c === '$' || c === '`') w.add(...this.readQuoteOrExpansion(c, q));
+      else if (c === '\\') {
         const n = s[this.pos + 1];
         if (n === undefined) throw new ShellSyntaxError('missing }', true);
-        flush();
-        parts.push({ t: 'lit', v: n, q: true });
+        w.add({ t: 'lit', v: n, q: true });
         this.pos += 2;
-      } else if (c === '$') {
-        flush();
-        parts.push(this.readDollar(q));
-      } else if (c === '`') {
-        flush();
-        parts.push(this.readBackquote(q));
       } else {
-        lit += c;
+        w.text(c);
         this.pos++;
       }
     }

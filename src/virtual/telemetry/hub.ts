@@ -12,11 +12,10 @@ import {
   type EmitterTransport,
   type Profile,
   type ProfileTelemetry,
-  type TelemetryEmitter,
   type TelemetryRule,
   type TelemetrySituation,
-  type TelemetryToggle,
 } from '../profiles/load.ts';
+import type { TelemetryEmitter, TelemetryToggle } from '../profiles/schema.ts';
 import { buildSplashAdRequest, encodeSplashAdRequest } from './ads.ts';
 import { readDevice, stableUuid, type DeviceInfo, type PropsLike, type SettingsLike } from './device.ts';
 import {

@@ -22,14 +22,8 @@
 import { createCipheriv } from 'node:crypto';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import type { HttpRequest } from '../apps/events.ts';
-import {
-  parseCarrier,
-  transportSteps,
-  type CipherName,
-  type EmitterTransport,
-  type TelemetryEmitter,
-  type WrapEncoding,
-} from '../profiles/load.ts';
+import { parseCarrier, transportSteps, type EmitterTransport } from '../profiles/load.ts';
+import type { CipherName, TelemetryEmitter, WrapEncoding } from '../profiles/schema.ts';
 
 /** What an emitter would send without transport fields. */
 export interface NativeUpload {

@@ -472,7 +472,10 @@ export class Uia2Server {
     return store.resolve(id, snap ?? store.snapshot());
   }
 
-  private async find(body: Record<string, unknown>, multiple: boolean): Promise<Array<Record<string, string>>> {
+  private async find(
+    body: Record<string, unknown>,
+    multiple: boolean,
+  ): Promise<Array<Record<string, string>>> {
     const strategy = str(body, 'strategy');
     const selector = str(body, 'selector');
     const store = this.run.elements;

@@ -26,6 +26,7 @@
  */
 import type { ElNode, Snapshot } from './tree.ts';
 import { attribute, descendants } from './tree.ts';
+import { Scanner } from '../scanner.ts';
 import { RegexTooCostlyError, testEach } from '../os/regex-worker.ts';
 
 export class UiSelectorError extends Error {
@@ -71,47 +72,52 @@ type Tok =
 
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i]!;
-    if (/\s/.test(c)) {
-      i++;
-    } else if ('().,;'.includes(c)) {
+  const sc = new Scanner(src);
+  while (sc.more()) {
+    const c = sc.ch;
+    if ('().,;'.includes(c)) {
       out.push({ t: 'p', v: c });
-      i++;
-    } else if (c === '"') {
-      let s = '';
-      i++;
-      for (;;) {
-        if (i >= src.length) throw new UiSelectorError('unterminated string literal');
-        const ch = src[i]!;
-        if (ch === '\\') {
-          const n = src[i + 1];
-          if (n === undefined) throw new UiSelectorError('unterminated string literal');
-          s += n === 'n' ? '\n' : n === 't' ? '\t' : n;
-          i += 2;
-        } else if (ch === '"') {
-          i++;
-          break;
-        } else {
-          s += ch;
-          i++;
-        }
-      }
-      out.push({ t: 'str', v: s });
-    } else if (/[-0-9]/.test(c)) {
-      const m = /^-?[0-9]+/.exec(src.slice(i));
-      if (!m) throw new UiSelectorError(`unexpected character '${c}'`);
-      out.push({ t: 'num', v: Number(m[0]) });
-      i += m[0].length;
-    } else if (/[A-Za-z_$]/.test(c)) {
-      const m = /^[A-Za-z_$][\w$]*/.exec(src.slice(i))!;
-      out.push({ t: 'id', v: m[0] });
-      i += m[0].length;
-    } else throw new UiSelectorError(`unexpected character '${c}'`);
+      sc.i++;
+      continue;
+    }
+    if (c === '"') {
+      out.push({ t: 'str', v: readString(sc) });
+      continue;
+    }
+    const num = sc.take(/^-?[0-9]+/);
+    if (num !== undefined) {
+      out.push({ t: 'num', v: Number(num) });
+      continue;
+    }
+    const id = sc.take(/^[A-Za-z_$][\w$]*/);
+    if (id === undefined) throw new UiSelectorError(`unexpected character '${c}'`);
+    out.push({ t: 'id', v: id });
   }
   out.push({ t: 'eof' });
   return out;
+}
+
+/** At a `"`: a Java string literal's value (`\n`, `\t`, and `\x` for any other x), consumed. */
+function readString(sc: Scanner): string {
+  const src = sc.src;
+  let s = '';
+  let i = sc.i + 1;
+  for (;;) {
+    if (i >= src.length) throw new UiSelectorError('unterminated string literal');
+    const ch = src[i]!;
+    if (ch === '\\') {
+      const n = src[i + 1];
+      if (n === undefined) throw new UiSelectorError('unterminated string literal');
+      s += n === 'n' ? '\n' : n === 't' ? '\t' : n;
+      i += 2;
+    } else if (ch === '"') {
+      sc.i = i + 1;
+      return s;
+    } else {
+      s += ch;
+      i++;
+    }
+  }
 }
 
 // ---- matching helpers --------------------------------------------------------------------------

@@ -20,6 +20,7 @@
  */
 import type { ElNode, Snapshot } from './tree.ts';
 import { SOURCE_ATTRIBUTES, attribute, tagOf } from './tree.ts';
+import { Scanner } from '../scanner.ts';
 
 export class XPathError extends Error {
   constructor(message: string) {
@@ -39,56 +40,36 @@ type Tok =
 
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const c = src[i]!;
-    if (/\s/.test(c)) {
-      i++;
+  const sc = new Scanner(src);
+  while (sc.more()) {
+    const c = sc.ch;
+    const op2 = sc.takeOp(['//', '..', '!=', '<=', '>=', '::']);
+    if (op2 !== undefined) {
+      out.push({ t: 'op', v: op2 });
       continue;
     }
-    const two = src.slice(i, i + 2);
-    if (['//', '..', '!=', '<=', '>=', '::'].includes(two)) {
-      out.push({ t: 'op', v: two });
-      i += 2;
+    // Before the one-character operators: '.5' is a number.
+    const num = sc.take(/^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)/);
+    if (num !== undefined) {
+      out.push({ t: 'num', v: Number(num) });
       continue;
     }
-    if ('/[]()@=<>|,*.'.includes(c)) {
-      if (c === '.' && /[0-9]/.test(src[i + 1] ?? '')) {
-        const m = /^\.[0-9]+/.exec(src.slice(i))!;
-        out.push({ t: 'num', v: Number(m[0]) });
-        i += m[0].length;
-        continue;
-      }
+    if ('/[]()@=<>|,*.-'.includes(c)) {
       out.push({ t: 'op', v: c });
-      i++;
+      sc.i++;
       continue;
     }
     if (c === '"' || c === "'") {
-      const end = src.indexOf(c, i + 1);
+      const end = src.indexOf(c, sc.i + 1);
       if (end < 0) throw new XPathError('unterminated string literal');
-      out.push({ t: 'str', v: src.slice(i + 1, end) });
-      i = end + 1;
+      out.push({ t: 'str', v: src.slice(sc.i + 1, end) });
+      sc.i = end + 1;
       continue;
     }
-    const num = /^[0-9]+(\.[0-9]+)?/.exec(src.slice(i));
-    if (num) {
-      out.push({ t: 'num', v: Number(num[0]) });
-      i += num[0].length;
-      continue;
-    }
-    const name = /^[A-Za-z_][\w.-]*/.exec(src.slice(i));
-    if (name) {
-      // A trailing '.' belongs to the next token only in '..'; names may contain dots (class names).
-      out.push({ t: 'name', v: name[0] });
-      i += name[0].length;
-      continue;
-    }
-    if (c === '-') {
-      out.push({ t: 'op', v: '-' });
-      i++;
-      continue;
-    }
-    throw new XPathError(`unexpected character '${c}'`);
+    // A trailing '.' belongs to the next token only in '..'; names may contain dots (class names).
+    const name = sc.take(/^[A-Za-z_][\w.-]*/);
+    if (name === undefined) throw new XPathError(`unexpected character '${c}'`);
+    out.push({ t: 'name', v: name });
   }
   out.push({ t: 'eof' });
   return out;

@@ -270,4 +270,53 @@ describe('capture session', function () {
     assert.ok(['cert-rejected', 'closed', 'reset'].includes(f.cause), f.cause);
     assert.deepEqual(s.counts, { exchanges: 1, tlsFailures: 1 });
   });
+
+  it("keeps a phone's TLS connection alive across uploads, as a real collector does (each answer carries its length)", async () => {
+    const { s, records } = await start();
+    const responses = await new Promise<string[]>((resolve, reject) => {
+      const connect = http.request({
+        host: '127.0.0.1',
+        port: s.port,
+        method: 'CONNECT',
+        path: 'sa.api.intl.miui.com:443',
+      });
+      connect.on('connect', (_res, socket) => {
+        const t = tls.connect({ socket, servername: 'sa.api.intl.miui.com', ca: ca.certPem });
+        const got: string[] = [];
+        let buf = '';
+        const upload = (): boolean =>
+          t.write(
+            'POST /sa?project=p HTTP/1.1\r\nHost: sa.api.intl.miui.com\r\nContent-Length: 6\r\n\r\ndata=x',
+          );
+        t.on('secureConnect', upload);
+        t.on('data', (c: Buffer) => {
+          buf += c.toString('latin1');
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          const head = buf.slice(0, end);
+          const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? NaN);
+          if (buf.length < end + 4 + length) return;
+          got.push(head);
+          buf = buf.slice(end + 4 + length);
+          // The second upload goes over the same TLS session; it is answered only if the proxy kept it open.
+          if (got.length === 1) upload();
+          else {
+            t.destroy();
+            resolve(got);
+          }
+        });
+        t.on('end', () =>
+          reject(
+            new Error(`the proxy closed the connection after ${got.length} answer(s): ${got.join(' | ')}`),
+          ),
+        );
+        t.on('error', reject);
+      });
+      connect.on('error', reject);
+      connect.end();
+    });
+    assert.equal(responses.length, 2);
+    for (const r of responses) assert.match(r, /^HTTP\/1\.1 200[^]*content-length: 0/i);
+    assert.ok(await eventually(() => exchanges(records).length === 2), JSON.stringify(records));
+  });
 });

@@ -192,9 +192,10 @@ describe('uia2: UiSelector subset', () => {
       ),
       ['Wi-Fi switch', 'Bluetooth switch'],
     );
-    assert.deepEqual(await ui('new UiSelector().text("Bluetooth").fromParent(new UiSelector().checkable(true))'), [
-      'Bluetooth switch',
-    ]);
+    assert.deepEqual(
+      await ui('new UiSelector().text("Bluetooth").fromParent(new UiSelector().checkable(true))'),
+      ['Bluetooth switch'],
+    );
     assert.deepEqual(await ui('new UiSelector().text("Wi-Fi"); new UiSelector().text("Bluetooth")'), [
       'Wi-Fi',
       'Bluetooth',

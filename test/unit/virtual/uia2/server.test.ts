@@ -7,6 +7,7 @@ import { readBody, requestBytes, StreamReader, writeAll } from '../../../../src/
 import { INSTRUMENTATION, SERVER_PORT } from '../../../../src/virtual/uia2/index.ts';
 import { readApkManifest } from '../../../../src/virtual/os/apk-manifest.ts';
 import { run, sh, until, type RunResult } from '../os/helpers.ts';
+import { alongside } from '../os/loop-probe.ts';
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
@@ -233,6 +234,35 @@ describe('uia2: the UiAutomator2 server on the virtual phone', function () {
       const stale = await s.call('GET', '/session/SID/element/00000000-0000-0000-0000-000000000000/text');
       assert.equal((stale.body.value as { error: string }).error, 'stale element reference');
     } finally {
+      await stop(s);
+    }
+  });
+
+  it('a catastrophic …Matches regex is an invalid selector, and another phone works meanwhile', async () => {
+    const s = await startServer();
+    const other = makePhone(false);
+    try {
+      // Backtracks for hours on the launcher's long resource ids, matched in full.
+      const costly = s.call('POST', '/session/SID/element', {
+        strategy: '-android uiautomator',
+        selector: 'new UiSelector().resourceIdMatches("((.+)+)+X")',
+        context: '',
+        multiple: false,
+      });
+      const probe = await alongside(costly, async () => {
+        assert.equal((await sh(other, 'echo alive')).stdout, 'alive\n');
+      });
+      assert.equal(probe.result.status, 400);
+      assert.equal((probe.result.body.value as { error: string }).error, 'invalid selector');
+      assert.equal(
+        (probe.result.body.value as { message: string }).message,
+        "Could not parse UiSelector argument: regular expression '((.+)+)+X': regex too costly (stopped after 2 s)",
+      );
+      assert.deepEqual(probe.order, ['other', 'costly']);
+      assert.ok(probe.ticks > 10, `${probe.ticks} ticks`);
+      assert.ok(await s.find('-android uiautomator', 'new UiSelector().textMatches("Sett.*")'));
+    } finally {
+      other.close();
       await stop(s);
     }
   });
