@@ -21,7 +21,7 @@ import { Agent, request } from 'node:http';
 import { createServer, connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -541,8 +541,9 @@ async function main(): Promise<void> {
     };
 
     const captureDir = join(base, 'capture');
-    const phDisk = (): number =>
-      [NDJSON_FILE, BODIES_FILE, HAR_FILE].reduce((n, f) => n + statSync(join(captureDir, f)).size, 0);
+    const PH_FILES = [NDJSON_FILE, BODIES_FILE, HAR_FILE].filter((f) => existsSync(join(captureDir, f)));
+    const phFileSizes = (): number[] => PH_FILES.map((f) => statSync(join(captureDir, f)).size);
+    const phDisk = (): number => phFileSizes().reduce((a, b) => a + b, 0);
     interface Phase {
       load: Load;
       ratio: number;
@@ -560,6 +561,7 @@ async function main(): Promise<void> {
       const savedBefore = Number(await controlGet(mitmPort, 'http://bench.control/count'));
       const flowBefore = statSync(flowFile).size;
       const phBefore = phDisk();
+      const filesBefore = phFileSizes();
       const phRecordsBefore = session.counts.exchanges;
       for (let r = 0; r < rounds; r++) {
         const order = [...sides.slice(r % 3), ...sides.slice(0, r % 3)];
@@ -625,7 +627,11 @@ async function main(): Promise<void> {
       const cpuRatio = mi.acc.cpuUs / mi.acc.count / (ph.acc.cpuUs / ph.acc.count);
       const diskRatio = perPh / perMi;
       console.log(
-        `on disk per exchange: phonehome ${perPh.toFixed(0)} B (${NDJSON_FILE} + ${BODIES_FILE} + ${HAR_FILE}), ` +
+        `on disk per exchange: phonehome ${perPh.toFixed(0)} B (` +
+          phFileSizes()
+            .map((n, i) => `${PH_FILES[i]} ${((n - filesBefore[i]!) / phRecords).toFixed(0)}`)
+            .join(' + ') +
+          `), ` +
           `mitmdump ${perMi.toFixed(0)} B (flow file): ${diskRatio.toFixed(2)}× (goal ≤ ${DISK}×: ${diskRatio <= DISK ? 'met' : 'not met'})`,
       );
       console.log(

@@ -1,9 +1,18 @@
 /**
  * The cursor that the virtual lab's small expression languages tokenize with: the shell's
  * `$(( … ))` arithmetic (shell/arith.ts), XPath and UiSelector (uia2/). Each language keeps its own
- * token kinds and rules; what they share is here: white space between tokens skipped, a token read
- * by an anchored regex or from a list of operators at the cursor.
+ * token kinds and rules; what they share is here: the loop over the source with white space between
+ * tokens skipped, a token read by an anchored regex or from a list of operators at the cursor.
  */
+
+/** Splits `src` into tokens: `next` reads one at the cursor, which is past white space. */
+export function scanTokens<T>(src: string, next: (sc: Scanner) => T): T[] {
+  const sc = new Scanner(src);
+  const out: T[] = [];
+  while (sc.more()) out.push(next(sc));
+  return out;
+}
+
 export class Scanner {
   /** Index of the next character to read. */
   i = 0;

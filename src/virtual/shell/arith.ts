@@ -1,5 +1,5 @@
 /** `$(( … ))` arithmetic: integers, C operators, variables, assignments. A small Pratt parser. */
-import { Scanner } from '../scanner.ts';
+import { Scanner, scanTokens } from '../scanner.ts';
 
 export class ArithError extends Error {}
 
@@ -53,24 +53,17 @@ const OPS = [
 ];
 
 function tokenize(src: string): Tok[] {
-  const out: Tok[] = [];
-  const sc = new Scanner(src);
-  while (sc.more()) {
-    const num = sc.take(/^(0[xX][0-9a-fA-F]+|[0-9]+#[0-9a-zA-Z]+|[0-9]+)/);
-    if (num !== undefined) {
-      out.push({ k: 'num', v: numberValue(num) });
-      continue;
-    }
-    const name = sc.take(/^[A-Za-z_][A-Za-z0-9_]*/);
-    if (name !== undefined) {
-      out.push({ k: 'name', v: name });
-      continue;
-    }
-    const op = sc.takeOp(OPS);
-    if (op === undefined) throw new ArithError(`unexpected '${sc.ch}'`);
-    out.push({ k: 'op', v: op });
-  }
-  return out;
+  return scanTokens(src, nextToken);
+}
+
+function nextToken(sc: Scanner): Tok {
+  const num = sc.take(/^(0[xX][0-9a-fA-F]+|[0-9]+#[0-9a-zA-Z]+|[0-9]+)/);
+  if (num !== undefined) return { k: 'num', v: numberValue(num) };
+  const name = sc.take(/^[A-Za-z_][A-Za-z0-9_]*/);
+  if (name !== undefined) return { k: 'name', v: name };
+  const op = sc.takeOp(OPS);
+  if (op === undefined) throw new ArithError(`unexpected '${sc.ch}'`);
+  return { k: 'op', v: op };
 }
 
 /** A number literal's value: `0x` hex, `base#digits`, a leading 0 octal, else decimal. */

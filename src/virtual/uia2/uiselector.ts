@@ -26,7 +26,7 @@
  */
 import type { ElNode, Snapshot } from './tree.ts';
 import { attribute, descendants } from './tree.ts';
-import { Scanner } from '../scanner.ts';
+import { Scanner, scanTokens } from '../scanner.ts';
 import { RegexTooCostlyError, testEach } from '../os/regex-worker.ts';
 
 export class UiSelectorError extends Error {
@@ -71,30 +71,21 @@ type Tok =
   | { t: 'eof' };
 
 function tokenize(src: string): Tok[] {
-  const out: Tok[] = [];
-  const sc = new Scanner(src);
-  while (sc.more()) {
-    const c = sc.ch;
-    if ('().,;'.includes(c)) {
-      out.push({ t: 'p', v: c });
-      sc.i++;
-      continue;
-    }
-    if (c === '"') {
-      out.push({ t: 'str', v: readString(sc) });
-      continue;
-    }
-    const num = sc.take(/^-?[0-9]+/);
-    if (num !== undefined) {
-      out.push({ t: 'num', v: Number(num) });
-      continue;
-    }
-    const id = sc.take(/^[A-Za-z_$][\w$]*/);
-    if (id === undefined) throw new UiSelectorError(`unexpected character '${c}'`);
-    out.push({ t: 'id', v: id });
+  return [...scanTokens(src, nextToken), { t: 'eof' }];
+}
+
+function nextToken(sc: Scanner): Tok {
+  const c = sc.ch;
+  if ('().,;'.includes(c)) {
+    sc.i++;
+    return { t: 'p', v: c };
   }
-  out.push({ t: 'eof' });
-  return out;
+  if (c === '"') return { t: 'str', v: readString(sc) };
+  const num = sc.take(/^-?[0-9]+/);
+  if (num !== undefined) return { t: 'num', v: Number(num) };
+  const id = sc.take(/^[A-Za-z_$][\w$]*/);
+  if (id === undefined) throw new UiSelectorError(`unexpected character '${c}'`);
+  return { t: 'id', v: id };
 }
 
 /** At a `"`: a Java string literal's value (`\n`, `\t`, and `\x` for any other x), consumed. */

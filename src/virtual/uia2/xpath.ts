@@ -20,7 +20,7 @@
  */
 import type { ElNode, Snapshot } from './tree.ts';
 import { SOURCE_ATTRIBUTES, attribute, tagOf } from './tree.ts';
-import { Scanner } from '../scanner.ts';
+import { Scanner, scanTokens } from '../scanner.ts';
 
 export class XPathError extends Error {
   constructor(message: string) {
@@ -39,40 +39,31 @@ type Tok =
   | { t: 'eof' };
 
 function tokenize(src: string): Tok[] {
-  const out: Tok[] = [];
-  const sc = new Scanner(src);
-  while (sc.more()) {
-    const c = sc.ch;
-    const op2 = sc.takeOp(['//', '..', '!=', '<=', '>=', '::']);
-    if (op2 !== undefined) {
-      out.push({ t: 'op', v: op2 });
-      continue;
-    }
-    // Before the one-character operators: '.5' is a number.
-    const num = sc.take(/^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)/);
-    if (num !== undefined) {
-      out.push({ t: 'num', v: Number(num) });
-      continue;
-    }
-    if ('/[]()@=<>|,*.-'.includes(c)) {
-      out.push({ t: 'op', v: c });
-      sc.i++;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      const end = src.indexOf(c, sc.i + 1);
-      if (end < 0) throw new XPathError('unterminated string literal');
-      out.push({ t: 'str', v: src.slice(sc.i + 1, end) });
-      sc.i = end + 1;
-      continue;
-    }
-    // A trailing '.' belongs to the next token only in '..'; names may contain dots (class names).
-    const name = sc.take(/^[A-Za-z_][\w.-]*/);
-    if (name === undefined) throw new XPathError(`unexpected character '${c}'`);
-    out.push({ t: 'name', v: name });
+  return [...scanTokens(src, nextToken), { t: 'eof' }];
+}
+
+function nextToken(sc: Scanner): Tok {
+  const c = sc.ch;
+  const op2 = sc.takeOp(['//', '..', '!=', '<=', '>=', '::']);
+  if (op2 !== undefined) return { t: 'op', v: op2 };
+  // Before the one-character operators: '.5' is a number.
+  const num = sc.take(/^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)/);
+  if (num !== undefined) return { t: 'num', v: Number(num) };
+  if ('/[]()@=<>|,*.-'.includes(c)) {
+    sc.i++;
+    return { t: 'op', v: c };
   }
-  out.push({ t: 'eof' });
-  return out;
+  if (c === '"' || c === "'") {
+    const end = sc.src.indexOf(c, sc.i + 1);
+    if (end < 0) throw new XPathError('unterminated string literal');
+    const v = sc.src.slice(sc.i + 1, end);
+    sc.i = end + 1;
+    return { t: 'str', v };
+  }
+  // A trailing '.' belongs to the next token only in '..'; names may contain dots (class names).
+  const name = sc.take(/^[A-Za-z_][\w.-]*/);
+  if (name === undefined) throw new XPathError(`unexpected character '${c}'`);
+  return { t: 'name', v: name };
 }
 
 // ---- AST ---------------------------------------------------------------------------------------
