@@ -19,7 +19,7 @@ import {
   type Priority,
 } from '../os/logcat.ts';
 import { err, errnoText, out, parseIntArg, phoneLog, resolvePath } from './util.ts';
-import { RegexTooCostlyError, filterMatching } from '../os/regex-worker.ts';
+import { RegexRefusedError, filterMatching } from '../os/regex-worker.ts';
 
 const ALL_BUFFERS: LogBufferId[] = ['main', 'radio', 'events', 'system', 'crash'];
 const DEFAULT_BUFFERS: LogBufferId[] = ['main', 'system', 'crash'];
@@ -285,11 +285,21 @@ export async function logcat(ctx: CommandContext): Promise<number> {
     last = e.buffer;
     return head + formatEntry(e, o.format, o.fmt);
   };
-  /** The entries of `batch` that -e keeps; undefined (reported) when the regex is too costly. */
+  /** The entries of `batch` that -e keeps; undefined (reported) when the regex is too costly or refused. */
   const matching = async (batch: LogEntry[]): Promise<LogEntry[] | undefined> => {
     if (!o.regex) return batch;
-    const kept = await filterMatching(o.regex, batch, (e) => e.message);
-    if (!(kept instanceof RegexTooCostlyError)) return kept;
+    let kept: LogEntry[] | RegexRefusedError;
+    try {
+      kept = await filterMatching(o.regex, batch, (e) => e.message, {
+        owner: phone.serialno,
+        signal: ctx.signal,
+      });
+    } catch (e) {
+      // The client went away while the batch was matched: the stream ends as it would between flushes.
+      if (ctx.signal.aborted) return [];
+      throw e;
+    }
+    if (!(kept instanceof RegexRefusedError)) return kept;
     await err(ctx, `logcat: ${kept.message}\n`);
     return undefined;
   };

@@ -6,7 +6,7 @@ import { groupsOf } from '../os/vfs.ts';
 import type { CommandContext } from './types.ts';
 import { type ProcessInfo, userName } from '../os/processes.ts';
 import { shQuote } from '../shell/coreutils.ts';
-import { RegexTooCostlyError, filterMatching } from '../os/regex-worker.ts';
+import { RegexRefusedError, filterMatching } from '../os/regex-worker.ts';
 import { deviceState, err, errnoText, lines, out, readStdin, resolvePath, sdkOf } from './util.ts';
 
 /** id's groups: the shell's supplementary groups (also for root, as adbd/su grant them). */
@@ -304,8 +304,9 @@ export async function pgrep(ctx: CommandContext): Promise<number> {
       .list()
       .filter((p) => users.length === 0 || users.includes(p.user) || users.includes(String(p.uid))),
     (p) => p.name,
+    { owner: ctx.phone.serialno, signal: ctx.signal },
   );
-  if (rows instanceof RegexTooCostlyError) {
+  if (rows instanceof RegexRefusedError) {
     await err(ctx, `pgrep: ${rows.message}\n`);
     return 2;
   }

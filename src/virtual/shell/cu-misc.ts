@@ -602,15 +602,17 @@ async function exprMatch(ctx: CommandContext, text: string, pat: string): Promis
   const d = EXPR_DELIM;
   const script = group ? `s${d}^${pat}.*${d}\\1${d}p` : `s${d}^${pat}${d}${d}p`;
   const chunks: Buffer[] = [];
+  // The NUL ends the -z line, so a match prints at least that NUL, even when it took the whole text.
   const code = await runToybox(ctx, ['sed', '-z', '-n', '-e', script], {
-    input: [Buffer.from(text)],
+    input: [Buffer.from(`${text}\0`)],
     stdout: async (c) => void chunks.push(c),
     stderr: async () => undefined,
   });
   if (code !== 0) throw new ExprError('bad regex');
-  const o = Buffer.concat(chunks).toString('utf8').replace(/\0$/, '');
+  const printed = Buffer.concat(chunks);
+  const o = printed.toString('utf8').replace(/\0$/, '');
   if (group) return o;
-  return chunks.length ? String(text.length - o.length) : '0';
+  return printed.length ? String(text.length - o.length) : '0';
 }
 
 async function expr(ctx: CommandContext): Promise<number> {

@@ -8,6 +8,7 @@
  */
 import type { CommandContext, CommandTable } from '../commands/types.ts';
 import { absPath, badOption, err, errText, forEachInput, getopt, lastValue } from './cu-common.ts';
+import { checkSedScript, SedRefusal } from './sed-script.ts';
 import { runToybox, stdinChunks, type ToyboxRun } from './toybox.ts';
 
 /** One input's bytes for the child: a file read through the Vfs, or the command's stdin (null). */
@@ -46,6 +47,64 @@ function lineRewriter(ctx: CommandContext, rewrite: (line: string) => string) {
 }
 
 // ------------------------------------------------------------------ grep
+
+/** Flags the in-process literal matcher answers as toybox would; any other goes to toybox. */
+const LITERAL_FLAGS = new Set('vicqlnhHsrRFEZU');
+/** A pattern with none of these is the same text as a basic or an extended regex. */
+const REGEX_META = /[\\.[\]*^$+?(){}|]/;
+
+/**
+ * Whether `grep` with these flags and patterns can skip toybox: every pattern plain non-empty text
+ * (ASCII under -i, which folds ASCII letters only here) and no flag but those above. Such a search
+ * is a substring search (indexOf, linear, no backtracking), safe on the event loop and far cheaper
+ * than a child process per file (`grep -r x DIR` over a thousand files).
+ */
+function literalSearch(
+  flags: ReadonlySet<string>,
+  values: ReadonlyMap<string, string[]>,
+  patterns: readonly string[],
+  fixed: boolean,
+): boolean {
+  if ([...flags].some((c) => !LITERAL_FLAGS.has(c)) || 'mABC'.split('').some((c) => values.has(c)))
+    return false;
+  return patterns.every(
+    (pt) => pt !== '' && (fixed || !REGEX_META.test(pt)) && (!flags.has('i') || /^[\x20-\x7e]*$/.test(pt)),
+  );
+}
+
+const foldAscii = (s: string) => s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+
+/**
+ * What toybox's grep would print for `data` on its stdin with the flags -v -i -c -l -q -n it is
+ * given (`toyFlags`), and its exit status; null when the data holds a NUL (toybox's line reading
+ * decides those).
+ */
+function grepLiteral(
+  toyFlags: ReadonlySet<string>,
+  patterns: readonly string[],
+  data: Buffer,
+): { out: Buffer; code: number } | null {
+  if (data.includes(0)) return null;
+  const has = (c: string) => toyFlags.has(c);
+  // latin1: one char per byte, so the bytes printed are the bytes read, whatever their encoding.
+  const text = data.toString('latin1');
+  const fold = has('i') ? foldAscii : (s: string) => s;
+  const needles = patterns.map((pt) => fold(Buffer.from(pt, 'utf8').toString('latin1')));
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const out: string[] = [];
+  let count = 0;
+  lines.forEach((line, i) => {
+    const l = fold(line);
+    if (needles.some((n) => l.includes(n)) === has('v')) return;
+    count++;
+    if (!has('c') && !has('l') && !has('q')) out.push(has('n') ? `${i + 1}:${line}\n` : `${line}\n`);
+  });
+  if (has('q')) out.length = 0;
+  else if (has('l')) out.push(count ? '(standard input)\n' : '');
+  else if (has('c')) out.push(`${count}\n`);
+  return { out: Buffer.from(out.join(''), 'latin1'), code: count ? 0 : 1 };
+}
 
 /** grep's flags toybox takes as they are. -r/-R, -h/-H and -f are handled here; --color is dropped. */
 const GREP_PASSED_FLAGS = 'vicqlLnoswxEFzaIb';
@@ -145,6 +204,8 @@ async function grep(ctx: CommandContext): Promise<number> {
   if (prefixLines && !f.has('n')) argv.push('-n');
   for (const pt of patterns) argv.push('-e', pt);
 
+  const literal = literalSearch(f, p.values, patterns, f.has('F') || name === 'fgrep');
+  const literalFlags = new Set(argv.slice(1, argv.indexOf('-e')).map((a) => a.slice(1)));
   let matchedAny = false;
   let badRegex = false;
   const status = await forEachInput(ctx, inputs, async (data, fname) => {
@@ -159,7 +220,10 @@ async function grep(ctx: CommandContext): Promise<number> {
       return `${label}${m[2]}${f.has('n') ? line : line.slice(m[0].length)}`;
     };
     const w = lineRewriter(ctx, rewrite);
-    const code = await runToybox(ctx, argv, { input: inputOf(ctx, data), stdout: (c) => w.write(c) });
+    const fast = literal && data ? grepLiteral(literalFlags, patterns, data) : null;
+    if (fast && fast.out.length) await w.write(fast.out);
+    const code =
+      fast?.code ?? (await runToybox(ctx, argv, { input: inputOf(ctx, data), stdout: (c) => w.write(c) }));
     await w.flush();
     if (code === 0) matchedAny = true;
     else if (code !== 1) badRegex = true;
@@ -173,89 +237,17 @@ async function grep(ctx: CommandContext): Promise<number> {
 // ------------------------------------------------------------------ sed
 
 /**
- * The first command or `s` flag of a sed script that opens a file (`r`, `w`, `s///w` in toybox;
- * `R`, `W`, `e` in GNU sed), or null. Toybox would open it on the HOST, outside the phone's Vfs,
- * so such scripts are refused. The scan is conservative: it walks the script the way sed does,
- * once for each way of reading a `[…]` bracket in a delimited part (a delimiter inside brackets
- * does or does not count), and reports what any of them finds.
+ * Why sed refuses `script` (sed-script.ts: a command that would open a HOST file, or what toybox
+ * could not parse), or null when toybox may run it.
  */
-export function sedFileCommand(script: string): string | null {
-  for (const inRegex of [true, false])
-    for (const inReplacement of [true, false]) {
-      const found = scanSed(script, inRegex, inReplacement);
-      if (found) return found;
-    }
-  return null;
-}
-
-const FILE_COMMANDS = 'rRwWe';
-
-function scanSed(s: string, bracketsInRegex: boolean, bracketsInReplacement: boolean): string | null {
-  let i = 0;
-  // From just after an opening delimiter to just after the closing one (toybox's rules).
-  const delimited = (d: string, brackets: boolean) => {
-    let mode = '';
-    while (i < s.length && (mode || s[i] !== d)) {
-      const c = s[i]!;
-      if (brackets && c === '[') {
-        if (!mode) {
-          mode = ']';
-          if (s[i + 1] === '-' || s[i + 1] === ']') i++;
-        } else if (mode === ']' && '.=:'.includes(s[i + 1] ?? '\0')) {
-          i++;
-          mode = s[i]!;
-        }
-      } else if (mode && c === mode) {
-        if (mode === ']') mode = '';
-        else {
-          i++;
-          mode = ']';
-        }
-      } else if (c === '\\') i++;
-      i++;
-    }
-    i++;
-  };
-  const toLineEnd = (alsoSemicolon: boolean) => {
-    while (i < s.length && s[i] !== '\n' && !(alsoSemicolon && s[i] === ';')) i += s[i] === '\\' ? 2 : 1;
-  };
-  const address = () => {
-    if (s[i] === '/') {
-      i++;
-      delimited('/', bracketsInRegex);
-    } else if (s[i] === '\\') {
-      const d = s[i + 1] ?? '';
-      i += 2;
-      delimited(d, bracketsInRegex);
-    } else while (/[0-9$~+]/.test(s[i] ?? '')) i++;
-    while (s[i] === 'I' || s[i] === 'M') i++;
-  };
-  while (i < s.length) {
-    while (/[\s;{}!]/.test(s[i] ?? '')) i++;
-    if (i >= s.length) break;
-    address();
-    while (s[i] === ' ') i++;
-    if (s[i] === ',') {
-      i++;
-      while (s[i] === ' ') i++;
-      address();
-    }
-    while (/[\s!]/.test(s[i] ?? '')) i++;
-    const c = s[i++];
-    if (c === undefined) break;
-    if (FILE_COMMANDS.includes(c)) return c;
-    if (c === 's' || c === 'y') {
-      const d = s[i++] ?? '';
-      delimited(d, bracketsInRegex);
-      delimited(d, c === 's' ? bracketsInReplacement : bracketsInRegex);
-      while (i < s.length && /[0-9a-zA-Z]/.test(s[i]!)) {
-        if (FILE_COMMANDS.includes(s[i]!)) return `s///${s[i]}`;
-        i++;
-      }
-    } else if ('aic'.includes(c)) toLineEnd(false);
-    else if ('btT:#'.includes(c)) toLineEnd(c !== '#');
+export function sedFileCommand(...pieces: string[]): string | null {
+  try {
+    checkSedScript(pieces);
+    return null;
+  } catch (e) {
+    if (e instanceof SedRefusal) return e.message;
+    throw e;
   }
-  return null;
 }
 
 async function sed(ctx: CommandContext): Promise<number> {
@@ -290,9 +282,9 @@ async function sed(ctx: CommandContext): Promise<number> {
     }
     scripts = [sc];
   }
-  const opener = sedFileCommand(scripts.join('\n'));
-  if (opener) {
-    await err(ctx, `unknown command '${opener}'`);
+  const refusal = sedFileCommand(...scripts);
+  if (refusal) {
+    await err(ctx, refusal);
     return 1;
   }
   const toy = ['sed'];
@@ -327,18 +319,27 @@ async function sed(ctx: CommandContext): Promise<number> {
     });
     return code || status;
   }
-  // One stream over all inputs, as sed reads them: line numbers and `$` run across files, and a
-  // file without a final newline still ends its last line.
+  // One stream over all inputs, as sed reads them: line numbers and `$` run across files, and an
+  // input without a final newline (file or stdin) still ends its last line when more input follows;
+  // the stream's last input stays as it is, as toybox leaves it.
   let status = 0;
   const files = args.length ? args : ['-'];
+  const eol = q.flags.has('z') ? 0 : 0x0a;
   const joined = async function* (): AsyncGenerator<Uint8Array> {
+    let unended = false;
     for (const n of files) {
       const parts: Array<Buffer | null> = [];
       status = (await forEachInput(ctx, [n], async (data) => void parts.push(data))) || status;
       for (const data of parts) {
-        if (!data) yield* stdinChunks(ctx);
-        else if (data.length)
-          yield data[data.length - 1] === 0x0a ? data : Buffer.concat([data, Buffer.from('\n')]);
+        let last: number | undefined;
+        for await (const chunk of data ? [data] : stdinChunks(ctx)) {
+          if (!chunk.length) continue;
+          if (unended) yield Buffer.of(eol);
+          unended = false;
+          yield chunk;
+          last = chunk[chunk.length - 1];
+        }
+        if (last !== undefined) unended = last !== eol;
       }
     }
   };

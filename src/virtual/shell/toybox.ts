@@ -7,10 +7,14 @@
  *
  * The child never sees a host path: argv goes as an array (no host shell), input comes on stdin
  * (the caller reads the phone's files through the Vfs, with the phone's permissions), and the
- * callers refuse the options and sed commands that would open files.
+ * callers refuse the options and sed commands that would open files. In case a caller misses one,
+ * a lab running as root starts the child as nobody, in an empty directory of its own, so it cannot
+ * write the lab's files.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CommandContext } from '../commands/types.ts';
 
 /** The host's toybox (scripts/setup installs Debian's `toybox` package). */
@@ -27,6 +31,26 @@ const CPU_CHECK_MS = 250;
 
 /** Exit status of an applet killed for its CPU budget (as `timeout` reports). */
 const CPU_KILLED = 124;
+
+/** nobody / nogroup: who the child runs as when the lab runs as root. */
+export const TOYBOX_UID = 65534;
+
+let sandbox: Promise<{ uid?: number; gid?: number; cwd: string }> | undefined;
+
+/**
+ * The child's identity and working directory. As root: nobody, in an empty directory only nobody
+ * may enter (mode 0700), made once per process. Otherwise the lab's own user, in `/`.
+ */
+export function toyboxSandbox(): Promise<{ uid?: number; gid?: number; cwd: string }> {
+  sandbox ??= (async () => {
+    if (process.getuid?.() !== 0) return { cwd: '/' };
+    const cwd = await mkdtemp(join(tmpdir(), 'phonehome-toybox-'));
+    await chown(cwd, TOYBOX_UID, TOYBOX_UID);
+    await chmod(cwd, 0o700);
+    return { uid: TOYBOX_UID, gid: TOYBOX_UID, cwd };
+  })();
+  return sandbox;
+}
 
 export interface ToyboxRun {
   /** Chunks written to the child's stdin, which closes after the last one. */
@@ -73,7 +97,7 @@ export async function runToybox(
   const child = spawn(TOYBOX, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { LC_ALL: 'C.UTF-8' },
-    cwd: '/',
+    ...(await toyboxSandbox()),
   });
   let failure: Error | undefined;
   const fail = (e: unknown) => {

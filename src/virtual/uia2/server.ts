@@ -27,6 +27,7 @@ import type { ElNode, Snapshot } from './tree.ts';
 import { attribute } from './tree.ts';
 import { XPathError, evaluateXPath } from './xpath.ts';
 import { UiSelectorError, parseUiSelector, selectAll, type UiExpression } from './uiselector.ts';
+import type { RegexCaller } from '../os/regex-worker.ts';
 import { performActions, typeKey } from './actions.ts';
 
 export const SERVER_PACKAGE = 'io.appium.uiautomator2.server';
@@ -88,6 +89,8 @@ interface RouteCtx {
   params: Record<string, string>;
   body: Record<string, unknown>;
   session: Session | undefined;
+  /** Aborted when the client's connection ends (an Appium client that timed out hangs up). */
+  signal: AbortSignal;
 }
 
 /** One `am instrument` run of the server: its listener, connections, session and element ids. */
@@ -219,8 +222,16 @@ export class Uia2Server {
       return;
     }
     run.connections.add(conn);
+    // The requests' lifetime: work still queued for them (regexes) is given up once nobody can read
+    // the answer. The peer's end of input counts, as HTTP clients do not half-close.
+    const gone = new AbortController();
+    const hangUp = (): void => gone.abort();
+    conn.once('end', hangUp);
+    conn.once('close', hangUp);
     conn.on('close', () => run.connections.delete(conn));
-    void serveConnection(conn, (req) => this.handle(run, req)).finally(() => run.connections.delete(conn));
+    void serveConnection(conn, (req) => this.handle(run, req, gone.signal)).finally(() =>
+      run.connections.delete(conn),
+    );
   }
 
   // ---- dispatch ----------------------------------------------------------------------------
@@ -229,7 +240,7 @@ export class Uia2Server {
     this.routes.push({ method, parts: pattern.split('/').filter(Boolean), handle });
   }
 
-  private async handle(run: ServerRun, req: HttpRequest): Promise<HttpResponse> {
+  private async handle(run: ServerRun, req: HttpRequest, signal: AbortSignal): Promise<HttpResponse> {
     const parts = req.path.split('/').filter(Boolean).map(decodeURIComponent);
     let sessionId: string | null = null;
     try {
@@ -268,7 +279,12 @@ export class Uia2Server {
           throw new W3cError('invalid session id', `A session is either terminated or not started`);
         sessionId = sid;
       }
-      const value = await matched.route.handle({ params: matched.params, body, session: run.session });
+      const value = await matched.route.handle({
+        params: matched.params,
+        body,
+        session: run.session,
+        signal,
+      });
       if (value instanceof SessionCreated) {
         return { status: 200, body: JSON.stringify({ sessionId: value.id, value: value.value }) };
       }
@@ -276,7 +292,8 @@ export class Uia2Server {
     } catch (err) {
       const e =
         err instanceof W3cError ? err : new W3cError('unknown error', (err as Error)?.message ?? String(err));
-      if (!(err instanceof W3cError))
+      // A request given up because its client hung up (AbortError) is no bug; nobody reads the answer.
+      if (!(err instanceof W3cError) && (err as Error)?.name !== 'AbortError')
         this.log(`error in ${req.method} ${req.path}: ${(err as Error)?.stack}`);
       return { status: e.status, body: JSON.stringify({ sessionId, value: e.toValue() }) };
     }
@@ -315,11 +332,11 @@ export class Uia2Server {
     });
 
     // finding
-    this.route('POST', `${S}/element`, async ({ body }) => {
-      const found = await this.find(body, false);
+    this.route('POST', `${S}/element`, async ({ body, signal }) => {
+      const found = await this.find(body, false, signal);
       return found[0];
     });
-    this.route('POST', `${S}/elements`, ({ body }) => this.find(body, true));
+    this.route('POST', `${S}/elements`, ({ body, signal }) => this.find(body, true, signal));
     this.route('GET', `${S}/element/active`, () => {
       const snap = this.run.elements.snapshot();
       const el = snap.all.find((e) => e.node.focused);
@@ -475,6 +492,7 @@ export class Uia2Server {
   private async find(
     body: Record<string, unknown>,
     multiple: boolean,
+    signal: AbortSignal,
   ): Promise<Array<Record<string, string>>> {
     const strategy = str(body, 'strategy');
     const selector = str(body, 'selector');
@@ -506,7 +524,7 @@ export class Uia2Server {
         found = [];
         try {
           for (const expr of parseUiSelector(selector)) {
-            const r = await this.uiautomator(expr, snap, context);
+            const r = await this.uiautomator(expr, snap, context, { owner: this.phone.serialno, signal });
             snap = r.snap;
             found.push(...r.found);
           }
@@ -539,15 +557,17 @@ export class Uia2Server {
     expr: UiExpression,
     snap: Snapshot,
     context: ElNode | undefined,
+    caller: RegexCaller,
   ): Promise<{ found: ElNode[]; snap: Snapshot }> {
-    if (expr.kind === 'selector') return { found: await selectAll(expr.selector, snap, context), snap };
+    if (expr.kind === 'selector')
+      return { found: await selectAll(expr.selector, snap, context, caller), snap };
     // UiScrollable: look for the target, swiping the container until it shows or nothing changes.
     const screen = this.phone.screen;
     let current = snap;
     for (let swipe = 0; ; swipe++) {
-      const hit = await selectAll(expr.target, current, context);
+      const hit = await selectAll(expr.target, current, context, caller);
       if (hit.length) return { found: hit.slice(0, 1), snap: current };
-      const container = (await selectAll(expr.container, current, context))[0];
+      const container = (await selectAll(expr.container, current, context, caller))[0];
       if (!container || swipe >= expr.maxSwipes) return { found: [], snap: current };
       const b = container.bounds;
       const cx = Math.floor((b.left + b.right) / 2);

@@ -21,13 +21,14 @@
  *
  * The `…Matches` regexes come from Appium clients, so they are matched in the lab's regex worker
  * (os/regex-worker.ts), never on the event loop every phone shares: one batch per regex per search,
- * over the distinct values of that attribute in the snapshot. A regex that overruns the worker's
- * deadline is reported as a bad selector too.
+ * over the distinct values of that attribute in the snapshot, queued under the phone's serial and
+ * given up when the client's connection closes. A regex that overruns the worker's deadline is
+ * reported as a bad selector too.
  */
 import type { ElNode, Snapshot } from './tree.ts';
 import { attribute, descendants } from './tree.ts';
 import { Scanner, scanTokens } from '../scanner.ts';
-import { RegexTooCostlyError, testEach } from '../os/regex-worker.ts';
+import { type RegexCaller, RegexTooCostlyError, testEach } from '../os/regex-worker.ts';
 
 export class UiSelectorError extends Error {
   constructor(message: string) {
@@ -370,13 +371,13 @@ function regexFilters(sel: Selector | undefined): RegexFilter[] {
 }
 
 /** Decides every regex filter of `sel` (child and fromParent included) over the snapshot's values. */
-async function decideRegexes(sel: Selector, snap: Snapshot): Promise<RegexVerdicts> {
+async function decideRegexes(sel: Selector, snap: Snapshot, caller: RegexCaller): Promise<RegexVerdicts> {
   const verdicts: RegexVerdicts = new Map();
   for (const r of regexFilters(sel)) {
     const values = [...new Set(snap.all.map((el) => attribute(el, r.attr) ?? ''))];
     let hits: boolean[];
     try {
-      hits = await testEach(r.re, values);
+      hits = await testEach(r.re, values, caller);
     } catch (e) {
       if (e instanceof RegexTooCostlyError)
         throw new UiSelectorError(`regular expression '${r.pattern}': ${e.message}`);
@@ -413,9 +414,15 @@ function matchSelector(sel: Selector, pool: ElNode[], verdicts: RegexVerdicts): 
 
 /**
  * Matches of a selector over a snapshot, optionally inside `context`'s subtree (context excluded).
- * Rejects with {@link UiSelectorError} when a regex is too costly to match.
+ * Rejects with {@link UiSelectorError} when a regex is too costly to match; `caller` names the phone
+ * for the regex worker's queues and carries the request's lifetime.
  */
-export async function selectAll(sel: Selector, snap: Snapshot, context?: ElNode): Promise<ElNode[]> {
+export async function selectAll(
+  sel: Selector,
+  snap: Snapshot,
+  context?: ElNode,
+  caller: RegexCaller = {},
+): Promise<ElNode[]> {
   const pool = context ? descendants(context) : snap.root ? subtree(snap.root) : [];
-  return matchSelector(sel, pool, await decideRegexes(sel, snap));
+  return matchSelector(sel, pool, await decideRegexes(sel, snap, caller));
 }

@@ -77,4 +77,32 @@ describe('android commands: user regexes run off the event loop', function () {
     assert.deepEqual(probe.order, ['other', 'costly']);
     assert.ok(probe.ticks > 10, `${probe.ticks} ticks`);
   });
+
+  it('a killed pgrep or logcat -e gives its regex up at once, and the phone matches again', async () => {
+    const phone = makePhone('redmi-note-8-leaky', 'vp0003');
+    phone.processes.start(VICTIM);
+    phone.logcat.log(4, 'Victim', VICTIM);
+    const client = new AbortController();
+    const err: Buffer[] = [];
+    const killed = phone.exec(`pgrep '${CATASTROPHIC}'`, {
+      stdin: { read: async () => null },
+      stdout: { write: async () => undefined },
+      stderr: { write: async (c) => void err.push(Buffer.from(c)) },
+      signal: client.signal,
+    });
+    const streamClient = new AbortController();
+    const stream = run(phone, ['logcat', '-v', 'tag', '-s', 'Victim', '-e', CATASTROPHIC], {
+      signal: streamClient.signal,
+    });
+    // Time for both to reach the regex worker: pgrep's pattern running, logcat's waiting behind it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    client.abort();
+    streamClient.abort();
+    // Not 2 with 'regex too costly': the job was dropped, not run to its deadline.
+    assert.deepEqual([await killed, Buffer.concat(err).toString()], [130, '']);
+    const s = await stream;
+    assert.deepEqual([s.status, s.stderr], [0, '']);
+    const pid = phone.processes.byName('com.miui.home')[0]?.pid;
+    assert.equal((await run(phone, ['pgrep', '-l', 'miui\\.ho'])).stdout, `${pid} com.miui.home\n`);
+  });
 });
