@@ -5,6 +5,9 @@
  * every request from a script and saving the flows with `io.FlowWriter`, under the same load in the
  * same run; then an RSS run through phonehome alone (100k exchanges by default). A third, context
  * row runs the same session with the `record` handler only counting (capture without decode/detect).
+ * As in the product (src/scenario/evidence.ts), decode + detect run in the analysis pool's worker
+ * threads (src/detect/pool.ts; `--analysis-pool N`, 0 = inline on the proxy's loop), and a round ends
+ * when every analysis has settled; the workers' CPU is in this process's cpuUsage().
  *
  * Load: a seeded, fixed mix of phone uploads built with the virtual phone's encoders: Sensors
  * `data_list` batches (gzip=1, 10–50 browser events), MIUI tracking H/B envelopes (1–20 entries) and
@@ -14,7 +17,7 @@
  * Rounds alternate between the two proxies (both idle-listening all along) so drift hits both alike.
  * MB/s counts request body bytes (1 MB = 10^6 B).
  *
- *   npm run bench:capture [-- --exchanges 20000 --connections 16 --rounds 4 --rss-exchanges 100000 --quick]
+ *   npm run bench:capture [-- --exchanges 20000 --connections 16 --rounds 4 --rss-exchanges 100000 --analysis-pool 1 --quick]
  */
 import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -304,6 +307,8 @@ async function main(): Promise<void> {
       'rss-exchanges': { type: 'string' },
       'rss-every': { type: 'string' },
       pool: { type: 'string', default: '240' },
+      // Worker threads for decode + detect (`--pool` already names the load's distinct requests).
+      'analysis-pool': { type: 'string' },
       seed: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       load: { type: 'string', default: 'https,http' },
@@ -329,7 +334,8 @@ async function main(): Promise<void> {
   const { LabCa } = await import('../src/capture/ca.ts');
   const { CaptureSession } = await import('../src/capture/session.ts');
   const { createDetector } = await import('../src/detect/index.ts');
-  const { analyseRecord } = await import('../src/detect/pipeline.ts');
+  const { AnalysisPool, defaultPoolSize } = await import('../src/detect/pool.ts');
+  const poolSize = Number(values['analysis-pool'] ?? defaultPoolSize());
   const { DEVICE } = await import('../test/support/decode/device.ts');
 
   const pool = await buildPool(Number(values.seed), Number(values.pool));
@@ -337,6 +343,7 @@ async function main(): Promise<void> {
   let gen: ChildProcess | undefined;
   let mitm: ChildProcess | undefined;
   let session: Session | undefined;
+  let analysisPool: InstanceType<typeof AnalysisPool> | undefined;
   const cleanup = (): void => {
     gen?.kill('SIGKILL');
     mitm?.kill('SIGKILL');
@@ -378,14 +385,18 @@ async function main(): Promise<void> {
 
     // ---- phonehome
     const ca = await LabCa.load(join(base, 'ca'));
-    const detector = createDetector({
+    const detectorConfig = {
       canaries: CANARIES,
       identifiers: [
         { name: 'android_id', value: DEVICE.androidId },
         { name: 'ad_id', value: DEVICE.adId },
         { name: 'imei_md5', value: DEVICE.imeiHash },
       ],
-    });
+    };
+    createDetector(detectorConfig); // throws here on a bad configuration, as the executor does
+    analysisPool = new AnalysisPool({ size: poolSize });
+    const analyser = analysisPool.analyser(detectorConfig);
+    let analysisError: Error | undefined;
     const findings = new Map<string, number>();
     /** Records seen, and those run through analyseRecord (all but the capture-only rounds'). */
     let handled = 0;
@@ -396,25 +407,54 @@ async function main(): Promise<void> {
     const startSession = async (dir: string): Promise<Session> => {
       const s = await CaptureSession.start({ dir, ca, mode: 'block' });
       s.on('record', (rec) => {
-        if (analyseOn) {
-          const out = analyseRecord(rec, detector, {});
-          for (const f of out.findings) findings.set(f.kind, (findings.get(f.kind) ?? 0) + 1);
-          analysed++;
-        }
+        if (analyseOn)
+          analyser.analyse(rec).then(
+            (out) => {
+              for (const f of out.findings) findings.set(f.kind, (findings.get(f.kind) ?? 0) + 1);
+              analysed++;
+              onAnalysed?.();
+            },
+            (e: unknown) => {
+              analysisError ??= e instanceof Error ? e : new Error(String(e));
+              onAnalysed?.();
+            },
+          );
         handled++;
         onAnalysed?.();
       });
       s.on('error', (e) => (writeError ??= e));
       return s;
     };
-    /** Resolves once `n` records have been handled (records are emitted just after the response). */
+    /**
+     * Resolves once `n` records have been handled (records are emitted just after the response) and
+     * every analysis asked for so far has settled (a failed one fails the bench).
+     */
+    const done = (n: number): boolean => {
+      if (analysisError) throw analysisError;
+      return handled >= n && analysed >= analyseExpected;
+    };
     const handledReach = (n: number): Promise<void> =>
-      handled >= n
+      done(n)
         ? Promise.resolve()
         : new Promise((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`only ${handled}/${n} records handled`)), 30000);
+            const timer = setTimeout(
+              () =>
+                reject(
+                  new Error(`only ${handled}/${n} records handled, ${analysed}/${analyseExpected} analysed`),
+                ),
+              30000,
+            );
             onAnalysed = () => {
-              if (handled < n) return;
+              let ok: boolean;
+              try {
+                ok = done(n);
+              } catch (e) {
+                clearTimeout(timer);
+                onAnalysed = undefined;
+                reject(e instanceof Error ? e : new Error(String(e)));
+                return;
+              }
+              if (!ok) return;
               clearTimeout(timer);
               onAnalysed = undefined;
               resolve();
@@ -582,7 +622,8 @@ async function main(): Promise<void> {
       console.log(
         `\n== ${kind === 'https' ? 'HTTPS through CONNECT (TLS intercepted, keep-alive tunnels)' : 'plain HTTP proxy requests (keep-alive)'}: ` +
           `${perRound * rounds} exchanges per proxy in ${rounds} alternating rounds (after ${warmup} warm-up each), ` +
-          `${connections} connections; node ${process.version}; ${mitmVersion}`,
+          `${connections} connections; node ${process.version}; ${mitmVersion}; ` +
+          `decode+detect: ${poolSize === 0 ? 'inline on the proxy loop' : `analysis pool of ${poolSize} worker thread${poolSize === 1 ? '' : 's'}`}`,
       );
       console.log(
         `load (seed ${values.seed}, ${pool.length} distinct requests cycled): ` +
@@ -727,6 +768,7 @@ async function main(): Promise<void> {
       );
   } finally {
     await session?.stop().catch(() => undefined);
+    await analysisPool?.close();
     if (gen?.connected) gen.disconnect();
     cleanup();
     process.off('SIGINT', onSignal);

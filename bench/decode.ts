@@ -172,3 +172,7 @@ console.log(
       : ''),
 );
 if (sink < 0) console.log(sink);
+// Last line, as every bench's: the headline is a rate against its goal (MB/s of body, gzip=1).
+console.log(
+  `ratio decode-gzip1-mb-per-s: ${main[1].toFixed(1)} (goal ≥ ${GOAL_MBS} MB/s of body: ${main[1] >= GOAL_MBS ? 'met' : 'not met'})`,
+);

@@ -14,7 +14,7 @@
  * that were already alive before the run (none, normally) are left out, and so is the sampler's own
  * CPU (measured with process.cpuUsage around each scan).
  *
- *   npm run bench:lab-scaling [-- --sizes 1,8,16 --ui adb --tags incognito]
+ *   npm run bench:lab-scaling [-- --sizes 1,8,16 --ui adb --tags incognito --keep]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +39,8 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '1,8,16' },
     ui: { type: 'string', default: 'adb' },
     tags: { type: 'string' },
+    // Keep each size's home (run folders, worker logs) and print where, to look into verdicts.
+    keep: { type: 'boolean', default: false },
   },
 });
 const sizes = values.sizes.split(',').map(Number);
@@ -80,7 +82,10 @@ function cpu(pid: number | 'self'): { self: number; children: number } {
  */
 class TreeSampler {
   private readonly before: Set<number>;
-  private readonly seen = new Map<number, { appium: boolean; cpu: number; alive: boolean }>();
+  private readonly seen = new Map<
+    number,
+    { ppid: number; appium: boolean; kind: string; cpu: number; alive: boolean }
+  >();
   private timer: NodeJS.Timeout | undefined;
   /** The sampler's own CPU (µs), to take out of this process's share. */
   ownCpuUs = 0;
@@ -110,13 +115,20 @@ class TreeSampler {
     return out;
   }
 
-  private isAppium(pid: number, ppid: number): boolean {
-    if (this.seen.get(ppid)?.appium) return true; // Appium's own children (adb, …) are Appium's
+  /** What a new descendant is, from its command line: Appium, a phone worker, allure-commandline. */
+  private classify(pid: number, ppid: number): { appium: boolean; kind: string } {
+    const parent = this.seen.get(ppid);
+    if (parent?.appium) return { appium: true, kind: 'appium' }; // Appium's own children (adb, …)
+    let cmd = '';
     try {
-      return /appium/i.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
     } catch {
-      return false;
+      /* gone */
     }
+    if (/appium/i.test(cmd)) return { appium: true, kind: 'appium' };
+    if (cmd.includes('runner/worker.ts')) return { appium: false, kind: 'workers' };
+    if (/allure/i.test(cmd)) return { appium: false, kind: 'allure' };
+    return { appium: false, kind: parent?.kind ?? 'other' };
   }
 
   scan(): void {
@@ -129,8 +141,8 @@ class TreeSampler {
       if (this.before.has(pid)) continue;
       const s = now.get(pid)!;
       const known = this.seen.get(pid);
-      const appium = known?.appium ?? this.isAppium(pid, s.ppid);
-      this.seen.set(pid, { appium, cpu: s.self + s.children, alive: true });
+      const { appium, kind } = known ?? this.classify(pid, s.ppid);
+      this.seen.set(pid, { ppid: s.ppid, appium, kind, cpu: s.self + s.children, alive: true });
     }
     const d = process.cpuUsage(t);
     this.ownCpuUs += d.user + d.system;
@@ -146,19 +158,32 @@ class TreeSampler {
    * (not yet in any cutime we read), minus the Appium processes that ended during the run (their CPU
    * went up into a harness process's cutime). Appium processes still alive were never counted.
    */
-  finish(): { aliveHarnessS: number; appiumEndedS: number; appiumS: number } {
+  finish(): {
+    aliveHarnessS: number;
+    appiumEndedS: number;
+    appiumS: number;
+    /** Last-sampled CPU (s) of this process's direct children by kind, and how many. */
+    byKind: Map<string, { cpuS: number; n: number }>;
+  } {
     clearInterval(this.timer);
     this.scan();
     let aliveHarnessS = 0;
     let appiumEndedS = 0;
     let appiumS = 0;
+    const byKind = new Map<string, { cpuS: number; n: number }>();
     for (const v of this.seen.values()) {
+      if (v.ppid === process.pid && !v.appium) {
+        const k = byKind.get(v.kind) ?? { cpuS: 0, n: 0 };
+        byKind.set(v.kind, { cpuS: k.cpuS + v.cpu, n: k.n + 1 });
+      }
       if (v.appium) {
+        // Only Appium's top process: its children's CPU is in its cutime already.
+        if (this.seen.get(v.ppid)?.appium) continue;
         appiumS += v.cpu;
         if (!v.alive) appiumEndedS += v.cpu;
       } else if (v.alive) aliveHarnessS += v.cpu;
     }
-    return { aliveHarnessS, appiumEndedS, appiumS };
+    return { aliveHarnessS, appiumEndedS, appiumS, byKind };
   }
 }
 
@@ -168,6 +193,9 @@ interface Row {
   wallS: number;
   harnessCpuS: number;
   labCpuS: number;
+  appiumCpuS: number;
+  /** The runner's own process (this one, less the sampler), then its children by kind. */
+  breakdown: string;
   verdicts: string;
 }
 
@@ -214,6 +242,8 @@ for (const n of sizes) {
     Object.assign(process.env, { PHONEHOME_HOME: home, PHONEHOME_CA_DIR: join(home, 'ca'), CI: 'true' });
     const lab0 = cpu(lab.pid);
     const me0 = cpu('self');
+    const sampler = new TreeSampler();
+    sampler.start();
     const t0 = process.hrtime.bigint();
     const outcome = await runSuites({
       paths: [join(REPO, 'scenarios')],
@@ -230,14 +260,28 @@ for (const n of sizes) {
     const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
     const lab1 = cpu(lab.pid);
     const me1 = cpu('self');
+    const tree = sampler.finish();
     const counts = new Map<string, number>();
     for (const r of outcome.summary.results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
     rows.push({
       phones: n,
       jobs: outcome.summary.results.length,
       wallS,
-      harnessCpuS: me1.self - me0.self + (me1.children - me0.children),
+      harnessCpuS:
+        me1.self -
+        me0.self -
+        sampler.ownCpuUs / 1e6 +
+        (me1.children - me0.children) +
+        tree.aliveHarnessS -
+        tree.appiumEndedS,
       labCpuS: lab1.self - lab0.self,
+      appiumCpuS: tree.appiumS,
+      breakdown: [
+        `runner ${(me1.self - me0.self - sampler.ownCpuUs / 1e6).toFixed(1)} s`,
+        ...[...tree.byKind].map(
+          ([k, v]) => `${k} ${v.cpuS.toFixed(1)} s (${v.n}, ${(v.cpuS / v.n).toFixed(2)} s each)`,
+        ),
+      ].join(', '),
       verdicts: [...counts].map(([k, v]) => `${v} ${k}`).join(', '),
     });
     process.stderr.write(`bench/lab-scaling: ${n} phone(s) done in ${wallS.toFixed(1)} s\n`);
@@ -252,7 +296,8 @@ for (const n of sizes) {
       /* reported by lab down itself */
     }
     await adb.stop();
-    rmSync(home, { recursive: true, force: true });
+    if (values.keep) process.stderr.write(`bench/lab-scaling: kept ${home}\n`);
+    else rmSync(home, { recursive: true, force: true });
   }
 }
 
@@ -268,12 +313,17 @@ console.log(
     'wall ×1',
     'per job ×1',
     'harness CPU s',
+    'harness CPU s / job',
     'phones CPU s',
+    ...(values.ui === 'appium' ? ['Appium CPU s (excluded)'] : []),
     'harness CPU share',
     'harness cores busy',
+    'cores / phone',
+    'phones / core',
     'verdicts',
   ].join(' | '),
 );
+const perPhone = (r: Row): number => r.harnessCpuS / r.wallS / r.phones;
 for (const r of rows) {
   const perJob = r.wallS / r.jobs / (base.wallS / base.jobs);
   const share = r.harnessCpuS / (r.harnessCpuS + r.labCpuS);
@@ -285,10 +335,28 @@ for (const r of rows) {
       (r.wallS / base.wallS).toFixed(2),
       perJob.toFixed(2),
       r.harnessCpuS.toFixed(1),
+      (r.harnessCpuS / r.jobs).toFixed(3),
       r.labCpuS.toFixed(1),
+      ...(values.ui === 'appium' ? [r.appiumCpuS.toFixed(1)] : []),
       `${(share * 100).toFixed(0)}%`,
       (r.harnessCpuS / r.wallS).toFixed(2),
+      perPhone(r).toFixed(3),
+      (1 / perPhone(r)).toFixed(1),
       r.verdicts,
     ].join(' | '),
   );
 }
+console.log('\nharness CPU by process (children: last 250 ms sample before they ended, so a little low):');
+for (const r of rows) console.log(`  ${r.phones} phone(s): ${r.breakdown}`);
+// The goals are stated for 16 phones; with other --sizes, the largest size stands in (named).
+const top = rows.reduce((a, r) => (r.phones > a.phones ? r : a), base);
+const wallRatio = top.wallS / base.wallS;
+const cores = perPhone(top);
+const at =
+  top.phones === 16 && base.phones === 1 ? '' : ` (measured: ${top.phones} vs ${base.phones} phones)`;
+console.log(
+  `ratio lab-scaling-wall-16-vs-1: ${wallRatio.toFixed(2)} (goal ≤ 1.3${at}: ${wallRatio <= 1.3 ? 'met' : 'not met'})`,
+);
+console.log(
+  `ratio lab-scaling-cores-per-phone: ${cores.toFixed(3)} (goal ≤ 0.02${at}: ${cores <= 0.02 ? 'met' : 'not met'})`,
+);

@@ -27,7 +27,7 @@ export interface HostRule {
 }
 
 export interface SessionOptions {
-  /** Where exchanges.ndjson, bodies.bin and capture.har go. */
+  /** Where capture.har goes. */
   dir: string;
   ca: LabCa;
   mode?: CaptureMode;

@@ -1,7 +1,8 @@
 /**
- * The input readers of `phonehome inspect`: a capture directory, its NDJSON (bodies in bodies.bin;
- * the format is src/capture/format.ts), a HAR 1.2 file (ours, possibly left unterminated by a
- * session that died, or one from Chrome DevTools and other tools), or raw HTTP/1.x requests. The format is told from the content,
+ * The input readers of `phonehome inspect`: a capture directory (its capture.har; or, for a run
+ * before issue 14, its NDJSON with bodies in bodies.bin; the format is src/capture/format.ts), a
+ * HAR 1.2 file (ours, possibly left unterminated by a session that died, or one from Chrome
+ * DevTools and other tools), or raw HTTP/1.x requests. The format is told from the content,
  * not the extension. Every reader yields `CaptureRecord`s with the request body as bytes, in file
  * order; problems that do not stop the reading go to `onWarning`.
  */
@@ -437,12 +438,17 @@ function parseHarText(text: string, file: string, warn: (m: string) => void): Re
   return doc.log;
 }
 
-function harHeaders(v: unknown): Headers {
+/**
+ * A HAR's headers as a record. Other tools' HARs (Chrome DevTools) list HTTP/2 pseudo-headers and
+ * mixed-case names: those are dropped and lowercased. Our own entries (`exact`, they have `_index`)
+ * hold a record's headers as they were, names included.
+ */
+function harHeaders(v: unknown, exact = false): Headers {
   const out: Headers = {};
   if (!Array.isArray(v)) return out;
   for (const h of v) {
-    if (!isObject(h) || typeof h.name !== 'string' || h.name.startsWith(':')) continue;
-    const name = h.name.toLowerCase();
+    if (!isObject(h) || typeof h.name !== 'string' || (!exact && h.name.startsWith(':'))) continue;
+    const name = exact ? h.name : h.name.toLowerCase();
     const value = typeof h.value === 'string' ? h.value : typeof h.value === 'number' ? String(h.value) : '';
     addHeader(out, name, value, true);
   }
@@ -468,13 +474,23 @@ function harRecord(e: unknown, position: number): CaptureRecord | null {
   if (!isObject(e)) return null;
   const req = isObject(e.request) ? e.request : {};
   const res = isObject(e.response) ? e.response : {};
-  const index = Number.isSafeInteger(e._index) ? (e._index as number) : position;
+  const ours = Number.isSafeInteger(e._index);
+  const index = ours ? (e._index as number) : position;
   const startedAt = str(e.startedDateTime);
   const url = str(req.url);
-  const headers = harHeaders(req.headers);
+  const headers = harHeaders(req.headers, ours);
+  // `_host` is written only when the URL does not give the host back (src/capture/writers.ts).
+  const host = typeof e._host === 'string' ? e._host : hostOf(url, headers);
   if (isObject(e._tlsFailure)) {
-    const host = str(e._host) || hostOf(url, headers);
-    return { type: 'tls-failure', index, startedAt, host, cause: str(e._tlsFailure.cause, 'unknown') };
+    const f: CaptureRecord = {
+      type: 'tls-failure',
+      index,
+      startedAt,
+      host,
+      cause: str(e._tlsFailure.cause, 'unknown'),
+    };
+    if (typeof e._tlsFailure.remoteAddress === 'string') f.remoteAddress = e._tlsFailure.remoteAddress;
+    return f;
   }
   const body = harBody(req.postData);
   const declared = num(req.bodySize, -1);
@@ -483,7 +499,7 @@ function harRecord(e: unknown, position: number): CaptureRecord | null {
     startedAt,
     method: str(req.method, 'GET'),
     url,
-    host: hostOf(url, headers),
+    host,
     httpVersion: str(req.httpVersion, 'HTTP/1.1').replace(/^HTTP\//i, ''),
     request: {
       headers,
@@ -494,19 +510,22 @@ function harRecord(e: unknown, position: number): CaptureRecord | null {
     response: null,
   };
   const status = num(res.status, 0);
-  if (status > 0) {
+  // Our writer marks a response with `_source` (a null response has none); other tools' HARs
+  // have status 0 for "no response".
+  if (status > 0 || (ours && typeof res._source === 'string')) {
     const content = isObject(res.content) ? res.content : {};
     const size = num(res.bodySize, -1);
     ex.response = {
       status,
-      headers: harHeaders(res.headers),
+      headers: harHeaders(res.headers, ours),
       bodySize: size >= 0 ? size : Math.max(0, num(content.size, 0)),
       source: res._source === 'local' ? 'local' : 'upstream',
     };
-  } else {
-    const error = str(res._error) || str(e._error);
-    if (error) ex.error = error;
   }
+  // An error can come with a response (ours: `_error` on the entry; Chrome: `response._error`).
+  const error = str(e._error) || str(res._error);
+  if (error) ex.error = error;
+  if (isObject(e._tls)) ex.tls = typeof e._tls.sni === 'string' ? { sni: e._tls.sni } : {};
   return { type: 'exchange', ...ex };
 }
 

@@ -10,7 +10,7 @@
  *   allure-results/     written by allure-mocha in the workers (steps = scenario steps, attachments)
  *   html/               allure-commandline's report
  *   junit.xml
- *   evidence/<scenario-slug>/<phone-slug>/   capture files (exchanges.ndjson, capture.har, bodies.bin),
+ *   evidence/<scenario-slug>/<phone-slug>/   capture.har (the capture; src/capture/format.ts),
  *                       findings.json, screenshot.png, logcat.txt, fingerprint.json
  *                       (attempt-N/ below it for a retry or a move: evidenceDirOf)
  * reports/latest -> <run-id>

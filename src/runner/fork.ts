@@ -25,6 +25,15 @@ function tsxLoaderUrl(): string {
   return import.meta.resolve('tsx/esm');
 }
 
+/**
+ * PHONEHOME_WORKER_CPU_PROF=DIR: a V8 CPU profile of each worker into DIR (Node refuses --cpu-prof in
+ * NODE_OPTIONS, and workers get their own execArgv), to see where the harness's CPU per phone goes.
+ */
+function profileArgs(): string[] {
+  const dir = process.env.PHONEHOME_WORKER_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 export class ForkedWorker implements PhoneWorker {
   readonly exited: Promise<void>;
   private readonly child: ChildProcess;
@@ -44,7 +53,7 @@ export class ForkedWorker implements PhoneWorker {
     mkdirSync(logs, { recursive: true });
     this.log = createWriteStream(join(logs, `${slug(phone.serial)}.log`), { flags: 'a' });
     this.child = fork(WORKER_ENTRY, [], {
-      execArgv: ['--import', tsxLoaderUrl()],
+      execArgv: ['--import', tsxLoaderUrl(), ...profileArgs()],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });

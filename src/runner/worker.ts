@@ -36,7 +36,8 @@ import { PhoneCapture } from '../capture/phone-capture.ts';
 import { readIdentifiers, type Identifier } from '../detect/index.ts';
 import { appsUnderTest } from './packages.ts';
 import { allureMeta, applyAllureMeta, readAppVersions } from '../report/allure-labels.ts';
-import { openUiDriver, type UiDriver } from '../ui/index.ts';
+import type { UiDriver } from '../ui/driver.ts';
+import { AdbUiDriver } from '../ui/adb/driver.ts';
 import { loadOverrides } from '../ui/pages/overrides.ts';
 import {
   runScenario,
@@ -160,6 +161,14 @@ async function setUp(init: WorkerInit): Promise<void> {
   // PhoneCapture.open first restores what a dead worker of this phone left (from the journal).
   await capture.open({ hostPort: state.hostPort });
   if (stopping) return;
+  // ui/index.ts (openUiDriver) loads the Appium driver and webdriverio, about 1 s of CPU at every
+  // worker's start: a phone on the ADB-only driver gets it directly (as openUiDriver builds it), and
+  // only an Appium phone imports the rest (issue 14, harness CPU per phone).
+  if (p.ui === 'adb') {
+    state.ui = new AdbUiDriver(device, { timeoutMs: device.timeoutMs });
+    return;
+  }
+  const { openUiDriver } = await import('../ui/index.ts');
   state.ui = await openUiDriver({
     kind: p.ui,
     device,

@@ -2,6 +2,10 @@
  * What the phone sent during one scenario run: every capture record from the scenario's start (the
  * session's `record` events), each analysed once on arrival (decode + detect, src/detect/pipeline.ts)
  * with a detector for the run's canaries, the phone's identifiers and the liveness probe's token.
+ * The analysis runs off the proxy's event loop (src/detect/pool.ts): `observed` grows in arrival
+ * order as analyses complete (a record waits for those that arrived before it), and whoever reads
+ * the evidence for a verdict first awaits `settled()` (waitQuiet does). An analysis that failed is
+ * kept in `analysisErrors`, naming the exchange, and makes the verdict broken (executor.ts).
  *
  * Probe attribution (liveness.ts): a record is the probe's (`probe: true`, left out of assertions,
  * findings, hosts and trackers) when it went to the probe host, or when it carries the probe token and
@@ -11,8 +15,8 @@
  */
 import type { CaptureRecord } from '../capture/exchange.ts';
 import type { CaptureSession } from '../capture/session.ts';
-import type { Detector } from '../detect/index.ts';
-import { analyseRecord, type AnalyseOptions, type InspectedExchange } from '../detect/pipeline.ts';
+import type { InspectedExchange } from '../detect/pipeline.ts';
+import type { Analyser } from '../detect/pool.ts';
 
 export interface Observed {
   /** Arrival order within the scenario (0-based). */
@@ -28,13 +32,28 @@ export interface Observed {
 
 export type RecordSource = Pick<CaptureSession, 'on' | 'off'>;
 
+/** A record whose analysis is under way (or done, waiting for those that arrived before it). */
+interface Pending {
+  at: number;
+  record: CaptureRecord;
+  duringProbe: boolean;
+  done?: InspectedExchange | Error;
+}
+
 export class Evidence {
   readonly observed: Observed[] = [];
+  /** Every record in arrival order, analysed or not (the liveness probe asks what the capture saw). */
+  readonly arrived: CaptureRecord[] = [];
   /** Date.now() of the last record (or of start()). */
   lastAt = Date.now();
   captureError: Error | undefined;
   probing = false;
+  /** Analyses that failed (the exchange is not in `observed`): the verdict cannot be passed. */
+  readonly analysisErrors: Error[] = [];
   private readonly waiters = new Set<() => void>();
+  /** Arrived and not yet in `observed`, in arrival order. */
+  private readonly queue: Pending[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly onRecord = (r: CaptureRecord): void => this.add(r);
   private readonly onError = (e: Error): void => {
     this.captureError ??= e;
@@ -42,12 +61,11 @@ export class Evidence {
 
   constructor(
     private readonly source: RecordSource,
-    private readonly detector: Detector,
+    /** Decode + detect with the run's canaries, identifiers and keys (a pool's analyser). */
+    private readonly analyser: Pick<Analyser, 'analyse'>,
     readonly probeHost: string,
     readonly probeToken: string,
     private readonly canaries: ReadonlySet<string>,
-    /** Decryption keys for the decoders (`phonehome run --key`). */
-    private readonly analyse: AnalyseOptions = {},
   ) {}
 
   /** Date.now() when start() was called. */
@@ -66,25 +84,93 @@ export class Evidence {
   }
 
   private add(record: CaptureRecord): void {
-    const full = analyseRecord(record, this.detector, this.analyse);
+    this.lastAt = Date.now();
+    const p: Pending = { at: this.lastAt, record, duringProbe: this.probing };
+    this.queue.push(p);
+    this.arrived.push(record);
+    for (const w of [...this.waiters]) w();
+    const done = this.analyser.analyse(record).then(
+      (r) => void (p.done = r),
+      (e: unknown) => void (p.done = e instanceof Error ? e : new Error(String(e))),
+    );
+    const tracked = done.then(() => {
+      this.inFlight.delete(tracked);
+      this.drain();
+    });
+    this.inFlight.add(tracked);
+  }
+
+  /** Moves the analysed head of the queue to `observed`, keeping arrival order. */
+  private drain(): void {
+    let moved = false;
+    while (this.queue.length && this.queue[0]!.done) {
+      const p = this.queue.shift()!;
+      if (p.done instanceof Error) {
+        this.analysisErrors.push(p.done);
+        continue;
+      }
+      this.observed.push(this.observe(p, p.done!));
+      moved = true;
+    }
+    if (moved) for (const w of [...this.waiters]) w();
+  }
+
+  private observe(p: Pending, full: InspectedExchange): Observed {
     const token = (f: { kind: string; value: string }) => f.kind === 'canary' && f.value === this.probeToken;
     const hasToken = full.findings.some(token);
     const hasCanary = full.findings.some((f) => f.kind === 'canary' && this.canaries.has(f.value));
     const inspected = hasToken ? { ...full, findings: full.findings.filter((f) => !token(f)) } : full;
-    const toProbeHost = record.host.toLowerCase() === this.probeHost;
-    this.lastAt = Date.now();
-    this.observed.push({
+    const toProbeHost = p.record.host.toLowerCase() === this.probeHost;
+    return {
       seq: this.observed.length,
-      at: this.lastAt,
-      record,
+      at: p.at,
+      record: p.record,
       inspected,
       probe: toProbeHost || (hasToken && !hasCanary),
-      duringProbe: this.probing,
-    });
-    for (const w of [...this.waiters]) w();
+      duringProbe: p.duringProbe,
+    };
   }
 
-  /** Resolves with the first record (from `fromSeq` on) that `pred` accepts, or null at `deadline`. */
+  /** Resolves once every record that arrived so far is analysed (in `observed` or `analysisErrors`). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size) await Promise.all([...this.inFlight]);
+  }
+
+  /** The failed analyses as one line for a verdict, or undefined when none failed. */
+  analysisProblem(): string | undefined {
+    const n = this.analysisErrors.length;
+    if (n === 0) return undefined;
+    return `${n} captured exchange${n === 1 ? '' : 's'} could not be analysed, so the evidence is incomplete: ${this.analysisErrors
+      .slice(0, 3)
+      .map((e) => e.message)
+      .join('; ')}${n > 3 ? '; …' : ''}`;
+  }
+
+  /**
+   * Resolves with the first record that arrived (from `from` in `arrived` on, analysed or not) that
+   * `pred` accepts, or null at `deadline`.
+   */
+  waitForRecord(
+    pred: (r: CaptureRecord) => boolean,
+    deadline: number,
+    from = 0,
+  ): Promise<CaptureRecord | null> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const hit = this.arrived.slice(from).find(pred);
+        if (hit || Date.now() >= deadline) {
+          clearTimeout(timer);
+          this.waiters.delete(check);
+          resolve(hit ?? null);
+        }
+      };
+      this.waiters.add(check);
+      const timer = setTimeout(check, Math.max(0, deadline - Date.now()));
+      check();
+    });
+  }
+
+  /** Resolves with the first analysed record (from `fromSeq` on) that `pred` accepts, or null at `deadline`. */
   waitFor(pred: (o: Observed) => boolean, deadline: number, fromSeq = 0): Promise<Observed | null> {
     return new Promise((resolve) => {
       const check = (): void => {
@@ -103,14 +189,14 @@ export class Evidence {
 
   /**
    * Waits until no record has arrived for `quietMs` (counting from `since` at the earliest), or until
-   * `deadline`; resolves to whether it got quiet.
+   * `deadline`, and then until what arrived is analysed (settled()); resolves to whether it got quiet.
    */
   async waitQuiet(quietMs: number, deadline: number, since = Date.now()): Promise<boolean> {
     for (;;) {
       const now = Date.now();
       const quietFrom = Math.max(this.lastAt, since);
-      if (now - quietFrom >= quietMs) return true;
-      if (now >= deadline) return false;
+      if (now - quietFrom >= quietMs) return this.settled().then(() => true);
+      if (now >= deadline) return this.settled().then(() => false);
       await new Promise((r) => setTimeout(r, Math.min(quietFrom + quietMs - now, deadline - now, 100)));
     }
   }

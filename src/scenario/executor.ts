@@ -33,7 +33,8 @@ import { randomBytes } from 'node:crypto';
 import type { BypassMonitor, BypassReport, TrafficSnapshot } from '../capture/bypass.ts';
 import type { CaptureSession } from '../capture/session.ts';
 import type { Wiring } from '../capture/wiring.ts';
-import { createDetector, loadCatalogue, type Catalogue, type Identifier } from '../detect/index.ts';
+import { loadCatalogue, type Catalogue, type Identifier } from '../detect/index.ts';
+import { sharedAnalysisPool, type AnalysisPool } from '../detect/pool.ts';
 import { DeviceUnavailableError, type Device, type Fingerprint } from '../device/index.ts';
 import type { InspectedExchange } from '../detect/pipeline.ts';
 import type { StepResult } from '../report/run-folder.ts';
@@ -144,6 +145,8 @@ export interface RunScenarioOptions {
   catalogue?: Catalogue;
   /** Decryption keys by name (`mistat`, `sensors`, or a host pattern), as `phonehome run --key`. */
   keys?: Record<string, Buffer>;
+  /** Where decode + detect run (default: the process's shared worker pool, src/detect/pool.ts). */
+  analysisPool?: AnalysisPool;
   /** Positive controls of earlier scenarios on this phone in this run; this scenario's are added. */
   controls?: ControlRegistry;
   /** Locator data for this phone (locators.json + its firmware overrides: phoneLocators()); default: the shipped file. */
@@ -443,6 +446,7 @@ class Run implements StepRuntime {
   async startEvidence(): Promise<void> {
     // Let what is already on its way land first, so it falls before the window.
     await this.evidence.waitQuiet(this.t.quietMs, Date.now() + this.t.settleTimeoutMs);
+    await this.evidence.settled();
     this.evidence.markWindow();
     this.firstActionAt = undefined;
   }
@@ -486,6 +490,7 @@ class Run implements StepRuntime {
   async positive(step: Step, args: Record<string, unknown>): Promise<void> {
     const a = args as unknown as UploadArgs;
     await this.settle();
+    await this.evidence.settled();
     let r = checkUpload(a, this.evidence.window(), this.ctxNow());
     // Apps of the scenario already went around the capture: their channel is not this one.
     if (r.status === 'failed' && this.phone.bypass) await this.bypassProblems();
@@ -498,8 +503,12 @@ class Run implements StepRuntime {
         undefined,
         () => checkUpload(a, this.evidence.window(), this.ctxNow()).status === 'passed',
       );
+      await this.evidence.settled();
       r = checkUpload(a, this.evidence.window(), this.ctxNow());
     }
+    // A missing upload may sit in an exchange that could not be analysed: that is no failure.
+    const unanalysed = this.evidence.analysisProblem();
+    if (r.status === 'failed' && unanalysed) r = { ...r, status: 'broken', message: `${r.message}; ${unanalysed}` };
     let final: CheckResult = r;
     if (r.status !== 'passed') {
       // A missing upload with a dead capture says nothing about the phone: probe to tell them apart.
@@ -559,6 +568,7 @@ class Run implements StepRuntime {
         )[0]!,
       );
     // readable + the records' own verdict
+    await this.evidence.settled();
     const ctx = this.ctxNow();
     const records = isRequest
       ? checkNoRequest(String(a.host), this.evidence.window(), ctx)
@@ -568,6 +578,9 @@ class Run implements StepRuntime {
     if (records.status === 'broken') unproven.push(records.message.replace(/^cannot prove that [^:]*: /, ''));
     // complete
     unproven.push(...(early.length ? early : await this.bypassProblems()));
+    // readable: every exchange captured was analysed
+    const unanalysed = this.evidence.analysisProblem();
+    if (unanalysed) unproven.push(unanalysed);
     // controlled
     if (controlProblem) unproven.push(controlProblem);
     // waited
@@ -759,6 +772,7 @@ class Run implements StepRuntime {
    * counts. Returns the verdict change, if any.
    */
   async recheck(): Promise<{ status: 'failed' | 'broken'; message: string } | undefined> {
+    await this.evidence.settled();
     const ctx = this.ctxNow();
     for (const p of this.passedNegatives) {
       const records = this.evidence.observed.slice(p.windowFrom);
@@ -959,15 +973,13 @@ export async function runScenario(
 
   const probeToken = `phprobe${randomBytes(6).toString('hex')}`;
   const values = Object.values(canaries);
-  const detector = createDetector({ canaries: [...values, probeToken], identifiers: phone.identifiers });
-  const evidence = new Evidence(
-    phone.capture,
-    detector,
-    PROBE_HOST,
-    probeToken,
-    new Set(values),
-    opts.keys ? { keys: opts.keys } : {},
-  );
+  // Built here first (a bad canary throws now), then in each analysis worker once.
+  const analyser = (opts.analysisPool ?? sharedAnalysisPool()).analyser({
+    canaries: [...values, probeToken],
+    identifiers: phone.identifiers,
+    ...(opts.keys ? { keys: opts.keys } : {}),
+  });
+  const evidence = new Evidence(phone.capture, analyser, PROBE_HOST, probeToken, new Set(values));
   const check: CheckContext = {
     catalogue: opts.catalogue ?? loadCatalogue(),
     canaries,
@@ -1038,10 +1050,18 @@ export async function runScenario(
       }
     }
     evidence.stop();
+    // What arrived before stop() is analysed before anything reads it for the verdict and the report.
+    await evidence.settled();
+    analyser.release();
   }
   if (evidence.captureError && status === 'passed') {
     status = 'broken';
     message = `the capture failed during the scenario, so its evidence is incomplete: ${evidence.captureError.message}`;
+  }
+  const unanalysed = evidence.analysisProblem();
+  if (unanalysed && status === 'passed') {
+    status = 'broken';
+    message = unanalysed;
   }
   const result = outcome(status, message, run, evidence);
   try {

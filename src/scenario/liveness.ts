@@ -26,11 +26,12 @@
  *   mark records that arrived while a probe ran.
  */
 import type { Wiring } from '../capture/wiring.ts';
+import type { CaptureRecord } from '../capture/exchange.ts';
 import type { Device } from '../device/index.ts';
 import { KEYCODE, type UiDriver } from '../ui/driver.ts';
 import { targetOf, type LocatorData } from '../ui/pages/index.ts';
 import { StepBroken, messageOf } from './errors.ts';
-import type { Evidence, Observed } from './evidence.ts';
+import type { Evidence } from './evidence.ts';
 
 export const PROBE_HOST = 'phonehome-liveness.invalid';
 
@@ -90,18 +91,17 @@ async function diagnose(d: ProbeDeps): Promise<string> {
 export async function probeLiveness(d: ProbeDeps, n: number): Promise<number> {
   const started = Date.now();
   const url = `http://${PROBE_HOST}/${d.evidence.probeToken}/${n}`;
-  const from = d.evidence.observed.length;
+  // What arrived, analysed or not: the probe asks whether the capture sees the phone's traffic.
+  const from = d.evidence.arrived.length;
   let before: Front = 'other';
-  let seen: Observed | null;
+  let seen: CaptureRecord | null;
   d.evidence.probing = true;
   try {
     before = await front(d);
     await d.ui.openUrl(url, { packageName: d.browserPackage });
-    seen = await d.evidence.waitFor(
-      (o) =>
-        o.record.host === PROBE_HOST &&
-        o.record.type === 'exchange' &&
-        o.record.url.includes(`/${d.evidence.probeToken}/${n}`),
+    seen = await d.evidence.waitForRecord(
+      (r) =>
+        r.host === PROBE_HOST && r.type === 'exchange' && r.url.includes(`/${d.evidence.probeToken}/${n}`),
       Date.now() + d.timeoutMs,
       from,
     );
@@ -126,8 +126,6 @@ export async function probeLiveness(d: ProbeDeps, n: number): Promise<number> {
     );
   }
   const ms = Date.now() - started;
-  d.log(
-    `liveness probe ${n}: ${url} captured as #${seen.record.index} after ${ms} ms (phone was on the ${before})`,
-  );
+  d.log(`liveness probe ${n}: ${url} captured as #${seen.index} after ${ms} ms (phone was on the ${before})`);
   return ms;
 }

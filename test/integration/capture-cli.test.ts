@@ -4,10 +4,12 @@
  * is driven meanwhile through the adb CLI. Then `phonehome inspect` on what it wrote.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabCa } from '../../src/capture/ca.ts';
+import type { CaptureRecord } from '../../src/capture/exchange.ts';
+import { readCaptureFile } from '../../src/inspect/read.ts';
 import { Journal } from '../../src/capture/journal.ts';
 import type { LabPhone } from '../../src/virtual/lab/virtual-lab.ts';
 import {
@@ -133,10 +135,14 @@ describe('phonehome capture (CLI) on virtual phones', function () {
     assert.equal(s.caMethod, 'system-tmpfs', 'auto never remounts /system (issue 11 §2)');
     assert.match(s.coverage ?? '', /decrypted/);
     assert.equal(s.restored, true);
-    const lines = readFileSync(join(dir, 'exchanges.ndjson'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { type: string; host: string });
+    // Since issue 14 the HAR is the capture's one file: JSON.parse (no repair) proves it closed.
+    assert.equal(existsSync(join(dir, 'exchanges.ndjson')), false, 'no NDJSON beside the HAR');
+    const har = JSON.parse(readFileSync(join(dir, 'capture.har'), 'utf8')) as {
+      log: { entries: Array<{ _tlsFailure?: unknown }> };
+    };
+    const lines: CaptureRecord[] = [];
+    for await (const rec of readCaptureFile(join(dir, 'capture.har'))) lines.push(rec);
+    assert.equal(har.log.entries.length, lines.length, 'the HAR is closed and holds every record');
     assert.equal(s.exchanges, lines.filter((l) => l.type === 'exchange').length, 'exchanges as written');
     assert.equal(
       s.tlsFailures,
@@ -147,8 +153,6 @@ describe('phonehome capture (CLI) on virtual phones', function () {
       lines.some((l) => l.host === SENSORS_HOST),
       'the Sensors upload was captured',
     );
-    const har = JSON.parse(readFileSync(join(dir, 'capture.har'), 'utf8')) as { log: { entries: unknown[] } };
-    assert.equal(har.log.entries.length, lines.length, 'the HAR is closed and holds every record');
     assert.deepEqual(await snapshot(adb, { rooted: true }), before, 'the phone is as it was');
     assert.deepEqual(journalFiles(), [], 'the journal is empty');
     captured = { dir, can };

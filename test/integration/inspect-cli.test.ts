@@ -1,7 +1,7 @@
 /**
  * `phonehome inspect` end to end: bin/phonehome.js in a child process on capture files written the
- * way a capture session writes them (NDJSON + bodies.bin, HAR) and on raw HTTP requests, with Sensors
- * payloads from the virtual phone's encoders.
+ * way a capture session writes them (HAR; NDJSON + bodies.bin as runs before issue 14 did) and on
+ * raw HTTP requests, with Sensors payloads from the virtual phone's encoders.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -15,6 +15,7 @@ import { cliEnv, startAdbServer, type TestAdbServer } from '../support/lab.ts';
 import { Netns, netnsUnavailable } from '../support/netns.ts';
 import { runAdb } from '../../src/virtual/lab/adb-client.ts';
 import type { RunSummary } from '../../src/report/run-folder.ts';
+import { readCaptureFile } from '../../src/inspect/read.ts';
 
 /** A positive control: it passes only when com.miui.analytics' uploads reach the capture. */
 const SCENARIO = resolve('scenarios/system-ui-events.yaml');
@@ -145,15 +146,13 @@ describe('a phone on another host, attached by adb connect (network namespace)',
     const walk = (d: string): void => {
       for (const e of readdirSync(d, { withFileTypes: true })) {
         if (e.isDirectory()) walk(join(d, e.name));
-        else if (e.name === 'exchanges.ndjson') files.push(join(d, e.name));
+        else if (e.name === 'capture.har') files.push(join(d, e.name));
       }
     };
     walk(evidence);
-    const hosts = files
-      .flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean))
-      .map((l) => JSON.parse(l) as { type: string; host?: string })
-      .filter((x) => x.type === 'exchange')
-      .map((x) => x.host ?? '');
+    const hosts: string[] = [];
+    for (const f of files)
+      for await (const x of readCaptureFile(f)) if (x.type === 'exchange') hosts.push(x.host);
     assert.ok(
       hosts.length > 0 && hosts.every((h) => /\.(xiaomi|miui)\.com$/.test(h)),
       `uploads from the phone in the evidence: ${JSON.stringify(hosts)}`,

@@ -57,8 +57,8 @@ function collect<T>(parse: (arg: string) => T): (arg: string, acc: T[] | undefin
 
 const HELP = `
 FILE is told apart by its content:
-  a capture directory      reads exchanges.ndjson (bodies from bodies.bin), else capture.har
-  NDJSON                   one capture record per line, as a capture session writes it
+  a capture directory      reads capture.har (a run before issue 14: exchanges.ndjson + bodies.bin)
+  NDJSON                   one capture record per line, as capture sessions wrote it before issue 14
   HAR 1.2                  ours (an unterminated one is repaired) or saved from Chrome DevTools
   raw HTTP/1.x requests    e.g. 'POST /sa?project=p HTTP/1.1' + headers + body; several in a row
 

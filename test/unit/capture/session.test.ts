@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { LabCa } from '../../../src/capture/ca.ts';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import { CaptureSession, hostMatches, modeFor, type SessionOptions } from '../../../src/capture/session.ts';
-import { NDJSON_FILE } from '../../../src/capture/format.ts';
+import { HAR_FILE } from '../../../src/capture/format.ts';
 import { eventually, exchanges } from '../../support/capture.ts';
 
 interface Answer {
@@ -134,7 +134,7 @@ describe('capture session', function () {
     assert.equal(outcome, 'ECONNREFUSED', `connecting via ${ipv4.address}:${s.port}`);
   });
 
-  it('block (default): answered locally, recorded with source local, streamed to NDJSON', async () => {
+  it('block (default): answered locally, recorded with source local, streamed to the HAR', async () => {
     const { s, records } = await start();
     const a = await viaProxy(s.port, 'POST', 'http://sa.api.intl.miui.com/sa?project=p', {
       body: Buffer.from('data=eyJhIjoxfQ%3D%3D'),
@@ -148,8 +148,8 @@ describe('capture session', function () {
     assert.equal(x.request.body.toString(), 'data=eyJhIjoxfQ%3D%3D');
     assert.equal(x.response?.source, 'local');
     await s.stop();
-    const lines = readFileSync(join(s.dir, NDJSON_FILE), 'utf8').trimEnd().split('\n');
-    assert.equal(lines.length, 1);
+    const har = JSON.parse(readFileSync(join(s.dir, HAR_FILE), 'utf8')) as { log: { entries: unknown[] } };
+    assert.equal(har.log.entries.length, 1);
     assert.equal(s.counts.exchanges, 1);
   });
 

@@ -1,10 +1,11 @@
 /**
- * The capture files (src/capture/writers.ts) read back by inspect's reader (src/inspect/read.ts),
- * which was written separately against the format (src/capture/format.ts): NDJSON with bodies in
- * bodies.bin, HAR 1.2 with non-UTF-8 bodies as base64, TLS failures in both.
+ * The capture file (src/capture/writers.ts) read back by inspect's reader (src/inspect/read.ts),
+ * which was written separately against the format (src/capture/format.ts): HAR 1.2 alone since
+ * issue 14, with non-UTF-8 bodies as base64 and every field of every record kind surviving; and a
+ * capture directory in the old format (NDJSON + bodies.bin) still read.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -90,6 +91,75 @@ const RECORDS: CaptureRecord[] = [
     },
     response: { status: 200, headers: {}, bodySize: 0, source: 'local' },
   },
+  {
+    // chunked and dropped at the cap: size unknown
+    type: 'exchange',
+    index: 5,
+    startedAt: '2026-01-02T03:04:05.500Z',
+    method: 'PUT',
+    url: 'https://sa.api.intl.miui.com:8443/up',
+    host: 'sa.api.intl.miui.com',
+    httpVersion: '1.1',
+    request: {
+      // repeated headers as the session joins them, in order; names as recorded
+      headers: { 'transfer-encoding': 'chunked', 'x-dup': 'b, a', cookie: 'z=1; y=2', 'X-Mixed': 'v' },
+      body: Buffer.alloc(0),
+      bodySize: -1,
+      truncated: true,
+    },
+    // a response and an error together; `set-cookie` repeated
+    response: { status: 502, headers: { 'set-cookie': 's=1, t=2' }, bodySize: 7, source: 'upstream' },
+    error: 'upstream reset after the headers',
+    tls: {},
+  },
+  {
+    // a host the URL does not give back (URL would lowercase it / rewrite the number)
+    type: 'exchange',
+    index: 6,
+    startedAt: '2026-01-02T03:04:05.600Z',
+    method: 'POST',
+    url: 'http://1.2.3/x?q',
+    host: 'Collector.EXAMPLE',
+    httpVersion: '2.0',
+    request: {
+      headers: {},
+      body: Buffer.from([0xef, 0xbb, 0xbf, 0x41, 0x00]),
+      bodySize: 5,
+      truncated: false,
+    },
+    response: { status: 204, headers: {}, bodySize: 0, source: 'local' },
+  },
+  {
+    type: 'exchange',
+    index: 7,
+    startedAt: '2026-01-02T03:04:05.700Z',
+    method: 'GET',
+    url: 'http://10.0.2.2:8080/ping',
+    host: '10.0.2.2',
+    httpVersion: '1.0',
+    request: { headers: { host: '10.0.2.2:8080' }, body: Buffer.alloc(0), bodySize: 0, truncated: false },
+    response: null,
+  },
+  {
+    // no SNI: the host is the client's address, which is no URL host
+    type: 'tls-failure',
+    index: 8,
+    startedAt: '2026-01-02T03:04:05.800Z',
+    host: '::ffff:127.0.0.1',
+    cause: 'closed',
+  },
+  {
+    // a URL that does not parse (a port out of range): the host cannot come from it
+    type: 'exchange',
+    index: 9,
+    startedAt: '2026-01-02T03:04:05.900Z',
+    method: 'GET',
+    url: 'http://sa.api.intl.miui.com:99999/',
+    host: 'sa.api.intl.miui.com',
+    httpVersion: '1.1',
+    request: { headers: {}, body: Buffer.alloc(0), bodySize: 0, truncated: false },
+    response: null,
+  },
 ];
 
 async function readAll(path: string): Promise<{ records: CaptureRecord[]; warnings: string[] }> {
@@ -110,29 +180,76 @@ describe('capture writers → read.ts', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('NDJSON (the capture directory) reads back every record exactly, bodies from bodies.bin', async () => {
+  it('the capture directory is the HAR alone and reads back every record exactly', async () => {
+    assert.ok(existsSync(join(dir, HAR_FILE)));
+    assert.equal(existsSync(join(dir, NDJSON_FILE)), false, 'no NDJSON since issue 14');
+    assert.equal(existsSync(join(dir, BODIES_FILE)), false, 'no bodies.bin since issue 14');
     const { records, warnings } = await readAll(dir);
     assert.deepEqual(warnings, []);
     assert.deepEqual(records, RECORDS);
   });
 
-  it('NDJSON holds body references, not bodies; bodies.bin is the bodies back to back', () => {
-    const lines = readFileSync(join(dir, NDJSON_FILE), 'utf8').trimEnd().split('\n');
-    assert.equal(lines.length, RECORDS.length);
-    const parsed = lines.map((l) => JSON.parse(l) as Json);
-    const first = (RECORDS[0] as Extract<CaptureRecord, { type: 'exchange' }>).request.body;
-    assert.deepEqual(parsed[0]!.request.body, { file: BODIES_FILE, offset: 0, length: first.length });
-    assert.deepEqual(parsed[2]!.request.body, {
-      file: BODIES_FILE,
-      offset: first.length,
-      length: binary.length,
-    });
-    assert.equal(parsed[3]!.request.body, null);
-    assert.equal(parsed[4]!.request.body, null, 'a truncated body keeps its size only');
-    assert.equal(parsed[4]!.request.bodySize, 99999999);
-    assert.equal(parsed[1]!.type, 'tls-failure');
-    const bodies = readFileSync(join(dir, BODIES_FILE));
-    assert.ok(bodies.equals(Buffer.concat([first, binary])));
+  it('writes what HAR has no field for only where needed', () => {
+    const har = JSON.parse(readFileSync(join(dir, HAR_FILE), 'utf8')) as { log: Json };
+    const e = har.log.entries as Json[];
+    assert.equal(e[0]!._host, undefined, 'the host is in the URL');
+    assert.deepEqual(e[0]!._tls, { sni: 'sa.api.intl.miui.com' });
+    assert.deepEqual(e[1]!._tlsFailure, { cause: 'cert-rejected', remoteAddress: '127.0.0.1' });
+    assert.equal(e[1]!._host, undefined);
+    assert.equal(e[2]!._tls, undefined, 'plain HTTP');
+    assert.equal(e[5]!._host, undefined, 'host:port in the URL');
+    assert.equal(e[5]!.request._bodySize, -1);
+    assert.equal(e[6]!._host, 'Collector.EXAMPLE');
+    assert.equal(e[7]!._host, undefined, 'a plain IPv4 host');
+    assert.equal(e[8]!._host, '::ffff:127.0.0.1');
+    assert.equal(e[9]!._host, 'sa.api.intl.miui.com');
+  });
+
+  it('a directory reused from an old run loses its stale NDJSON and bodies.bin', async () => {
+    const reused = mkdtempSync(join(tmpdir(), 'phonehome-writers-reused-'));
+    try {
+      writeFileSync(
+        join(reused, NDJSON_FILE),
+        '{"type":"tls-failure","index":0,"host":"stale","cause":"x"}\n',
+      );
+      writeFileSync(join(reused, BODIES_FILE), 'stale');
+      const w = new CaptureWriter(reused, { name: 'phonehome', version: '0.1.0' });
+      w.write(RECORDS[0]!);
+      await w.close();
+      assert.equal(existsSync(join(reused, NDJSON_FILE)), false);
+      assert.equal(existsSync(join(reused, BODIES_FILE)), false);
+      assert.deepEqual((await readAll(reused)).records, [RECORDS[0]]);
+    } finally {
+      rmSync(reused, { recursive: true, force: true });
+    }
+  });
+
+  it('a capture directory in the old format (NDJSON + bodies.bin) still reads back every record', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'phonehome-writers-old-'));
+    try {
+      // Written here the way the writer did before issue 14.
+      const lines: string[] = [];
+      const bodies: Buffer[] = [];
+      let offset = 0;
+      for (const r of RECORDS) {
+        if (r.type !== 'exchange') {
+          lines.push(JSON.stringify(r));
+          continue;
+        }
+        const b = r.request.body;
+        const ref = b.length > 0 ? { file: BODIES_FILE, offset, length: b.length } : null;
+        bodies.push(b);
+        offset += b.length;
+        lines.push(JSON.stringify({ ...r, request: { ...r.request, body: ref } }));
+      }
+      writeFileSync(join(old, NDJSON_FILE), `${lines.join('\n')}\n`);
+      writeFileSync(join(old, BODIES_FILE), Buffer.concat(bodies));
+      const { records, warnings } = await readAll(old);
+      assert.deepEqual(warnings, []);
+      assert.deepEqual(records, RECORDS);
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+    }
   });
 
   it('the HAR parses as JSON, is HAR 1.2 with every required field on every entry', () => {
@@ -198,20 +315,6 @@ describe('capture writers → read.ts', () => {
     assert.ok(Buffer.from(ads!.request.postData.text, 'base64').equals(binary));
     assert.equal(tracking!.response.status, 0);
     assert.equal(tracking!._error, 'aborted by the client or upstream');
-  });
-
-  it('the HAR reads back the same records (without the SNI, which HAR has no place for)', async () => {
-    const { records, warnings } = await readAll(join(dir, HAR_FILE));
-    assert.deepEqual(warnings, []);
-    const expected = RECORDS.map((r) => {
-      if (r.type !== 'exchange') {
-        const { remoteAddress: _drop, ...rest } = r;
-        return rest;
-      }
-      const { tls: _tls, ...rest } = r;
-      return rest;
-    });
-    assert.deepEqual(records, expected);
   });
 
   it('a HAR left open by a writer that was never closed is repaired by the reader', async () => {

@@ -16,7 +16,10 @@ export interface RecordSpec {
 
 export type Spec = RecordSpec | { type: 'tls-failure'; host: string; cause: string };
 
-/** Writes `exchanges.ndjson` + `bodies.bin` in `dir`, returning the NDJSON lines (without a final newline). */
+/**
+ * Writes `exchanges.ndjson` + `bodies.bin` in `dir` (the capture format before issue 14, which inspect
+ * still reads for old runs), returning the NDJSON lines (without a final newline).
+ */
 export function writeNdjsonCapture(dir: string, specs: Spec[], opts: { tail?: string } = {}): string[] {
   mkdirSync(dir, { recursive: true });
   const bodies: Buffer[] = [];

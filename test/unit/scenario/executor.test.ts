@@ -8,6 +8,8 @@
 import assert from 'node:assert/strict';
 import { getStatusFromError } from 'allure-js-commons/sdk';
 import { DeviceError } from '../../../src/device/index.ts';
+import type { AnalysedRecord } from '../../../src/detect/pipeline.ts';
+import { AnalysisPool, type AnalyserConfig } from '../../../src/detect/pool.ts';
 import {
   makeCanaries,
   resolveArgs,
@@ -235,6 +237,38 @@ describe('runScenario with fakes', () => {
     assert.equal(out.status, 'passed', out.message);
     assert.deepEqual(out.hosts, []);
     assert.deepEqual(out.findings, []);
+  });
+
+  it('an exchange whose analysis failed makes a negative check broken, naming it, never passed', async () => {
+    const p = new FakePhone();
+    p.onUrl = (url) => p.send(exchange(url));
+    // A pool whose worker lost every exchange but the probe's (the probe must still be seen).
+    const inline = new AnalysisPool({ size: 0 });
+    const analysisPool = {
+      analyser: (config: AnalyserConfig) => {
+        const a = inline.analyser(config);
+        return {
+          analyse: (r: AnalysedRecord) =>
+            r.host === PROBE_HOST
+              ? a.analyse(r)
+              : Promise.reject(
+                  new Error(`exchange #${r.index} was not analysed: the analysis worker crashed (boom)`),
+                ),
+          release: () => a.release(),
+        };
+      },
+    } as unknown as AnalysisPool;
+    const out = await runScenario(
+      scenario([...visit, step('assertNoUpload', { containing: 'canary' })]),
+      p.session(),
+      rep(),
+      { ...OPTS, analysisPool },
+    );
+    assert.equal(out.status, 'broken', out.message);
+    assert.match(
+      out.message ?? '',
+      /could not be analysed.*exchange #\d+ was not analysed: the analysis worker crashed/s,
+    );
   });
 
   it('optional failures are recorded and the scenario goes on; a required one stops it', async () => {
