@@ -21,6 +21,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { UserFacingError } from '../util/user-facing.ts';
 import type { Catalogue, TrackerEntry, UploadTiming, VendorDomains } from './catalogue.ts';
 import { createDetector, type Detector, type Identifier } from './detector.ts';
 import {
@@ -312,13 +313,28 @@ export class AnalysisPool {
 let shared: AnalysisPool | undefined;
 
 /**
- * The process's pool (default size, PHONEHOME_ANALYSIS_POOL overrides it; 0 = inline), made on first
- * use. Its idle workers are unref'd, so it needs no close.
+ * The process's pool, made on first use: inline (size 0) unless PHONEHOME_ANALYSIS_POOL names a
+ * number of worker threads. Inline is the default because a runner worker serves one phone, whose
+ * uploads come a few per second: analysing one (~0.6 ms of CPU, bench/README.md) never keeps the
+ * proxy waiting, while a worker thread costs each phone's process about a second of CPU to start
+ * (tsx compiles the decode and detect modules again in the thread) and its own heap, which is what
+ * bench:lab-scaling counts per phone. Threads pay for a proxy under sustained load: bench:capture
+ * measures both. Idle workers are unref'd, so the pool needs no close.
  */
 export function sharedAnalysisPool(): AnalysisPool {
   if (!shared) {
     const env = process.env.PHONEHOME_ANALYSIS_POOL;
-    shared = new AnalysisPool(env !== undefined && env !== '' ? { size: Number(env) } : {});
+    let size = 0;
+    if (env !== undefined && env !== '') {
+      size = Number(env);
+      if (!Number.isInteger(size) || size < 0 || size > 64)
+        throw new UserFacingError(
+          `PHONEHOME_ANALYSIS_POOL="${env}" is not a number of threads`,
+          'set it to 0 (analyse on the proxy thread, the default) or to 1-64 worker threads, or unset it',
+          2,
+        );
+    }
+    shared = new AnalysisPool({ size });
   }
   return shared;
 }

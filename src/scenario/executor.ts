@@ -508,7 +508,8 @@ class Run implements StepRuntime {
     }
     // A missing upload may sit in an exchange that could not be analysed: that is no failure.
     const unanalysed = this.evidence.analysisProblem();
-    if (r.status === 'failed' && unanalysed) r = { ...r, status: 'broken', message: `${r.message}; ${unanalysed}` };
+    if (r.status === 'failed' && unanalysed)
+      r = { ...r, status: 'broken', message: `${r.message}; ${unanalysed}` };
     let final: CheckResult = r;
     if (r.status !== 'passed') {
       // A missing upload with a dead capture says nothing about the phone: probe to tell them apart.

@@ -107,7 +107,7 @@ describe('lint: the seams of src/ (phonehome/seams)', function () {
   // A file the table does not place would be checked against nothing.
   for (const file of ['src/planted.ts', 'src/newlayer/planted.ts']) {
     it(`fails on a file in no layer: ${file}`, async () => {
-      const errors = await seamErrors(file, "export const x = 1;\n");
+      const errors = await seamErrors(file, 'export const x = 1;\n');
       assert.equal(errors.length, 1, errors.join('\n'));
       assert.match(errors[0]!, new RegExp(`^${file} is in no layer: `));
     });
