@@ -155,27 +155,20 @@ export class Evidence {
     deadline: number,
     from = 0,
   ): Promise<CaptureRecord | null> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        const hit = this.arrived.slice(from).find(pred);
-        if (hit || Date.now() >= deadline) {
-          clearTimeout(timer);
-          this.waiters.delete(check);
-          resolve(hit ?? null);
-        }
-      };
-      this.waiters.add(check);
-      const timer = setTimeout(check, Math.max(0, deadline - Date.now()));
-      check();
-    });
+    return this.firstOf(() => this.arrived.slice(from).find(pred), deadline);
   }
 
   /** Resolves with the first analysed record (from `fromSeq` on) that `pred` accepts, or null at `deadline`. */
   waitFor(pred: (o: Observed) => boolean, deadline: number, fromSeq = 0): Promise<Observed | null> {
+    return this.firstOf(() => this.observed.slice(fromSeq).find(pred), deadline);
+  }
+
+  /** Resolves with what `find` returns once it returns something (checked on every change), or null at `deadline`. */
+  private firstOf<T>(find: () => T | undefined, deadline: number): Promise<T | null> {
     return new Promise((resolve) => {
       const check = (): void => {
-        const hit = this.observed.slice(fromSeq).find(pred);
-        if (hit || Date.now() >= deadline) {
+        const hit = find();
+        if (hit !== undefined || Date.now() >= deadline) {
           clearTimeout(timer);
           this.waiters.delete(check);
           resolve(hit ?? null);
