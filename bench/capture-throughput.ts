@@ -689,6 +689,7 @@ async function main(): Promise<void> {
     console.log(
       `RSS after: phonehome ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, mitmdump ${(mitmRss() / 2 ** 20).toFixed(0)} MiB`,
     );
+    await session.stop();
     mitm.kill('SIGTERM');
     rmSync(captureDir, { recursive: true, force: true });
     rmSync(flowFile, { force: true });
