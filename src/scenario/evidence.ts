@@ -166,16 +166,21 @@ export class Evidence {
   /** Resolves with what `find` returns once it returns something (checked on every change), or null at `deadline`. */
   private firstOf<T>(find: () => T | undefined, deadline: number): Promise<T | null> {
     return new Promise((resolve) => {
+      const finish = (hit: T | undefined): void => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(hit ?? null);
+      };
       const check = (): void => {
         const hit = find();
-        if (hit !== undefined || Date.now() >= deadline) {
-          clearTimeout(timer);
-          this.waiters.delete(check);
-          resolve(hit ?? null);
-        }
+        if (hit !== undefined || Date.now() >= deadline) finish(hit);
       };
       this.waiters.add(check);
-      const timer = setTimeout(check, Math.max(0, deadline - Date.now()));
+      // The timer ends the wait whatever Date.now() says: a timer may fire a millisecond before
+      // the wall clock reaches `deadline` (libuv's clock is monotonic and rounded), and a check that
+      // then found nothing would wait for a record that may never come (the hang of the probe with
+      // the proxy removed, where nothing arrives any more).
+      const timer = setTimeout(() => finish(find()), Math.max(0, deadline - Date.now()));
       check();
     });
   }

@@ -301,8 +301,9 @@ describe('scenario executor on virtual phones', function () {
       ],
       ['url'],
     );
-    // This case once ran past mocha's limit in a full run (not reproduced alone): if it runs long
-    // again, the steps and their log say where it waited.
+    // This case ran past mocha's limit in full runs: the probe's wait found nothing when its timer
+    // fired a millisecond before the deadline and then waited for a record that never came
+    // (Evidence.firstOf, fixed). If it runs long again, the steps and their log say where it waited.
     const slow = setTimeout(
       () => console.log(`slow: steps ${rep.names.join(' > ')}\n${rep.lines.join('\n')}`),
       90_000,

@@ -94,4 +94,33 @@ describe('Evidence (analysis off the event loop)', () => {
     assert.match(ev.analysisProblem()!, /^1 captured exchange could not be analysed.*exchange #1 .*crashed/);
     ev.stop();
   });
+
+  it('a wait ends at its timer even when the wall clock has not reached the deadline yet (no record ever comes)', async function () {
+    this.timeout(5000);
+    const source = new EventEmitter();
+    const ev = new Evidence(
+      source as unknown as RecordSource,
+      controlled().analyser,
+      'probe.invalid',
+      'tok',
+      new Set(),
+    );
+    ev.start();
+    const deadline = Date.now() + 50;
+    // A timer may fire a millisecond before Date.now() reaches the deadline (libuv rounds its
+    // monotonic clock): modelled here by a wall clock that stays behind while the waits run.
+    const realNow = Date.now;
+    Date.now = () => Math.min(realNow(), deadline - 1);
+    try {
+      const [rec, obs] = await Promise.all([
+        ev.waitForRecord(() => true, deadline),
+        ev.waitFor(() => true, deadline),
+      ]);
+      assert.equal(rec, null);
+      assert.equal(obs, null);
+    } finally {
+      Date.now = realNow;
+      ev.stop();
+    }
+  });
 });
