@@ -22,6 +22,11 @@ export interface JournalEntry {
   startedAt: string;
   devicePort: number;
   hostPort: number;
+  /**
+   * The host port the reverse rule pointed to before a move (Wiring.moveHostPort), while the move is
+   * under way: restore removes a rule pointing to either, since a crash may fall between the two.
+   */
+  movedFrom?: number;
   /** `settings get global http_proxy` before we touched it; null = unset. */
   previousProxy: string | null;
   /** The value we put, so restore never clobbers someone else's later change. */

@@ -98,10 +98,35 @@ export class PhoneCapture {
     return this.opening?.catch(() => undefined);
   }
 
-  /** A capture session on the wiring's host port, writing into `dir` (one per runner job). */
+  /**
+   * A capture session on the wiring's host port, writing into `dir` (one per runner job). Between two
+   * jobs that port is free, and another program may take it (any outgoing connection can get it as
+   * its ephemeral port): then the session starts on a free port and the reverse rule follows it.
+   */
   async startSession(dir: string): Promise<CaptureSession> {
     await this.stopSession();
-    this.session = await this.newSession(dir);
+    try {
+      this.session = await this.newSession(dir);
+    } catch (err) {
+      const wiring = this.wiring;
+      if (!wiring || !addressInUse(err)) throw err;
+      const taken = this.hostPort;
+      this.hostPort = undefined;
+      const session = await this.newSession(dir);
+      try {
+        await wiring.moveHostPort(session.port);
+      } catch (moveErr) {
+        await session.stop().catch(() => undefined);
+        this.hostPort = taken;
+        throw moveErr;
+      }
+      this.hostPort = session.port;
+      this.session = session;
+      this.log(
+        `${this.serial}: host port ${taken} was taken by another program between sessions; ` +
+          `the capture moved to ${session.port}`,
+      );
+    }
     return this.session;
   }
 
@@ -184,4 +209,11 @@ export class PhoneCapture {
       }
     }
   }
+}
+
+function addressInUse(err: unknown): boolean {
+  return (
+    (err as { code?: unknown } | null)?.code === 'EADDRINUSE' ||
+    /EADDRINUSE|address already in use/i.test(err instanceof Error ? err.message : String(err))
+  );
 }

@@ -317,6 +317,11 @@ export interface Wiring {
   /** Traffic that did not go through the capture: snapshot before, snapshot after, compare. */
   bypass: BypassMonitor;
   restore(): Promise<RestoreReport>;
+  /**
+   * Points the reverse rule at a new host port (the device port, http_proxy and iptables rules stay):
+   * for a runner whose host port was taken by another program between two jobs' sessions.
+   */
+  moveHostPort(port: number): Promise<void>;
 }
 
 /** Tags of bypass rules that live wirings own (their rules are not leftovers). */
@@ -504,7 +509,7 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     ...(root ? { root: (script: string, what: string) => asRoot(device, root, script, what) } : {}),
     uidPackages,
   });
-  return {
+  const wiring: Wiring = {
     serial,
     devicePort,
     hostPort: opts.hostPort,
@@ -515,7 +520,22 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     root: describeRoot(root),
     bypass,
     restore,
+    async moveHostPort(port: number): Promise<void> {
+      const from = entry.hostPort;
+      if (port === from) return;
+      // Journal first, naming both ports: a crash before or after `adb reverse` still leaves a
+      // rule that restore recognises as ours.
+      entry.movedFrom = from;
+      entry.hostPort = port;
+      opts.journal.write(entry);
+      await device.reverse(`tcp:${devicePort}`, `tcp:${port}`);
+      delete entry.movedFrom;
+      opts.journal.write(entry);
+      wiring.hostPort = port;
+      log(`${serial}: adb reverse tcp:${devicePort} → tcp:${port} (moved from tcp:${from})`);
+    },
   };
+  return wiring;
 }
 
 /** Removes the entry's iptables rules and checks with `-S` that none is left; leftovers too. */
@@ -655,7 +675,8 @@ export async function restorePhone(
   }
   try {
     const rules = await device.listReverses();
-    if (rules.some((r) => r.remote === `tcp:${entry.devicePort}` && r.local === `tcp:${entry.hostPort}`)) {
+    const ours = new Set([entry.hostPort, entry.movedFrom].map((p) => `tcp:${p}`));
+    if (rules.some((r) => r.remote === `tcp:${entry.devicePort}` && ours.has(r.local))) {
       await device.removeReverse(`tcp:${entry.devicePort}`);
       report.steps.push(`reverse tcp:${entry.devicePort} removed`);
     }

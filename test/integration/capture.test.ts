@@ -8,12 +8,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabCa } from '../../src/capture/ca.ts';
 import type { CaptureRecord } from '../../src/capture/exchange.ts';
 import { Journal, type JournalEntry } from '../../src/capture/journal.ts';
 import { recoverStaleWirings } from '../../src/capture/recover.ts';
+import { PhoneCapture } from '../../src/capture/phone-capture.ts';
 import { CaptureSession } from '../../src/capture/session.ts';
 import {
   restorePhone,
@@ -476,6 +478,52 @@ describe('capture: the phone is left exactly as found', function () {
   it('non-rooted (none), http_proxy set to :0 before: :0 again, reverse gone', async () => {
     const { phone } = await roundTrip(phoneOf(r, 2), { rooted: false, proxyBefore: ':0' });
     assert.equal((await phone.sh('settings get global http_proxy')).trim(), ':0');
+  });
+
+  it('a runner host port taken between two sessions: the next session moves, adb reverse follows it, the upload arrives, restore leaves nothing', async () => {
+    const lp = phoneOf(r, 2);
+    const phone = new AdbPhone(r.lab.adb.port, lp.serial);
+    const device = deviceOf(r, lp);
+    const pc = new PhoneCapture({
+      device,
+      ca: r.ca,
+      journal: r.journal,
+      adb: { host: '127.0.0.1', port: r.lab.adb.port },
+      packages: [],
+    });
+    const squatter = createServer();
+    try {
+      // As the runner wires: a host port first, a session per job on it.
+      const wiring = await pc.open({ sessionDir: join(r.tmp, `cap-${token()}`) });
+      const first = wiring.hostPort;
+      await pc.stopSession();
+      await new Promise<void>((ok) => squatter.listen(first, '127.0.0.1', ok));
+      const session = await pc.startSession(join(r.tmp, `cap-${token()}`));
+      const records: CaptureRecord[] = [];
+      session.on('record', (x) => records.push(x));
+      assert.notEqual(session.port, first);
+      assert.match(
+        (await phone.adb(['reverse', '--list'])).stdout.toString(),
+        new RegExp(`tcp:${wiring.devicePort} tcp:${session.port}$`, 'm'),
+        'the real adb server reverses the device port to the new host port',
+      );
+      const can = canaries(token());
+      await browseCanaries(phone, lp, can);
+      assert.ok(
+        await eventually(() => exchanges(records).some((x) => x.url.startsWith(ADS_URL))),
+        `the plain-HTTP ad request reached the moved session: ${JSON.stringify(records.map((x) => x.type))}`,
+      );
+    } finally {
+      squatter.close();
+      const report = await pc.close();
+      assert.ok(report?.ok, report?.problems.join('; '));
+    }
+    assert.doesNotMatch(
+      (await phone.adb(['reverse', '--list'])).stdout.toString(),
+      /tcp:/,
+      'no reverse rule left',
+    );
+    assert.deepEqual(r.journal.list(), []);
   });
 });
 

@@ -1,15 +1,18 @@
 /**
  * PhoneCapture (src/capture/phone-capture.ts), the one owner of a phone's capture lifecycle, on an
  * in-process virtual phone: a close() while open() is still wiring waits for it and restores it;
- * close() is idempotent; a failed open leaves nothing behind.
+ * close() is idempotent; a failed open leaves nothing behind; a host port taken between two sessions
+ * moves the capture and its reverse rule.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabCa } from '../../../src/capture/ca.ts';
 import { Journal } from '../../../src/capture/journal.ts';
 import { PhoneCapture } from '../../../src/capture/phone-capture.ts';
+import { restorePhone } from '../../../src/capture/wiring.ts';
 import { makePhone } from '../virtual/os/helpers.ts';
 import { VirtualDevice } from './virtual-device.ts';
 
@@ -97,5 +100,85 @@ describe('PhoneCapture: open, sessions, close', function () {
     assert.deepEqual(seen, [wiring.hostPort, wiring.hostPort]);
     assert.ok((await pc.close())?.ok);
     assert.equal(pc.session, undefined);
+  });
+
+  it('a host port taken between sessions: the next session starts on a free port, the reverse rule and journal follow, close removes it', async () => {
+    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
+    const journal = new Journal(join(tmp, 'state-d'));
+    const lines: string[] = [];
+    const pc = new PhoneCapture({
+      device: dev.asDevice(),
+      ca,
+      journal,
+      adb: { host: '127.0.0.1', port: 5037 },
+      packages: [],
+      log: (l) => lines.push(l),
+    });
+    const wiring = await pc.open({ sessionDir: join(tmp, 'cap-d1') });
+    const first = wiring.hostPort;
+    await pc.stopSession();
+    // Another program gets the port while no session holds it (as an outgoing connection's
+    // ephemeral port did in CI: EADDRINUSE on the next job's session).
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(first, '127.0.0.1', r));
+    try {
+      assert.equal((squatter.address() as AddressInfo).port, first);
+      const session = await pc.startSession(join(tmp, 'cap-d2'));
+      assert.notEqual(session.port, first);
+      assert.equal(
+        wiring.hostPort,
+        session.port,
+        'the wiring names the new port (the liveness probe reads it)',
+      );
+      assert.deepEqual(
+        dev.reverses.map((r) => [r.remote, r.local]),
+        [[`tcp:${wiring.devicePort}`, `tcp:${session.port}`]],
+        'the device port is unchanged, so http_proxy still holds',
+      );
+      assert.equal(await dev.getSetting('global', 'http_proxy'), `127.0.0.1:${wiring.devicePort}`);
+      const [entry] = journal.list();
+      assert.equal(entry?.hostPort, session.port);
+      assert.equal(entry?.movedFrom, undefined, 'the move is over');
+      assert.ok(
+        lines.some((l) => l.includes(`host port ${first} was taken`)),
+        lines.join('\n'),
+      );
+      // The next session stays on the new port.
+      await pc.startSession(join(tmp, 'cap-d3'));
+      assert.equal(pc.session?.port, session.port);
+    } finally {
+      squatter.close();
+      await pc.stopSession();
+    }
+    const report = await pc.close();
+    assert.ok(report?.ok, report?.problems.join('; '));
+    assert.deepEqual(dev.reverses, [], 'the moved rule is removed');
+    assert.deepEqual(journal.list(), []);
+  });
+
+  it('a crash mid-move: restore from the journal removes a reverse rule that points to either port', async () => {
+    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
+    const journal = new Journal(join(tmp, 'state-e'));
+    const pc = new PhoneCapture({
+      device: dev.asDevice(),
+      ca,
+      journal,
+      adb: { host: '127.0.0.1', port: 5037 },
+      packages: [],
+    });
+    await pc.open({ hostPort: 18095 });
+    // What the journal says between its write and `adb reverse`: the rule still points to the old port.
+    const [entry] = journal.list();
+    assert.ok(entry);
+    journal.write({ ...entry, hostPort: 18096, movedFrom: 18095 });
+    // What the next start does with a dead owner's entry.
+    const [left] = journal.list();
+    assert.ok(left);
+    const report = await restorePhone(dev.asDevice(), left, journal);
+    assert.ok(report.ok, report.problems.join('; '));
+    assert.ok(report.steps.includes('reverse tcp:18095 removed'), report.steps.join('; '));
+    assert.deepEqual(dev.reverses, []);
+    assert.deepEqual(journal.list(), []);
+    await pc.close();
   });
 });

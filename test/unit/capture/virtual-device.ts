@@ -85,7 +85,10 @@ export class VirtualDevice {
   }
 
   async reverse(remote: string, local: string): Promise<void> {
-    this.reverses.push({ remote, local });
+    // `adb reverse` rebinds an existing rule (adbd's reverse service without norebind:).
+    const i = this.reverses.findIndex((r) => r.remote === remote);
+    if (i >= 0) this.reverses.splice(i, 1, { remote, local });
+    else this.reverses.push({ remote, local });
   }
 
   async listReverses(): Promise<ReverseRule[]> {
