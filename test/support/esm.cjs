@@ -10,3 +10,25 @@ const esmUtils = require(path.join(mochaDir, 'lib', 'nodejs', 'esm-utils.cjs'));
 const original = esmUtils.requireOrImport;
 esmUtils.requireOrImport = async (file, decorator) =>
   /\.ts$/.test(file) ? import(pathToFileURL(file).href) : original(file, decorator);
+
+// PHONEHOME_TEST_TIMES=FILE appends one line per spec file, "<ms>\t<file>", from its first hook to
+// its last (with --parallel, each worker runs whole files): to see where the suite's time goes and
+// to order the heavy files first.
+if (process.env.PHONEHOME_TEST_TIMES) {
+  const { appendFileSync } = require('node:fs');
+  const started = new Map();
+  exports.mochaHooks = {
+    beforeAll() {
+      const file = this.test?.parent?.suites?.[0]?.file;
+      if (file) started.set(file, Date.now());
+    },
+    afterAll() {
+      for (const [file, at] of started)
+        appendFileSync(
+          process.env.PHONEHOME_TEST_TIMES,
+          `${Date.now() - at}\t${path.relative(process.cwd(), file)}\n`,
+        );
+      started.clear();
+    },
+  };
+}
