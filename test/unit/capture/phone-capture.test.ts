@@ -26,16 +26,23 @@ describe('PhoneCapture: open, sessions, close', function () {
   });
   after(() => rmSync(tmp, { recursive: true, force: true }));
 
-  it('close() during open() waits for the wiring, then restores it; a second close() is the same', async () => {
-    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky-rooted'));
-    const journal = new Journal(join(tmp, 'state-a'));
+  /** A virtual phone of `profile` and its PhoneCapture, journaled under `state`. */
+  function rig(profile: string, state: string, packages: string[] = [], log?: (l: string) => void) {
+    const dev = new VirtualDevice(makePhone(profile));
+    const journal = new Journal(join(tmp, state));
     const pc = new PhoneCapture({
       device: dev.asDevice(),
       ca,
       journal,
       adb: { host: '127.0.0.1', port: 5037 },
-      packages: ['com.mi.globalbrowser'],
+      packages,
+      ...(log ? { log } : {}),
     });
+    return { dev, journal, pc };
+  }
+
+  it('close() during open() waits for the wiring, then restores it; a second close() is the same', async () => {
+    const { dev, journal, pc } = rig('redmi-note-8-leaky-rooted', 'state-a', ['com.mi.globalbrowser']);
     const opening = pc.open({ hostPort: 18090 });
     const closing = pc.close();
     assert.equal(pc.close(), closing, 'idempotent');
@@ -103,17 +110,8 @@ describe('PhoneCapture: open, sessions, close', function () {
   });
 
   it('a host port taken between sessions: the next session starts on a free port, the reverse rule and journal follow, close removes it', async () => {
-    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
-    const journal = new Journal(join(tmp, 'state-d'));
     const lines: string[] = [];
-    const pc = new PhoneCapture({
-      device: dev.asDevice(),
-      ca,
-      journal,
-      adb: { host: '127.0.0.1', port: 5037 },
-      packages: [],
-      log: (l) => lines.push(l),
-    });
+    const { dev, journal, pc } = rig('redmi-note-8-leaky', 'state-d', [], (l) => lines.push(l));
     const wiring = await pc.open({ sessionDir: join(tmp, 'cap-d1') });
     const first = wiring.hostPort;
     await pc.stopSession();
@@ -157,15 +155,7 @@ describe('PhoneCapture: open, sessions, close', function () {
   });
 
   it('a crash mid-move: restore from the journal removes a reverse rule that points to either port', async () => {
-    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
-    const journal = new Journal(join(tmp, 'state-e'));
-    const pc = new PhoneCapture({
-      device: dev.asDevice(),
-      ca,
-      journal,
-      adb: { host: '127.0.0.1', port: 5037 },
-      packages: [],
-    });
+    const { dev, journal, pc } = rig('redmi-note-8-leaky', 'state-e');
     await pc.open({ hostPort: 18095 });
     // What the journal says between its write and `adb reverse`: the rule still points to the old port.
     const [entry] = journal.list();
