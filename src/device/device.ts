@@ -110,14 +110,30 @@ type LogcatReader = Awaited<ReturnType<AdbDeviceApi['openLogcat']>>;
  * Always call close().
  */
 export class LogcatSession extends EventEmitter implements AsyncIterable<LogcatEntry> {
+  /** How many entries the session keeps for an iterator that has not started yet. */
+  static readonly BACKLOG = 10_000;
   private closed = false;
+  /**
+   * Entries that arrived while no iterator ran, for the next one: without it, whatever logcat sent
+   * between logcat() and the first `for await` (the buffer it dumps, an entry logged meanwhile)
+   * would be lost, and a loop waiting for that entry would wait forever.
+   */
+  private backlog: LogcatEntry[] = [];
+  private iterators = 0;
 
   constructor(
     private readonly reader: LogcatReader,
     private readonly release: () => void,
   ) {
     super();
-    reader.on('entry', (entry: LogcatEntry) => this.emit('entry', entry));
+    reader.on('entry', (entry: LogcatEntry) => {
+      if (this.iterators === 0) {
+        this.backlog.push(entry);
+        if (this.backlog.length > 2 * LogcatSession.BACKLOG)
+          this.backlog = this.backlog.slice(-LogcatSession.BACKLOG);
+      }
+      this.emit('entry', entry);
+    });
     reader.on('error', (err: Error) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
@@ -137,7 +153,9 @@ export class LogcatSession extends EventEmitter implements AsyncIterable<LogcatE
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<LogcatEntry> {
-    const queue: LogcatEntry[] = [];
+    const queue: LogcatEntry[] = this.backlog.slice(-LogcatSession.BACKLOG);
+    this.backlog = [];
+    this.iterators++;
     let wake: (() => void) | undefined;
     let failure: Error | undefined;
     const onEntry = (entry: LogcatEntry) => {
@@ -165,6 +183,7 @@ export class LogcatSession extends EventEmitter implements AsyncIterable<LogcatE
         wake = undefined;
       }
     } finally {
+      this.iterators--;
       this.off('entry', onEntry);
       this.off('end', onEnd);
       this.off('error', onError);
