@@ -82,7 +82,6 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
   private readonly writer: CaptureWriter;
   private readonly pending = new Map<string, Pending>();
   private readonly bodyCap: number;
-  private readonly routing: { mode: CaptureMode; rules: readonly HostRule[] };
   private next = 0;
   private tlsFailures = 0;
   private stopped = false;
@@ -97,7 +96,6 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
     this.dir = opts.dir;
     this.mode = opts.mode ?? 'block';
     this.bodyCap = opts.bodyCap ?? DEFAULT_BODY_CAP;
-    this.routing = { mode: this.mode, rules: [...(opts.rules ?? [])] };
   }
 
   static async start(opts: SessionOptions): Promise<CaptureSession> {
@@ -133,15 +131,31 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
         return false;
       }
     };
-    if ((opts.rules ?? []).some((r) => r.mode === 'passthrough') || this.mode === 'passthrough') {
-      await s.forAnyRequest().matching(passthrough).thenPassThrough();
-    }
-    await s.forAnyRequest().thenCallback((req) => collectorAnswer(req));
-    await s.on('request', (req) => {
-      this.pending.set(req.id, { req });
+    const anyPassthrough =
+      this.mode === 'passthrough' || (opts.rules ?? []).some((r) => r.mode === 'passthrough');
+    if (anyPassthrough) await s.forAnyRequest().matching(passthrough).thenPassThrough();
+    // A blocked request is recorded where it is answered: the callback has the whole request, and
+    // the answer is ours. mockttp's `request` and `response` events would build both again for
+    // every exchange (and buffer the answer), so they are subscribed only when some host passes
+    // through, and then record only those requests, whose answers come from upstream.
+    // (A client that hangs up after sending its request is recorded with the answer it was given.)
+    await s.forAnyRequest().thenCallback((req) => {
+      const answer = collectorAnswer(req);
+      this.recordExchange(req, {
+        status: answer.statusCode,
+        headers: answer.headers,
+        bodySize: answer.body === undefined ? 0 : Buffer.byteLength(answer.body),
+        source: 'local',
+      });
+      return answer;
     });
-    await s.on('response', (res) => this.complete(res.id, res));
-    await s.on('abort', (req) => this.complete(req.id, null, 'aborted by the client or upstream'));
+    if (anyPassthrough) {
+      await s.on('request', (req) => {
+        if (passthrough(req)) this.pending.set(req.id, { req });
+      });
+      await s.on('response', (res) => this.complete(res.id, res));
+      await s.on('abort', (req) => this.complete(req.id, null, 'aborted by the client or upstream'));
+    }
     await s.on('tls-client-error', (f) => {
       if (this.closed) return;
       this.tlsFailures++;
@@ -156,11 +170,27 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
     });
   }
 
+  /** A passed-through request's exchange, once mockttp reports its upstream answer (or its end). */
   private complete(id: string, res: CompletedResponse | null, error?: string): void {
     const p = this.pending.get(id);
-    if (!p || this.closed) return;
+    if (!p) return;
     this.pending.delete(id);
-    const req = p.req;
+    this.recordExchange(
+      p.req,
+      res
+        ? {
+            status: res.statusCode,
+            headers: flatHeaders(res.headers),
+            bodySize: res.body.buffer.length,
+            source: 'upstream',
+          }
+        : null,
+      error,
+    );
+  }
+
+  private recordExchange(req: CompletedRequest, response: Exchange['response'], error?: string): void {
+    if (this.closed) return;
     const headers = flatHeaders(req.headers);
     const body = Buffer.from(req.body.buffer);
     // mockttp drops a body over maxBodySize (it arrives empty): with a Content-Length we know its
@@ -170,12 +200,13 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
     const truncated =
       body.length === 0 &&
       ((Number.isFinite(declared) && declared > this.bodyCap) || (chunked && !Number.isFinite(declared)));
+    const host = hostOf(req);
     const exchange: Exchange = {
       index: this.next++,
       startedAt: new Date(req.timingEvents.startTime).toISOString(),
       method: req.method,
       url: req.url,
-      host: hostOf(req),
+      host,
       httpVersion: req.httpVersion,
       request: {
         headers,
@@ -183,16 +214,9 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
         bodySize: truncated ? (Number.isFinite(declared) ? declared : -1) : body.length,
         truncated,
       },
-      response: res
-        ? {
-            status: res.statusCode,
-            headers: flatHeaders(res.headers),
-            bodySize: res.body.buffer.length,
-            source: modeFor(hostOf(req), this.routing) === 'passthrough' ? 'upstream' : 'local',
-          }
-        : null,
+      response,
       ...(error ? { error } : {}),
-      ...(req.url.startsWith('https:') ? { tls: { sni: hostOf(req) } } : {}),
+      ...(req.url.startsWith('https:') ? { tls: { sni: host } } : {}),
     };
     this.record({ type: 'exchange', ...exchange });
   }
