@@ -51,6 +51,8 @@ export class PhoneCapture {
   private closed = false;
   private closing: Promise<RestoreReport | null> | undefined;
   private hostPort: number | undefined;
+  /** A startSession() under way: close() waits for it, so that a move never follows a restore. */
+  private starting: Promise<CaptureSession> | undefined;
   private readonly log: (line: string) => void;
 
   constructor(private readonly o: PhoneCaptureOptions) {
@@ -104,30 +106,48 @@ export class PhoneCapture {
    * its ephemeral port): then the session starts on a free port and the reverse rule follows it.
    */
   async startSession(dir: string): Promise<CaptureSession> {
-    await this.stopSession();
+    if (this.closed) throw new WiringError(`${this.serial}: the capture is stopped; no new session`);
+    const starting = this.startSessionNow(dir);
+    this.starting = starting;
     try {
-      this.session = await this.newSession(dir);
+      return await starting;
+    } finally {
+      if (this.starting === starting) this.starting = undefined;
+    }
+  }
+
+  private async startSessionNow(dir: string): Promise<CaptureSession> {
+    await this.stopSession();
+    let session: CaptureSession;
+    try {
+      session = await this.newSession(dir);
     } catch (err) {
       const wiring = this.wiring;
       if (!wiring || !addressInUse(err)) throw err;
       const taken = this.hostPort;
       this.hostPort = undefined;
-      const session = await this.newSession(dir);
       try {
-        await wiring.moveHostPort(session.port);
-      } catch (moveErr) {
-        await session.stop().catch(() => undefined);
-        this.hostPort = taken;
-        throw moveErr;
+        session = await this.newSession(dir);
+        await wiring.moveHostPort(session.port).catch(async (moveErr: unknown) => {
+          await session.stop().catch(() => undefined);
+          throw moveErr;
+        });
+      } finally {
+        // The port the reverse rule points to, moved or not (a failed move leaves it where it was).
+        this.hostPort = wiring.hostPort;
       }
-      this.hostPort = session.port;
-      this.session = session;
       this.log(
         `${this.serial}: host port ${taken} was taken by another program between sessions; ` +
           `the capture moved to ${session.port}`,
       );
     }
-    return this.session;
+    if (this.closed) {
+      // close() ran meanwhile (it waits for this start before restoring): nothing may stay open.
+      await session.stop().catch(() => undefined);
+      throw new WiringError(`${this.serial}: the capture was stopped while a session started`);
+    }
+    this.session = session;
+    return session;
   }
 
   async stopSession(): Promise<void> {
@@ -149,6 +169,7 @@ export class PhoneCapture {
   close(): Promise<RestoreReport | null> {
     this.closed = true;
     this.closing ??= (async () => {
+      await this.starting?.catch(() => undefined);
       const wiring = this.wiring ?? (await this.settled());
       let report: RestoreReport | null = null;
       const left = wiring ? undefined : this.unrestored();

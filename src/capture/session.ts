@@ -133,25 +133,36 @@ export class CaptureSession extends EventEmitter<SessionEvents> {
     };
     const anyPassthrough =
       this.mode === 'passthrough' || (opts.rules ?? []).some((r) => r.mode === 'passthrough');
-    if (anyPassthrough) await s.forAnyRequest().matching(passthrough).thenPassThrough();
+    // `.always()`: a rule without a completion rule counts as done after its first request, and
+    // mockttp then prefers a rule not used yet, so every passthrough request after the first fell
+    // through to the blocking rule.
+    const upstream = anyPassthrough
+      ? await s.forAnyRequest().always().matching(passthrough).thenPassThrough()
+      : undefined;
     // A blocked request is recorded where it is answered: the callback has the whole request, and
     // the answer is ours. mockttp's `request` and `response` events would build both again for
     // every exchange (and buffer the answer), so they are subscribed only when some host passes
-    // through, and then record only those requests, whose answers come from upstream.
+    // through, and then record only the requests the passthrough rule handled (their answers come
+    // from upstream). The record is emitted once the callback has returned, as the events did: a
+    // listener's error does not become the phone's answer, and analysis never delays it.
     // (A client that hangs up after sending its request is recorded with the answer it was given.)
-    await s.forAnyRequest().thenCallback((req) => {
-      const answer = collectorAnswer(req);
-      this.recordExchange(req, {
-        status: answer.statusCode,
-        headers: answer.headers,
-        bodySize: answer.body === undefined ? 0 : Buffer.byteLength(answer.body),
-        source: 'local',
+    await s
+      .forAnyRequest()
+      .always()
+      .thenCallback((req) => {
+        const answer = collectorAnswer(req);
+        const response: Exchange['response'] = {
+          status: answer.statusCode,
+          headers: answer.headers,
+          bodySize: answer.body === undefined ? 0 : Buffer.byteLength(answer.body),
+          source: 'local',
+        };
+        setImmediate(() => this.recordExchange(req, response));
+        return answer;
       });
-      return answer;
-    });
-    if (anyPassthrough) {
+    if (upstream) {
       await s.on('request', (req) => {
-        if (passthrough(req)) this.pending.set(req.id, { req });
+        if (req.matchedRuleId === upstream.id) this.pending.set(req.id, { req });
       });
       await s.on('response', (res) => this.complete(res.id, res));
       await s.on('abort', (req) => this.complete(req.id, null, 'aborted by the client or upstream'));

@@ -441,7 +441,11 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     bypass: plan,
   };
   opts.journal.write(entry);
-  const restore = (): Promise<RestoreReport> => restorePhone(device, entry, opts.journal, root);
+  let restoring = false;
+  const restore = (): Promise<RestoreReport> => {
+    restoring = true;
+    return restorePhone(device, entry, opts.journal, root);
+  };
   let caVerified: Wiring['caVerified'] = [];
   try {
     await device.reverse(`tcp:${devicePort}`, `tcp:${opts.hostPort}`);
@@ -521,14 +525,33 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
     bypass,
     restore,
     async moveHostPort(port: number): Promise<void> {
-      const from = entry.hostPort;
+      if (restoring) throw new WiringError(`${serial}: the phone is restored; the capture is not moved`);
+      // From the port the rule points to as far as this process knows (a failed move left it there).
+      const from = wiring.hostPort;
       if (port === from) return;
       // Journal first, naming both ports: a crash before or after `adb reverse` still leaves a
       // rule that restore recognises as ours.
       entry.movedFrom = from;
       entry.hostPort = port;
       opts.journal.write(entry);
-      await device.reverse(`tcp:${devicePort}`, `tcp:${port}`);
+      try {
+        await device.reverse(`tcp:${devicePort}`, `tcp:${port}`);
+      } catch (err) {
+        // Where does the rule point now? Back at `from`: the journal says so again. Unknown: the
+        // entry keeps both ports, and restore removes the rule on either.
+        const now = await device
+          .listReverses()
+          .then((rules) => rules.find((r) => r.remote === `tcp:${devicePort}`)?.local)
+          .catch(() => undefined);
+        if (now !== `tcp:${port}`) {
+          if (now === `tcp:${from}`) {
+            entry.hostPort = from;
+            delete entry.movedFrom;
+            opts.journal.write(entry);
+          }
+          throw err;
+        }
+      }
       delete entry.movedFrom;
       opts.journal.write(entry);
       wiring.hostPort = port;

@@ -89,7 +89,15 @@ export class Evidence {
     this.queue.push(p);
     this.arrived.push(record);
     for (const w of [...this.waiters]) w();
-    const done = this.analyser.analyse(record).then(
+    // An analyser that throws instead of rejecting still settles this record (as a failed
+    // analysis): an entry that never settles would hold every later record out of `observed`.
+    let analysis: Promise<InspectedExchange>;
+    try {
+      analysis = this.analyser.analyse(record);
+    } catch (e) {
+      analysis = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    const done = analysis.then(
       (r) => void (p.done = r),
       (e: unknown) => void (p.done = e instanceof Error ? e : new Error(String(e))),
     );

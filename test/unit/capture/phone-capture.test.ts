@@ -171,4 +171,68 @@ describe('PhoneCapture: open, sessions, close', function () {
     assert.deepEqual(journal.list(), []);
     await pc.close();
   });
+
+  it('a move whose adb reverse fails: the journal points back at the old port, the session is stopped, the next job starts there again', async () => {
+    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
+    const journal = new Journal(join(tmp, 'state-f'));
+    let failReverse = false;
+    const device = new Proxy(dev.asDevice(), {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return async (...args: unknown[]) => {
+          if (prop === 'reverse' && failReverse) throw new Error(`${dev.serial}: reverse: adb said no`);
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const pc = new PhoneCapture({
+      device,
+      ca,
+      journal,
+      adb: { host: '127.0.0.1', port: 5037 },
+      packages: [],
+    });
+    const wiring = await pc.open({ sessionDir: join(tmp, 'cap-f1') });
+    const first = wiring.hostPort;
+    await pc.stopSession();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(first, '127.0.0.1', r));
+    failReverse = true;
+    try {
+      await assert.rejects(pc.startSession(join(tmp, 'cap-f2')), /adb said no/);
+      assert.equal(pc.session, undefined, 'the moved session was stopped');
+      assert.equal(wiring.hostPort, first);
+      const [entry] = journal.list();
+      assert.equal(entry?.hostPort, first, 'the journal names the port the rule points to');
+      assert.equal(entry?.movedFrom, undefined);
+      assert.deepEqual(
+        dev.reverses.map((r) => r.local),
+        [`tcp:${first}`],
+      );
+    } finally {
+      failReverse = false;
+      squatter.close();
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await pc.startSession(join(tmp, 'cap-f3'));
+    assert.equal(again.port, first, 'the next job is back on the wired port');
+    const report = await pc.close();
+    assert.ok(report?.ok, report?.problems.join('; '));
+    assert.deepEqual(dev.reverses, []);
+    assert.deepEqual(journal.list(), []);
+  });
+
+  it('close() while a session starts: it waits, then nothing stays open or wired', async () => {
+    const { dev, journal, pc } = rig('redmi-note-8-leaky', 'state-g');
+    await pc.open({ hostPort: 18097 });
+    const starting = pc.startSession(join(tmp, 'cap-g1'));
+    const report = await pc.close();
+    assert.ok(report?.ok, report?.problems.join('; '));
+    await assert.rejects(starting, /stopped while a session started/);
+    assert.equal(pc.session, undefined);
+    await assert.rejects(pc.startSession(join(tmp, 'cap-g2')), /stopped/);
+    assert.deepEqual(dev.reverses, []);
+    assert.deepEqual(journal.list(), []);
+  });
 });

@@ -189,6 +189,32 @@ describe('capture session', function () {
     );
   });
 
+  it('every passthrough request reaches the upstream and is recorded once, mixed with blocked ones', async () => {
+    const { s, records } = await start({ rules: [{ host: 'localhost', mode: 'passthrough' }] });
+    const seenBefore = upstreamSeen.length;
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await viaProxy(s.port, 'GET', `http://localhost:${upstreamPort}/up${i}`)).status);
+      statuses.push((await viaProxy(s.port, 'GET', `http://example.org/blocked${i}`)).status);
+    }
+    assert.deepEqual(statuses, [201, 204, 201, 204, 201, 204, 201, 204]);
+    assert.deepEqual(
+      upstreamSeen.slice(seenBefore).map((u) => u.url),
+      ['/up0', '/up1', '/up2', '/up3'],
+      'the passthrough rule keeps applying after its first request',
+    );
+    assert.ok(await eventually(() => records.length >= 8));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(records.length, 8, 'each exchange recorded once');
+    assert.equal(s.counts.exchanges, 8);
+    assert.deepEqual(
+      exchanges(records)
+        .map((x) => `${new URL(x.url).pathname} ${x.response?.status} ${x.response?.source}`)
+        .sort(),
+      [0, 1, 2, 3].flatMap((i) => [`/blocked${i} 204 local`, `/up${i} 201 upstream`]).sort(),
+    );
+  });
+
   it('a body over bodyCap (Content-Length) is recorded truncated with its declared size', async () => {
     const { s, records } = await start({ bodyCap: 1000 });
     await viaProxy(s.port, 'POST', 'http://sa.api.intl.miui.com/sa?project=p', {

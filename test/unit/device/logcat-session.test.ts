@@ -13,8 +13,14 @@ function fakeReader() {
   return r;
 }
 
-const entry = (i: number): LogcatEntry =>
-  ({ date: new Date(0), pid: 1, tid: 1, priority: 4, tag: 'T', message: `m${i}` });
+const entry = (i: number): LogcatEntry => ({
+  date: new Date(0),
+  pid: 1,
+  tid: 1,
+  priority: 4,
+  tag: 'T',
+  message: `m${i}`,
+});
 
 describe('LogcatSession', () => {
   it('an iterator started late still gets the entries that arrived before it, then the new ones', async () => {

@@ -123,4 +123,26 @@ describe('Evidence (analysis off the event loop)', () => {
       ev.stop();
     }
   });
+
+  it('an analyser that throws (instead of rejecting) is a failed analysis, and later records still arrive', async () => {
+    const source = new EventEmitter();
+    const c = controlled();
+    const analyser = {
+      analyse: (r: CaptureRecord) => {
+        if (r.index === 0) throw new Error('decoder bug on #0');
+        return c.analyser.analyse(r);
+      },
+    };
+    const ev = new Evidence(source as unknown as RecordSource, analyser, 'probe.invalid', 'tok', new Set());
+    ev.start();
+    for (const r of records(2)) source.emit('record', r);
+    c.finish(1);
+    await ev.settled();
+    assert.deepEqual(
+      ev.observed.map((o) => o.record.index),
+      [1],
+    );
+    assert.match(ev.analysisProblem() ?? '', /decoder bug on #0/);
+    ev.stop();
+  });
 });
