@@ -16,6 +16,20 @@ import { restorePhone } from '../../../src/capture/wiring.ts';
 import { makePhone } from '../virtual/os/helpers.ts';
 import { VirtualDevice } from './virtual-device.ts';
 
+/** `dev` as a Device whose calls go through `before` first (which may throw, as a failing phone does). */
+function intercepted(dev: VirtualDevice, before: (prop: string, args: unknown[]) => void) {
+  return new Proxy(dev.asDevice(), {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      return async (...args: unknown[]) => {
+        before(String(prop), args);
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
 describe('PhoneCapture: open, sessions, close', function () {
   this.timeout(20_000);
   let tmp: string;
@@ -60,16 +74,9 @@ describe('PhoneCapture: open, sessions, close', function () {
     const journal = new Journal(join(tmp, 'state-c'));
     let offline = false;
     // The phone drops off adb when the CA install script is pushed, and every call fails until it is back.
-    const device = new Proxy(dev.asDevice(), {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof v !== 'function') return v;
-        return async (...args: unknown[]) => {
-          if (prop === 'push' && String(args[1]).includes('phonehome-ca-install')) offline = true;
-          if (offline) throw new Error(`${dev.serial}: ${String(prop)}: the phone is offline`);
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const device = intercepted(dev, (prop, args) => {
+      if (prop === 'push' && String(args[1]).includes('phonehome-ca-install')) offline = true;
+      if (offline) throw new Error(`${dev.serial}: ${prop}: the phone is offline`);
     });
     const pc = new PhoneCapture({
       device,
@@ -176,15 +183,8 @@ describe('PhoneCapture: open, sessions, close', function () {
     const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
     const journal = new Journal(join(tmp, 'state-f'));
     let failReverse = false;
-    const device = new Proxy(dev.asDevice(), {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof v !== 'function') return v;
-        return async (...args: unknown[]) => {
-          if (prop === 'reverse' && failReverse) throw new Error(`${dev.serial}: reverse: adb said no`);
-          return (v as (...a: unknown[]) => unknown).apply(target, args);
-        };
-      },
+    const device = intercepted(dev, (prop) => {
+      if (prop === 'reverse' && failReverse) throw new Error(`${dev.serial}: reverse: adb said no`);
     });
     const pc = new PhoneCapture({
       device,
