@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { Catalogue } from './catalogue.ts';
 import type { Detector } from './detector.ts';
 import { analyseRecord, type AnalyseOptions } from './pipeline.ts';
-import { fromWire, type FromWorker, type ToWorker, type WireCatalogue } from './pool.ts';
+import { fromWire, packLayers, type FromWorker, type ToWorker, type WireCatalogue } from './pool.ts';
 
 const port = parentPort;
 if (!port) throw new Error('pool-worker.ts runs in a worker thread (src/detect/pool.ts)');
@@ -41,7 +41,8 @@ port.on('message', (m: ToWorker) => {
           r.request.body = Buffer.from(b.buffer, b.byteOffset, b.length);
         }
         try {
-          reply = { job: m.job, result: analyseRecord(r, c.detector, c.opts) };
+          const { layers, ...result } = analyseRecord(r, c.detector, c.opts);
+          reply = { job: m.job, result, layers: packLayers(layers) };
         } catch (e) {
           reply = { job: m.job, error: e instanceof Error ? e.message : String(e) };
         }

@@ -29,6 +29,7 @@ import {
   type AnalysedRecord,
   type AnalyseOptions,
   type InspectedExchange,
+  type InspectedLayer,
 } from './pipeline.ts';
 
 /** What a detector is made from, plus the decoders' keys: sent once to each worker. */
@@ -62,7 +63,63 @@ export type ToWorker =
   | { type: 'crash' };
 
 export type FromWorker =
-  { ready: true } | { job: number; result: InspectedExchange } | { job: number; error: string };
+  | { ready: true }
+  | { job: number; result: Omit<InspectedExchange, 'layers'>; layers: string }
+  | { job: number; error: string };
+
+/**
+ * An exchange's layer list as one string, `<kind length>,<path length>;<kind><path>` per layer, to
+ * cross the thread boundary: the structured clone of ~90 `{path, kind}` objects per Sensors batch
+ * cost more than the rest of the answer (bench/README.md), while one string is copied flat.
+ */
+export function packLayers(layers: readonly InspectedLayer[]): string {
+  let s = '';
+  for (const l of layers) s += `${l.kind.length},${l.path.length};${l.kind}${l.path}`;
+  return s;
+}
+
+export function unpackLayers(s: string): InspectedLayer[] {
+  const out: InspectedLayer[] = [];
+  let i = 0;
+  while (i < s.length) {
+    const comma = s.indexOf(',', i);
+    const semi = s.indexOf(';', comma);
+    const k = Number(s.slice(i, comma));
+    const p = Number(s.slice(comma + 1, semi));
+    if (comma < 0 || semi < 0 || !Number.isInteger(k) || !Number.isInteger(p) || semi + 1 + k + p > s.length)
+      throw new Error(`a packed layer list is malformed at ${i}`);
+    out.push({ kind: s.slice(semi + 1, semi + 1 + k), path: s.slice(semi + 1 + k, semi + 1 + k + p) });
+    i = semi + 1 + k + p;
+  }
+  return out;
+}
+
+/**
+ * The worker's answer with its `layers` unpacked on first read (most analyses are judged by their
+ * findings alone). The getter turns itself into a plain data property, so spreading, JSON and
+ * assertions see an ordinary object.
+ */
+function withLayers(result: Omit<InspectedExchange, 'layers'>, packed: string): InspectedExchange {
+  const r = result as InspectedExchange;
+  Object.defineProperty(r, 'layers', {
+    enumerable: true,
+    configurable: true,
+    get(): InspectedLayer[] {
+      const layers = unpackLayers(packed);
+      Object.defineProperty(r, 'layers', {
+        value: layers,
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+      return layers;
+    },
+    set(v: InspectedLayer[]) {
+      Object.defineProperty(r, 'layers', { value: v, enumerable: true, configurable: true, writable: true });
+    },
+  });
+  return r;
+}
 
 /** Builds the detector and options a configuration describes (in a worker, or inline). */
 export function fromWire(
@@ -268,7 +325,7 @@ export class AnalysisPool {
       if (!j) return;
       slot.jobs.delete(m.job);
       if (slot.jobs.size === 0) worker.unref();
-      if ('result' in m) j.resolve(m.result);
+      if ('result' in m) j.resolve(withLayers(m.result, m.layers));
       else j.reject(new Error(`exchange #${j.index} could not be analysed: ${m.error}`));
     });
     const fail = (why: string): void => {

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createDetector, parseCatalogue } from '../../../src/detect/index.ts';
 import { analyseRecord, type AnalysedRecord } from '../../../src/detect/pipeline.ts';
-import { AnalysisPool } from '../../../src/detect/pool.ts';
+import fc from 'fast-check';
+import { AnalysisPool, packLayers, unpackLayers } from '../../../src/detect/pool.ts';
 import { sensorsBodies } from '../../support/decode/corpus.ts';
 import { DEVICE } from '../../support/decode/device.ts';
 
@@ -65,6 +66,21 @@ function corpus(): AnalysedRecord[] {
 
 describe('AnalysisPool', () => {
   const records = corpus();
+
+  it('a packed layer list unpacks to the same list, whatever its paths hold (property)', () => {
+    const text = fc.string({
+      unit: fc.constantFrom('a', ',', ';', '1', '9', '.', '[', 'é', '\u0000', '\ud83d'),
+    });
+    const layer = fc.record({ kind: text, path: text }, { noNullPrototype: true });
+    fc.assert(
+      fc.property(fc.array(layer, { maxLength: 20 }), (layers) => {
+        assert.deepEqual(unpackLayers(packLayers(layers)), layers);
+      }),
+      { numRuns: 500, seed: 14 },
+    );
+    assert.throws(() => unpackLayers('3,4;ab'), /malformed at 0/);
+  });
+
   const inline = createDetector({ canaries: [CANARY], identifiers: IDENTIFIERS });
   const expected = records.map((r) => analyseRecord(r, inline, { keys: KEYS }));
 
@@ -79,6 +95,14 @@ describe('AnalysisPool', () => {
         records.map((r) => r.index),
       );
       assert.deepEqual(got, expected);
+      // The layers crossed packed and unpack on first read, into an ordinary data property.
+      const first = got.find((x) => x.layers.length > 1)!;
+      assert.deepEqual(Object.getOwnPropertyDescriptor(first, 'layers')?.writable, true);
+      assert.deepEqual(JSON.parse(JSON.stringify(got)), JSON.parse(JSON.stringify(expected)));
+      const unread = await a.analyse(records.find((r) => r.type === 'exchange')!);
+      assert.deepEqual({ ...unread }.layers, expected.find((x) => x.index === unread.index)!.layers);
+      unread.layers = [];
+      assert.deepEqual(unread.layers, []);
       assert.ok(got.some((x) => x.findings.some((f) => f.kind === 'canary')));
       assert.ok(got.some((x) => x.findings.some((f) => f.kind === 'identifier')));
       // The capture writer's buffers are copied, never detached.
