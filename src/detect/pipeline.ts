@@ -36,6 +36,21 @@ export interface InspectedLayer {
   kind: string;
 }
 
+/**
+ * How old an upload's events were when the phone sent it, from the upload's own clock fields: the
+ * send time (MIUI envelope `H.st`, Sensors `_flush_time`) minus each event's time (`eventTime`,
+ * `time`). Both come from the phone's clock, so no host/phone clock offset enters. Scenarios use it
+ * to tell an upload of events recorded before they started (a late flush or a retry) from one of
+ * their own (src/scenario/assertions.ts).
+ */
+export interface EventAges {
+  events: number;
+  /** Age of the newest event at send time, ms. */
+  youngestMs: number;
+  /** Age of the oldest event at send time, ms. */
+  oldestMs: number;
+}
+
 export interface InspectedExchange {
   index: number;
   method: string;
@@ -45,6 +60,11 @@ export interface InspectedExchange {
   /** Every transform and container of the decoded tree, in tree order (not the scalar leaves). */
   layers: InspectedLayer[];
   findings: Finding[];
+  /**
+   * Present only when every event container the decoders found (MIUI H/B envelopes, Sensors batches)
+   * dates every one of its events and its send (absent: the upload says nothing about its events' age).
+   */
+  eventAges?: EventAges;
 }
 
 export interface AnalyseOptions {
@@ -71,6 +91,79 @@ export function layersOf(root: Layer): InspectedLayer[] {
     for (let i = l.children.length - 1; i >= 0; i--) stack.push(l.children[i]!);
   }
   return out;
+}
+
+/** Milliseconds since the epoch from a JSON number or digit string (as the envelopes carry them). */
+function epochMs(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{10,16}$/.test(v) ? Number(v) : NaN;
+  // 2001-09-09 .. 2286: anything else is not a millisecond time stamp.
+  return Number.isFinite(n) && n >= 1e12 && n < 1e13 ? n : undefined;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An event recorded after its upload was stamped: the clock fields are not what we take them for. */
+const FUTURE_SLACK_MS = 1000;
+
+/**
+ * The ages of every event in the decoded upload (EventAges), or undefined when any event container
+ * lacks a send time or any of its events lacks a time (or the upload has no container at all).
+ * Containers: a `miui-envelope` layer (its value is the parsed `{H: {st}, B: [{H: {eventTime}}]}`),
+ * and the events of a Sensors field (the first JSON layer under the field that has a `sensors`
+ * summary: an array of events, or one event, each with `time` and `_flush_time`).
+ */
+export function eventAgesOf(root: Layer): EventAges | undefined {
+  const ages: number[] = [];
+  let containers = 0;
+  const take = (sent: number | undefined, time: number | undefined): boolean => {
+    if (sent === undefined || time === undefined || time > sent + FUTURE_SLACK_MS) return false;
+    ages.push(Math.max(0, sent - time));
+    return true;
+  };
+  const stack: Layer[] = [root];
+  while (stack.length) {
+    const l = stack.pop()!;
+    if (l.kind === 'miui-envelope') {
+      containers++;
+      const v = l.value;
+      if (!isRecord(v) || !isRecord(v.H) || !Array.isArray(v.B) || v.B.length === 0) return undefined;
+      const sent = epochMs(v.H.st);
+      for (const e of v.B)
+        if (!isRecord(e) || !isRecord(e.H) || !take(sent, epochMs(e.H.eventTime))) return undefined;
+      continue;
+    }
+    if (l.children.some((c) => c.kind === 'sensors')) {
+      containers++;
+      const events = firstJson(l);
+      if (!events) return undefined;
+      const list = Array.isArray(events.value) ? events.value : [events.value];
+      if (list.length === 0) return undefined;
+      for (const e of list)
+        if (!isRecord(e) || !take(epochMs(e._flush_time), epochMs(e.time))) return undefined;
+      continue;
+    }
+    for (let i = l.children.length - 1; i >= 0; i--) stack.push(l.children[i]!);
+  }
+  if (containers === 0 || ages.length === 0) return undefined;
+  let youngestMs = Infinity;
+  let oldestMs = 0;
+  for (const a of ages) {
+    if (a < youngestMs) youngestMs = a;
+    if (a > oldestMs) oldestMs = a;
+  }
+  return { events: ages.length, youngestMs, oldestMs };
+}
+
+/** The first `json` layer below `l` (breadth first), skipping the Sensors summary. */
+function firstJson(l: Layer): Layer | undefined {
+  const queue = l.children.filter((c) => c.kind !== 'sensors');
+  for (let i = 0; i < queue.length; i++) {
+    const x = queue[i]!;
+    if (x.kind === 'json') return x;
+    queue.push(...x.children);
+  }
+  return undefined;
 }
 
 function tlsDetail(cause: string): string {
@@ -124,7 +217,14 @@ export function analyseRecord(
         'the rest was not decoded';
       all.push({ kind: 'limit', value: note, path: 'body', encoding: 'n/a', detail: note });
     }
-    return { ...base, tracker, layers: layersOf(decoded.root), findings: all };
+    const ages = eventAgesOf(decoded.root);
+    return {
+      ...base,
+      tracker,
+      layers: layersOf(decoded.root),
+      findings: all,
+      ...(ages ? { eventAges: ages } : {}),
+    };
   } catch (err) {
     const note = `this exchange could not be analysed (${err instanceof Error ? err.message : String(err)})`;
     return {

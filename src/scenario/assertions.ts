@@ -78,6 +78,28 @@ export interface CheckContext {
   addressed: readonly string[];
   /** Date.now() when a step first used each canary value; absent: not used yet. */
   plantedAt: ReadonlyMap<string, number>;
+  /** Date.now() when the scenario started (its evidence began); absent: uploads are not dated. */
+  scenarioStartedAt?: number;
+}
+
+/**
+ * How much earlier than the scenario's start an upload's newest event must be dated before the upload
+ * counts as carried over from before the scenario: it covers the time the upload took to arrive and
+ * the send time's resolution, and makes the call in the direction of `failed` when in doubt.
+ */
+export const CARRYOVER_MARGIN_MS = 2000;
+
+/**
+ * For an upload whose events all have a known age (InspectedExchange.eventAges), how many ms before
+ * the scenario started its newest event was recorded: the arrival time (host clock) less the newest
+ * event's age at send (phone clock, so no clock offset enters). Undefined when it is not dated, or not
+ * clearly (by CARRYOVER_MARGIN_MS) before the start.
+ */
+export function carriedOverBy(o: Observed, ctx: CheckContext): number | undefined {
+  const ages = o.inspected.eventAges;
+  if (ctx.scenarioStartedAt === undefined || o.record.type !== 'exchange' || !ages) return undefined;
+  const before = ctx.scenarioStartedAt - (o.at - ages.youngestMs);
+  return before > CARRYOVER_MARGIN_MS ? before : undefined;
 }
 
 function entryMatches(e: TrackerEntry, host: string, path: string | null): boolean {
@@ -186,6 +208,8 @@ export function describeLeak(o: Observed, found: Finding[], ctx: CheckContext): 
   return `#${r.index} ${r.method} ${r.url} (host ${r.host}, path ${pathOf(r.url).split('?')[0]})${tracker}: ${what}${probeNote}`;
 }
 
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
 const list = (lines: string[], max = 5): string =>
   lines.slice(0, max).join('\n  ') + (lines.length > max ? `\n  … and ${lines.length - max} more` : '');
 
@@ -237,10 +261,23 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
     .map((o) => ({ o, found: carried(o, a, ctx) }))
     .filter((x) => a.containing === 'any' || x.found.length > 0);
   const head = `${describeDestination(a)} received ${describeContent(a)}`;
-  if (leaks.length > 0) {
+  // Uploads whose events were all recorded before the scenario started (a queue of an earlier
+  // scenario flushed late, or retried) say nothing about what this scenario did.
+  const carryover = leaks
+    .map((x) => ({ ...x, before: carriedOverBy(x.o, ctx) }))
+    .filter((x) => x.before !== undefined);
+  const fresh = leaks.filter((x) => !carryover.some((c) => c.o === x.o));
+  const carriedLine = (x: (typeof carryover)[number]): string => {
+    const ages = x.o.inspected.eventAges!;
+    return `${describeLeak(x.o, x.found, ctx)} [${ages.events} event(s), the newest recorded ${seconds(x.before!)} before this scenario started]`;
+  };
+  if (fresh.length > 0) {
+    const also = carryover.length
+      ? `\n  and ${carryover.length} upload(s) of events recorded before this scenario started:\n  ${list(carryover.map(carriedLine))}`
+      : '';
     return {
       status: 'failed',
-      message: `${head}: ${leaks.length} upload(s)\n  ${list(leaks.map((x) => describeLeak(x.o, x.found, ctx)))}`,
+      message: `${head}: ${fresh.length} upload(s)\n  ${list(fresh.map((x) => describeLeak(x.o, x.found, ctx)))}${also}`,
     };
   }
   const tlsAll = dest.filter((o) => o.record.type === 'tls-failure');
@@ -250,6 +287,20 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
         status: 'failed',
         message: `${head}: the phone opened ${tlsAll.length} HTTPS connection(s) to it (not decrypted, content unknown)\n  ${list(tlsAll.map((o) => describeLeak(o, [], ctx)))}`,
       };
+  }
+  if (carryover.length > 0) {
+    return {
+      status: 'broken',
+      message:
+        `${head} only in ${carryover.length} upload(s) whose events were all recorded before this scenario started ` +
+        `(dated by the uploads' own send and event times): a queue of an earlier scenario that flushed late, or a retry. ` +
+        `They say nothing about what this scenario did, and nothing of its own was seen there, but "nothing went" is not true, so it cannot pass:\n  ` +
+        list(carryover.map(carriedLine)) +
+        '\n  Fix: run it again. If it keeps happening, the phone flushes queued events on a timer: add a `wait` longer ' +
+        'than its flush interval before `startEvidence`, or run this scenario before the one that filled the queue',
+    };
+  }
+  if (a.containing === 'any') {
     return {
       status: 'passed',
       message: `no upload to ${describeDestination(a)} (${observed.filter((o) => !o.probe).length} record(s) looked at)`,

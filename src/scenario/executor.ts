@@ -454,7 +454,12 @@ class Run implements StepRuntime {
   // ------------------------------------------------------------------ assertions
 
   private ctxNow(): CheckContext {
-    return { ...this.check, addressed: [...this.addressed], plantedAt: new Map(this.plantedAt) };
+    return {
+      ...this.check,
+      addressed: [...this.addressed],
+      plantedAt: new Map(this.plantedAt),
+      scenarioStartedAt: this.evidence.startedAt,
+    };
   }
 
   private verdict(r: { status: 'passed' | 'failed' | 'broken'; message: string }): void {

@@ -3,16 +3,20 @@ import { createCipheriv } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { CaptureRecord } from '../../../src/capture/exchange.ts';
 import { createDetector, type Detector } from '../../../src/detect/index.ts';
-import { analyseRecord, layersOf } from '../../../src/detect/pipeline.ts';
+import { decode } from '../../../src/decode/index.ts';
+import { analyseRecord, eventAgesOf, layersOf } from '../../../src/detect/pipeline.ts';
 import { loadProfile } from '../../../src/virtual/profiles/load.ts';
 import {
   buildSensorsEvent,
   encodeMistatBody,
   encodeSensorsBatch,
+  encodeTrackingBody,
   mistatPayload,
   newMistatSession,
   readDevice,
+  trackingHeader,
   type DeviceInfo,
+  type TrackingEntry,
 } from '../../../src/virtual/telemetry/index.ts';
 
 const ANDROID_ID = '0123456789abcdef';
@@ -269,5 +273,83 @@ describe('analyseRecord', () => {
       keyed.findings.filter((f) => f.kind !== 'tracker').map((f) => `${f.kind} ${f.path}`),
       [`canary body › ${b64} › aes › gzip › json.url`, 'canary header.X-Ctx › hex › json.url'],
     );
+  });
+});
+
+describe("eventAgesOf: how old an upload's events were when it was sent", () => {
+  const T = 1_700_000_000_000;
+  const TRACKING_URL = 'https://tracking.intl.miui.com/track/spock';
+  const ages = (url: string, body: string) =>
+    eventAgesOf(
+      decode({ body: Buffer.from(body), url, contentType: 'application/x-www-form-urlencoded' }).root,
+    );
+  const entry = (eventTime: unknown, i = 0): TrackingEntry =>
+    ({
+      H: { sid: 's', pk: 'com.android.systemui', key: 'status_bar_pull', eventTime, sn: i, retryCnt: 0 },
+      B: { _event_id_: 'status_bar_pull' },
+    }) as TrackingEntry;
+  const tracking = (entries: TrackingEntry[], sent: number) =>
+    encodeTrackingBody(
+      trackingHeader(device(), { sender: 'com.android.systemui', analyticsVersion: '3.8.8' }),
+      entries,
+      {
+        ts: sent,
+        nonce: 'n1',
+      },
+    ).body;
+
+  it("MIUI H/B envelope: send time `H.st` less each entry's `eventTime`", () => {
+    assert.deepEqual(
+      ages(TRACKING_URL, tracking([entry(String(T - 60_000)), entry(String(T - 45_500), 1)], T)),
+      {
+        events: 2,
+        youngestMs: 45_500,
+        oldestMs: 60_000,
+      },
+    );
+  });
+
+  it("Sensors batch: each event's `_flush_time` less its `time`; analyseRecord carries it", () => {
+    // sensorsBody(): events at T and T+1, flushed at T+500.
+    assert.deepEqual(ages(SENSORS_URL, sensorsBody()), { events: 2, youngestMs: 499, oldestMs: 500 });
+    const x = analyseRecord(post(SENSORS_URL, sensorsBody()), createDetector());
+    assert.deepEqual(x.eventAges, { events: 2, youngestMs: 499, oldestMs: 500 });
+  });
+
+  it('is absent when any event is undated, dated after the send, or when nothing holds events', () => {
+    assert.equal(
+      ages(TRACKING_URL, tracking([entry(String(T - 60_000)), entry(undefined, 1)], T)),
+      undefined,
+    );
+    assert.equal(ages(TRACKING_URL, tracking([entry('yesterday')], T)), undefined);
+    assert.equal(
+      ages(TRACKING_URL, tracking([entry(String(T + 5_000))], T)),
+      undefined,
+      'an event after its send',
+    );
+    assert.equal(ages(TRACKING_URL, tracking([], T)), undefined, 'an envelope without entries');
+    assert.equal(ages(SENSORS_URL, 'a=1&b=2'), undefined);
+    const noFlush = Buffer.from(JSON.stringify([{ time: T, event: 'x' }])).toString('base64');
+    assert.equal(
+      ages(SENSORS_URL, `data_list=${encodeURIComponent(noFlush)}&gzip=0`),
+      undefined,
+      'no _flush_time',
+    );
+    const flushed = Buffer.from(JSON.stringify([{ time: T, event: 'x', _flush_time: T + 7 }])).toString(
+      'base64',
+    );
+    assert.deepEqual(ages(SENSORS_URL, `data_list=${encodeURIComponent(flushed)}&gzip=0`), {
+      events: 1,
+      youngestMs: 7,
+      oldestMs: 7,
+    });
+  });
+
+  it('an event a second after the stamp (clock resolution) counts as age 0', () => {
+    assert.deepEqual(ages(TRACKING_URL, tracking([entry(String(T + 800))], T)), {
+      events: 1,
+      youngestMs: 0,
+      oldestMs: 0,
+    });
   });
 });

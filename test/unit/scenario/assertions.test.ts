@@ -29,6 +29,8 @@ interface Opts {
   findings?: Finding[];
   probe?: boolean;
   body?: string;
+  /** Age of the newest and oldest event when the upload was sent (InspectedExchange.eventAges). */
+  ages?: [number, number];
 }
 
 /** An exchange to `url`, as Evidence would hold it: tracker from the shipped catalogue. */
@@ -59,6 +61,7 @@ function ex(url: string, o: Opts = {}): Observed {
       tracker: cat.match(u.hostname, u.pathname + u.search),
       layers: [],
       findings: o.findings ?? [],
+      ...(o.ages ? { eventAges: { events: 3, youngestMs: o.ages[0], oldestMs: o.ages[1] } } : {}),
     },
     probe: o.probe ?? false,
     duringProbe: false,
@@ -491,6 +494,54 @@ describe('capture assertions (assertions.ts)', () => {
           .status,
         'passed',
       );
+    });
+  });
+  describe('uploads of events recorded before the scenario started (a late flush or a retry)', () => {
+    const START = T0;
+    const uep: UploadArgs = { to: 'tracker', value: 'miui-analytics', containing: 'any' };
+    const URL_ = 'https://tracking.intl.miui.com/track/spock';
+    // Arrives 5 s into the scenario; its newest event was 65 s old when sent: recorded 60 s before the start.
+    const old = () => ex(URL_, { at: START + 5_000, ages: [65_000, 70_000] });
+
+    it('only such uploads: broken (not failed, not passed), dated and explained, with a fix', () => {
+      const r = checkNoUpload(uep, [old()], ctx({ scenarioStartedAt: START }));
+      assert.equal(r.status, 'broken', r.message);
+      assert.match(
+        r.message,
+        /only in 1 upload\(s\) whose events were all recorded before this scenario started/,
+      );
+      assert.match(r.message, /the newest recorded 60\.0 s before this scenario started/);
+      assert.match(r.message, /Fix: run it again.*`wait`.*`startEvidence`/s);
+    });
+
+    it('with an upload of its own as well: failed on that one, the old one named apart', () => {
+      const fresh = ex(URL_, { at: START + 6_000, ages: [200, 900] });
+      const r = checkNoUpload(uep, [old(), fresh], ctx({ scenarioStartedAt: START }));
+      assert.equal(r.status, 'failed', r.message);
+      assert.match(r.message, /received anything: 1 upload\(s\)\n {2}#\d+ POST/);
+      assert.match(r.message, /and 1 upload\(s\) of events recorded before this scenario started/);
+    });
+
+    it("counts as the scenario's own when it is within the margin, undated, or the start is unknown", () => {
+      // Newest event recorded 1.5 s before the start: within CARRYOVER_MARGIN_MS.
+      const edge = ex(URL_, { at: START + 5_000, ages: [6_500, 9_000] });
+      assert.equal(checkNoUpload(uep, [edge], ctx({ scenarioStartedAt: START })).status, 'failed');
+      const undated = ex(URL_, { at: START + 5_000 });
+      assert.equal(checkNoUpload(uep, [undated], ctx({ scenarioStartedAt: START })).status, 'failed');
+      assert.equal(checkNoUpload(uep, [old()], ctx()).status, 'failed');
+    });
+
+    it('an identifier check is broken the same way; a TLS failure in scope still fails `any`', () => {
+      const id: UploadArgs = { to: 'tracker', value: 'miui-analytics', containing: 'identifier' };
+      const withId = ex(URL_, { at: START + 5_000, ages: [65_000, 70_000], findings: [androidId()] });
+      assert.equal(checkNoUpload(id, [withId], ctx({ scenarioStartedAt: START })).status, 'broken');
+      const r = checkNoUpload(
+        uep,
+        [old(), tls('tracking.intl.miui.com', START + 5_500)],
+        ctx({ scenarioStartedAt: START }),
+      );
+      assert.equal(r.status, 'failed', r.message);
+      assert.match(r.message, /opened 1 HTTPS connection/);
     });
   });
 });
