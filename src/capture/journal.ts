@@ -23,10 +23,12 @@ export interface JournalEntry {
   devicePort: number;
   hostPort: number;
   /**
-   * The host port the reverse rule pointed to before a move (Wiring.moveHostPort), while the move is
-   * under way: restore removes a rule pointing to either, since a crash may fall between the two.
+   * The host ports the reverse rule may point to instead of `hostPort` while a move (Wiring.moveHostPort)
+   * is under way, or after moves whose `adb reverse` failed where the phone could not say where the rule
+   * points: restore removes a rule pointing to any of them. (A single number in journals written before
+   * the list.)
    */
-  movedFrom?: number;
+  movedFrom?: number | number[];
   /** `settings get global http_proxy` before we touched it; null = unset. */
   previousProxy: string | null;
   /** The value we put, so restore never clobbers someone else's later change. */
@@ -103,4 +105,10 @@ export class Journal {
 export function currentOwner(): JournalEntry['owner'] {
   const startTime = inspectProcess(process.pid)?.startTime;
   return { pid: process.pid, ...(startTime ? { startTime } : {}) };
+}
+
+/** Every host port a journal entry's reverse rule may point to. */
+export function hostPortsOf(entry: Pick<JournalEntry, 'hostPort' | 'movedFrom'>): number[] {
+  const moved = entry.movedFrom === undefined ? [] : [entry.movedFrom].flat();
+  return [...new Set([entry.hostPort, ...moved])];
 }

@@ -54,7 +54,7 @@ import {
   type NamespaceCheck,
 } from './ca-install.ts';
 import type { CaptureMode } from './session.ts';
-import { currentOwner, Journal, type CaMethod, type JournalEntry } from './journal.ts';
+import { currentOwner, hostPortsOf, Journal, type CaMethod, type JournalEntry } from './journal.ts';
 import {
   confirmRoot,
   describeRoot,
@@ -529,25 +529,29 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
       // From the port the rule points to as far as this process knows (a failed move left it there).
       const from = wiring.hostPort;
       if (port === from) return;
-      // Journal first, naming both ports: a crash before or after `adb reverse` still leaves a
-      // rule that restore recognises as ours.
-      entry.movedFrom = from;
+      // Journal first, naming every port the rule may point to (this move's two, and those of
+      // earlier failed moves whose outcome the phone could not tell): a crash before or after
+      // `adb reverse` still leaves a rule that restore recognises as ours.
+      const maybe = hostPortsOf(entry).filter((p) => p !== port);
+      entry.movedFrom = maybe.length === 1 ? maybe[0]! : maybe;
       entry.hostPort = port;
       opts.journal.write(entry);
       try {
         await device.reverse(`tcp:${devicePort}`, `tcp:${port}`);
       } catch (err) {
-        // Where does the rule point now? Back at `from`: the journal says so again. Unknown: the
-        // entry keeps both ports, and restore removes the rule on either.
+        // Where does the rule point now? At a port we know: the journal names that one alone again.
+        // Unknown: the entry keeps every port, and restore removes the rule on any of them.
         const now = await device
           .listReverses()
           .then((rules) => rules.find((r) => r.remote === `tcp:${devicePort}`)?.local)
           .catch(() => undefined);
         if (now !== `tcp:${port}`) {
-          if (now === `tcp:${from}`) {
-            entry.hostPort = from;
+          const known = hostPortsOf(entry).find((p) => now === `tcp:${p}`);
+          if (known !== undefined) {
+            entry.hostPort = known;
             delete entry.movedFrom;
             opts.journal.write(entry);
+            wiring.hostPort = known;
           }
           throw err;
         }
@@ -698,7 +702,7 @@ export async function restorePhone(
   }
   try {
     const rules = await device.listReverses();
-    const ours = new Set([entry.hostPort, entry.movedFrom].map((p) => `tcp:${p}`));
+    const ours = new Set(hostPortsOf(entry).map((p) => `tcp:${p}`));
     if (rules.some((r) => r.remote === `tcp:${entry.devicePort}` && ours.has(r.local))) {
       await device.removeReverse(`tcp:${entry.devicePort}`);
       report.steps.push(`reverse tcp:${entry.devicePort} removed`);

@@ -223,6 +223,69 @@ describe('PhoneCapture: open, sessions, close', function () {
     assert.deepEqual(journal.list(), []);
   });
 
+  it('two failed moves the phone cannot explain: the journal keeps every port, and restore removes the rule on the middle one', async () => {
+    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
+    const journal = new Journal(join(tmp, 'state-h'));
+    // First failed move: adbd applied the rule, but the answer was lost. Second: nothing applied.
+    // Both times the phone cannot list its rules either.
+    let mode: 'ok' | 'applied-then-lost' | 'lost' = 'ok';
+    const base = dev.asDevice();
+    const device = new Proxy(base, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return async (...args: unknown[]) => {
+          if (mode !== 'ok' && prop === 'listReverses') throw new Error('listReverses: device offline');
+          if (mode !== 'ok' && prop === 'reverse') {
+            if (mode === 'applied-then-lost')
+              await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            throw new Error('reverse: device offline');
+          }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    const pc = new PhoneCapture({
+      device,
+      ca,
+      journal,
+      adb: { host: '127.0.0.1', port: 5037 },
+      packages: [],
+    });
+    const wiring = await pc.open({ sessionDir: join(tmp, 'cap-h1') });
+    const first = wiring.hostPort;
+    await pc.stopSession();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(first, '127.0.0.1', r));
+    try {
+      mode = 'applied-then-lost';
+      await assert.rejects(pc.startSession(join(tmp, 'cap-h2')), /device offline/);
+      const middle = dev.reverses[0]?.local;
+      assert.ok(middle && middle !== `tcp:${first}`, 'the first failed move did move the rule');
+      mode = 'lost';
+      await assert.rejects(pc.startSession(join(tmp, 'cap-h3')), /device offline/);
+      assert.deepEqual(
+        dev.reverses.map((r) => r.local),
+        [middle],
+        'the rule still points to the middle port',
+      );
+      // The owner dies here; the next start restores from the journal.
+      const [entry] = journal.list();
+      assert.ok(entry);
+      const named = [entry.hostPort, ...[entry.movedFrom ?? []].flat()].map((p) => `tcp:${p}`);
+      assert.ok(named.includes(middle), `the journal names ${named.join(', ')}, not ${middle}`);
+      mode = 'ok';
+      const report = await restorePhone(dev.asDevice(), entry, journal);
+      assert.ok(report.ok, report.problems.join('; '));
+      assert.deepEqual(dev.reverses, [], 'no rule left behind');
+      assert.deepEqual(journal.list(), []);
+    } finally {
+      mode = 'ok';
+      squatter.close();
+      await pc.close().catch(() => undefined);
+    }
+  });
+
   it('close() while a session starts: it waits, then nothing stays open or wired', async () => {
     const { dev, journal, pc } = rig('redmi-note-8-leaky', 'state-g');
     await pc.open({ hostPort: 18097 });
