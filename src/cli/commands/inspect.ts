@@ -127,7 +127,9 @@ export function registerInspectCommand(program: Command): void {
       const out = new Output(process.stdout);
       let first = true;
       for await (const record of readCaptureFile(file, { onWarning: warn })) {
-        const x = analyseRecord(record, detector, keys ? { keys } : {});
+        // eventAges (when an upload's events were recorded) serves scenario verdicts; the --json
+        // contract (issue 4 §5) is exactly index…findings.
+        const { eventAges: _ages, ...x } = analyseRecord(record, detector, keys ? { keys } : {});
         addToSummary(summary, x);
         if (o.json) await out.write(`${first ? '{"exchanges":[\n' : ',\n'}${JSON.stringify(x)}`);
         else await out.write(`${first ? '' : '\n'}${formatExchange(x)}\n`);
