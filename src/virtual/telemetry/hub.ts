@@ -237,11 +237,23 @@ export class TelemetryHub implements TelemetrySink {
     }
   }
 
-  /** The app went to the background: its SDK queues flush (unless their `flush.onBackground` is false). */
+  /**
+   * The app went to the background: its SDK queues flush (unless their `flush.onBackground` is false).
+   * The `tracking` queues all belong to one process, com.miui.analytics, which collects the events of
+   * every system app (DEFAULT_FLUSH_POLICY: their owner): when it flushes for one app it sends every
+   * app's queue, one envelope per sender. So status-bar events, whose app (SystemUI) never goes to the
+   * background, leave with the launcher's. Unverified, like the rest of this emitter's policy (no
+   * source describes com.miui.analytics' queue); without it SystemUI's events went out only on the
+   * 60 s timer, i.e. in whatever scenario the phone ran a minute later.
+   */
   appBackgrounded(pkg: string): void {
     if (this.stopped) return;
-    for (const [key, q] of this.queues)
-      if (key.endsWith(`:${pkg}`) && this.queueMeta.get(key)?.onBackground !== false) this.watch(q.flush());
+    const flushes = (key: string): boolean => this.queueMeta.get(key)?.onBackground !== false;
+    const keys = [...this.queues.keys()].filter((k) => k.endsWith(`:${pkg}`) && flushes(k));
+    if (keys.some((k) => this.queueMeta.get(k)?.emitter === 'tracking'))
+      for (const [k, meta] of this.queueMeta)
+        if (meta.emitter === 'tracking' && flushes(k) && !keys.includes(k)) keys.push(k);
+    for (const k of keys) this.watch(this.queues.get(k)!.flush());
   }
 
   /**

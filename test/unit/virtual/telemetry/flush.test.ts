@@ -185,6 +185,35 @@ describe('telemetry flush', () => {
     hub.stop();
   });
 
+  it("com.miui.analytics flushes every sender's queue when one app goes to the background, not only that app's", async () => {
+    const { hub, http, settings, scheduler } = makeHub('', { profile: profile() });
+    settings.put('secure', 'upload_log_pref', '1');
+    // SystemUI never goes to the background: its events used to wait for the 60 s timer.
+    hub.track(
+      { source: 'system', name: 'status_bar_pull', properties: { expanded: true } },
+      { package: 'com.android.systemui', time: T0 },
+    );
+    folder(hub);
+    await hub.idle();
+    assert.equal(http.attempts.length, 0, 'queued, not sent');
+    hub.appBackgrounded('com.miui.home');
+    await hub.idle();
+    assert.deepEqual(decodeAll(http.requests).tracking.sort(), [
+      'com.android.systemui status_bar_pull',
+      'com.miui.home folder_open',
+    ]);
+    assert.deepEqual(scheduler.pending(), [], 'no timer left to send them again');
+    // An app without a tracking queue going to the background flushes nothing of com.miui.analytics.
+    hub.track(
+      { source: 'system', name: 'status_bar_pull', properties: { expanded: false } },
+      { package: 'com.android.systemui', time: T0 },
+    );
+    hub.appBackgrounded(BROWSER);
+    await hub.idle();
+    assert.equal(decodeAll(http.requests).tracking.length, 2);
+    hub.stop();
+  });
+
   it('on a phone: `am force-stop` keeps the browser queue (no flush as the focus moves); `am start` sends it', async () => {
     // Default flush: on background too, so this shows the force-stop comes before the focus moves.
     const p = profile();
