@@ -23,12 +23,16 @@ export interface JournalEntry {
   devicePort: number;
   hostPort: number;
   /**
-   * The host ports the reverse rule may point to instead of `hostPort` while a move (Wiring.moveHostPort)
-   * is under way, or after moves whose `adb reverse` failed where the phone could not say where the rule
-   * points: restore removes a rule pointing to any of them. (A single number in journals written before
-   * the list.)
+   * The host port the reverse rule pointed to before a move (Wiring.moveHostPort), while the move is
+   * under way: restore removes a rule pointing to either, since a crash may fall between the two.
    */
-  movedFrom?: number | number[];
+  movedFrom?: number;
+  /**
+   * Host ports of earlier moves whose `adb reverse` failed where the phone could not say where the rule
+   * points: restore removes a rule pointing to any of them too. (A key of its own, so that a phonehome
+   * from before it still reads `movedFrom` as a number.)
+   */
+  unsureHostPorts?: number[];
   /** `settings get global http_proxy` before we touched it; null = unset. */
   previousProxy: string | null;
   /** The value we put, so restore never clobbers someone else's later change. */
@@ -108,7 +112,9 @@ export function currentOwner(): JournalEntry['owner'] {
 }
 
 /** Every host port a journal entry's reverse rule may point to. */
-export function hostPortsOf(entry: Pick<JournalEntry, 'hostPort' | 'movedFrom'>): number[] {
-  const moved = entry.movedFrom === undefined ? [] : [entry.movedFrom].flat();
-  return [...new Set([entry.hostPort, ...moved])];
+export function hostPortsOf(
+  entry: Pick<JournalEntry, 'hostPort' | 'movedFrom' | 'unsureHostPorts'>,
+): number[] {
+  const others = [entry.movedFrom ?? [], entry.unsureHostPorts ?? []].flat();
+  return [...new Set([entry.hostPort, ...others])];
 }

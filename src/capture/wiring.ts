@@ -532,8 +532,9 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
       // Journal first, naming every port the rule may point to (this move's two, and those of
       // earlier failed moves whose outcome the phone could not tell): a crash before or after
       // `adb reverse` still leaves a rule that restore recognises as ours.
-      const maybe = hostPortsOf(entry).filter((p) => p !== port);
-      entry.movedFrom = maybe.length === 1 ? maybe[0]! : maybe;
+      const unsure = hostPortsOf(entry).filter((p) => p !== port && p !== from);
+      entry.movedFrom = from;
+      if (unsure.length) entry.unsureHostPorts = unsure;
       entry.hostPort = port;
       opts.journal.write(entry);
       try {
@@ -550,6 +551,7 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
           if (known !== undefined) {
             entry.hostPort = known;
             delete entry.movedFrom;
+            delete entry.unsureHostPorts;
             opts.journal.write(entry);
             wiring.hostPort = known;
           }
@@ -557,6 +559,7 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
         }
       }
       delete entry.movedFrom;
+      delete entry.unsureHostPorts;
       opts.journal.write(entry);
       wiring.hostPort = port;
       log(`${serial}: adb reverse tcp:${devicePort} → tcp:${port} (moved from tcp:${from})`);

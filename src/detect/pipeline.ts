@@ -45,6 +45,12 @@ export interface InspectedLayer {
  */
 export interface EventAges {
   events: number;
+  /**
+   * Provenance paths of the dated events (`… › miui-envelope.B[0]`, `… › json[3]`): a finding under
+   * one of them is part of an old event; one elsewhere (the envelope's header, the URL) was put there
+   * when the upload was sent.
+   */
+  paths: string[];
   /** Age of the newest event at send time, ms. */
   youngestMs: number;
   /** Age of the oldest event at send time, ms. */
@@ -115,6 +121,7 @@ const FUTURE_SLACK_MS = 1000;
  */
 export function eventAgesOf(root: Layer): EventAges | undefined {
   const ages: number[] = [];
+  const paths: string[] = [];
   let containers = 0;
   const take = (sent: number | undefined, time: number | undefined): boolean => {
     if (sent === undefined || time === undefined || time > sent + FUTURE_SLACK_MS) return false;
@@ -124,6 +131,9 @@ export function eventAgesOf(root: Layer): EventAges | undefined {
   const stack: Layer[] = [root];
   while (stack.length) {
     const l = stack.pop()!;
+    // Events no clock field dates (MiStat's, decrypted or not; anything AES-wrapped): the upload
+    // as a whole cannot be dated.
+    if (l.kind === 'mistat' || l.kind === 'aes') return undefined;
     if (l.kind === 'miui-envelope') {
       containers++;
       const v = l.value;
@@ -131,6 +141,9 @@ export function eventAgesOf(root: Layer): EventAges | undefined {
       const sent = epochMs(v.H.st);
       for (const e of v.B)
         if (!isRecord(e) || !isRecord(e.H) || !take(sent, epochMs(e.H.eventTime))) return undefined;
+      const list = l.children.find((c) => c.key === 'B');
+      if (!list || list.children.length !== v.B.length) return undefined;
+      for (const c of list.children) paths.push(c.path);
       continue;
     }
     if (l.children.some((c) => c.kind === 'sensors')) {
@@ -141,6 +154,10 @@ export function eventAgesOf(root: Layer): EventAges | undefined {
       if (list.length === 0) return undefined;
       for (const e of list)
         if (!isRecord(e) || !take(epochMs(e._flush_time), epochMs(e.time))) return undefined;
+      if (Array.isArray(events.value)) {
+        if (events.children.length !== list.length) return undefined;
+        for (const c of events.children) paths.push(c.path);
+      } else paths.push(events.path);
       continue;
     }
     for (let i = l.children.length - 1; i >= 0; i--) stack.push(l.children[i]!);
@@ -152,7 +169,7 @@ export function eventAgesOf(root: Layer): EventAges | undefined {
     if (a < youngestMs) youngestMs = a;
     if (a > oldestMs) oldestMs = a;
   }
-  return { events: ages.length, youngestMs, oldestMs };
+  return { events: ages.length, paths, youngestMs, oldestMs };
 }
 
 /** The first `json` layer below `l` (breadth first), skipping the Sensors summary. */

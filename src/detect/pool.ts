@@ -80,13 +80,17 @@ export function packLayers(layers: readonly InspectedLayer[]): string {
 
 export function unpackLayers(s: string): InspectedLayer[] {
   const out: InspectedLayer[] = [];
+  const length = (from: number, to: number): number => {
+    const t = s.slice(from, to);
+    return /^\d{1,9}$/.test(t) ? Number(t) : NaN;
+  };
   let i = 0;
   while (i < s.length) {
     const comma = s.indexOf(',', i);
-    const semi = s.indexOf(';', comma);
-    const k = Number(s.slice(i, comma));
-    const p = Number(s.slice(comma + 1, semi));
-    if (comma < 0 || semi < 0 || !Number.isInteger(k) || !Number.isInteger(p) || semi + 1 + k + p > s.length)
+    const semi = comma < 0 ? -1 : s.indexOf(';', comma);
+    const k = comma < 0 ? NaN : length(i, comma);
+    const p = semi < 0 ? NaN : length(comma + 1, semi);
+    if (Number.isNaN(k) || Number.isNaN(p) || semi + 1 + k + p > s.length)
       throw new Error(`a packed layer list is malformed at ${i}`);
     out.push({ kind: s.slice(semi + 1, semi + 1 + k), path: s.slice(semi + 1 + k, semi + 1 + k + p) });
     i = semi + 1 + k + p;

@@ -90,14 +90,30 @@ export interface CheckContext {
 export const CARRYOVER_MARGIN_MS = 2000;
 
 /**
- * For an upload whose events all have a known age (InspectedExchange.eventAges), how many ms before
+ * For an upload whose events all have a known age (InspectedExchange.eventAges), and where `found`
+ * (what the check is about) lies inside those events and no canary of this run is, how many ms before
  * the scenario started its newest event was recorded: the arrival time (host clock) less the newest
  * event's age at send (phone clock, so no clock offset enters). Undefined when it is not dated, or not
  * clearly (by CARRYOVER_MARGIN_MS) before the start.
  */
-export function carriedOverBy(o: Observed, ctx: CheckContext): number | undefined {
+export function carriedOverBy(
+  o: Observed,
+  ctx: CheckContext,
+  found: readonly Finding[] = [],
+): number | undefined {
   const ages = o.inspected.eventAges;
   if (ctx.scenarioStartedAt === undefined || o.record.type !== 'exchange' || !ages) return undefined;
+  // A canary of this run is typed during the run: an upload that holds one is no older than that,
+  // whatever its events' clock fields say.
+  const canaries = new Set(Object.values(ctx.canaries));
+  if (o.inspected.findings.some((f) => f.kind === 'canary' && canaries.has(f.value))) return undefined;
+  // What the check is about (an identifier) found outside the dated events (the envelope's header,
+  // the URL) was put there when the upload was sent.
+  const inEvent = (path: string): boolean =>
+    ages.paths.some(
+      (p) => path === p || path.startsWith(`${p}.`) || path.startsWith(`${p}[`) || path.startsWith(`${p} ›`),
+    );
+  if (found.some((f) => !inEvent(f.path))) return undefined;
   const before = ctx.scenarioStartedAt - (o.at - ages.youngestMs);
   return before > CARRYOVER_MARGIN_MS ? before : undefined;
 }
@@ -264,7 +280,7 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
   // Uploads whose events were all recorded before the scenario started (a queue of an earlier
   // scenario flushed late, or retried) say nothing about what this scenario did.
   const carryover = leaks
-    .map((x) => ({ ...x, before: carriedOverBy(x.o, ctx) }))
+    .map((x) => ({ ...x, before: carriedOverBy(x.o, ctx, x.found) }))
     .filter((x) => x.before !== undefined);
   const fresh = leaks.filter((x) => !carryover.some((c) => c.o === x.o));
   const carriedLine = (x: (typeof carryover)[number]): string => {
@@ -356,9 +372,17 @@ export function checkUpload(
   const dest = scoped(a, observed, ctx);
   const exchanges = dest.filter((o) => o.record.type === 'exchange');
   const tls = dest.filter((o) => o.record.type === 'tls-failure');
-  const hits = exchanges
+  const matching = exchanges
     .map((o) => ({ o, found: carried(o, a, ctx) }))
     .filter((x) => a.containing === 'any' || x.found.length > 0);
+  // An upload of events recorded before the scenario started proves nothing about this scenario's
+  // actions, and its arrival time would make the channel's measured delay (which sets the trailing
+  // window of the checks this control vouches for) look shorter than it is.
+  const hits = matching.filter((x) => carriedOverBy(x.o, ctx, x.found) === undefined);
+  const olderNote =
+    matching.length > hits.length
+      ? `; ${matching.length - hits.length} upload(s) of events recorded before this scenario started do not count: ${list(matching.filter((x) => !hits.includes(x)).map((x) => describeLeak(x.o, x.found, ctx)))}`
+      : '';
   const proofOf = (matched: Observed[], decodable: boolean): ChannelProof => ({
     hosts: [...new Set(matched.map((o) => o.record.host))].sort(),
     trackers: [
@@ -413,6 +437,7 @@ export function checkUpload(
   const unread = exchanges.filter((o) => unreadParts(o).length > 0);
   if (unread.length > 0)
     message += `; ${unread.length} of them could not be decoded to the end (encrypted?): ${list(unread.map((o) => describeLeak(o, unreadParts(o), ctx)))}`;
+  message += olderNote;
   if (tls.length > 0)
     message += `; ${tlsExplanation(ctx, tls.length, [...new Set(tls.map((o) => o.record.host))])}, and the upload may be inside them`;
   else if (exchanges.length === 0)

@@ -272,7 +272,10 @@ describe('PhoneCapture: open, sessions, close', function () {
       // The owner dies here; the next start restores from the journal.
       const [entry] = journal.list();
       assert.ok(entry);
-      const named = [entry.hostPort, ...[entry.movedFrom ?? []].flat()].map((p) => `tcp:${p}`);
+      assert.equal(typeof entry.movedFrom, 'number', 'movedFrom stays a number for older readers');
+      const named = [entry.hostPort, entry.movedFrom, ...(entry.unsureHostPorts ?? [])].map(
+        (p) => `tcp:${p}`,
+      );
       assert.ok(named.includes(middle), `the journal names ${named.join(', ')}, not ${middle}`);
       mode = 'ok';
       const report = await restorePhone(dev.asDevice(), entry, journal);

@@ -279,10 +279,17 @@ describe('analyseRecord', () => {
 describe("eventAgesOf: how old an upload's events were when it was sent", () => {
   const T = 1_700_000_000_000;
   const TRACKING_URL = 'https://tracking.intl.miui.com/track/spock';
-  const ages = (url: string, body: string) =>
+  const dated = (url: string, body: string) =>
     eventAgesOf(
       decode({ body: Buffer.from(body), url, contentType: 'application/x-www-form-urlencoded' }).root,
     );
+  /** The ages without the event paths (checked on their own below). */
+  const ages = (url: string, body: string) => {
+    const a = dated(url, body);
+    if (!a) return a;
+    const { paths: _paths, ...rest } = a;
+    return rest;
+  };
   const entry = (eventTime: unknown, i = 0): TrackingEntry =>
     ({
       H: { sid: 's', pk: 'com.android.systemui', key: 'status_bar_pull', eventTime, sn: i, retryCnt: 0 },
@@ -313,7 +320,11 @@ describe("eventAgesOf: how old an upload's events were when it was sent", () => 
     // sensorsBody(): events at T and T+1, flushed at T+500.
     assert.deepEqual(ages(SENSORS_URL, sensorsBody()), { events: 2, youngestMs: 499, oldestMs: 500 });
     const x = analyseRecord(post(SENSORS_URL, sensorsBody()), createDetector());
-    assert.deepEqual(x.eventAges, { events: 2, youngestMs: 499, oldestMs: 500 });
+    assert.deepEqual(x.eventAges?.paths, [
+      'body › form.data_list › base64 › gzip › json[0]',
+      'body › form.data_list › base64 › gzip › json[1]',
+    ]);
+    assert.equal(x.eventAges?.youngestMs, 499);
   });
 
   it('is absent when any event is undated, dated after the send, or when nothing holds events', () => {
@@ -343,6 +354,24 @@ describe("eventAgesOf: how old an upload's events were when it was sent", () => 
       youngestMs: 7,
       oldestMs: 7,
     });
+  });
+
+  it('names the envelope entries as the dated events; MiStat or AES in the body leaves it undated', () => {
+    assert.deepEqual(
+      dated(TRACKING_URL, tracking([entry(String(T - 9)), entry(String(T - 8), 1)], T))?.paths,
+      [
+        'body › form.value › base64url › miui-envelope.B[0]',
+        'body › form.value › base64url › miui-envelope.B[1]',
+      ],
+    );
+    const root = decode({
+      body: Buffer.from(tracking([entry(String(T - 9))], T)),
+      url: TRACKING_URL,
+      contentType: 'application/x-www-form-urlencoded',
+    }).root;
+    assert.ok(eventAgesOf(root));
+    root.children.push({ ...root.children[0]!, kind: 'mistat', children: [] });
+    assert.equal(eventAgesOf(root), undefined);
   });
 
   it('an event a second after the stamp (clock resolution) counts as age 0', () => {

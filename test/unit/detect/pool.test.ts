@@ -79,6 +79,9 @@ describe('AnalysisPool', () => {
       { numRuns: 500, seed: 14 },
     );
     assert.throws(() => unpackLayers('3,4;ab'), /malformed at 0/);
+    // Lengths are plain digits: a negative one would walk back and loop for ever.
+    for (const bad of ['0,-5;', '1e0,0;a', ' 1,0;a', '0x1,0;a', '1,0;a2'])
+      assert.throws(() => unpackLayers(bad), /malformed/, bad);
   });
 
   const inline = createDetector({ canaries: [CANARY], identifiers: IDENTIFIERS });

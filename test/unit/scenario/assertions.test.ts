@@ -61,7 +61,16 @@ function ex(url: string, o: Opts = {}): Observed {
       tracker: cat.match(u.hostname, u.pathname + u.search),
       layers: [],
       findings: o.findings ?? [],
-      ...(o.ages ? { eventAges: { events: 3, youngestMs: o.ages[0], oldestMs: o.ages[1] } } : {}),
+      ...(o.ages
+        ? {
+            eventAges: {
+              events: 3,
+              paths: [0, 1, 2].map((i) => `body › form.value › base64url › miui-envelope.B[${i}]`),
+              youngestMs: o.ages[0],
+              oldestMs: o.ages[1],
+            },
+          }
+        : {}),
     },
     probe: o.probe ?? false,
     duringProbe: false,
@@ -531,10 +540,63 @@ describe('capture assertions (assertions.ts)', () => {
       assert.equal(checkNoUpload(uep, [old()], ctx()).status, 'failed');
     });
 
-    it('an identifier check is broken the same way; a TLS failure in scope still fails `any`', () => {
+    it('an identifier inside an old event: broken; in the envelope header (put there at send time): failed', () => {
       const id: UploadArgs = { to: 'tracker', value: 'miui-analytics', containing: 'identifier' };
-      const withId = ex(URL_, { at: START + 5_000, ages: [65_000, 70_000], findings: [androidId()] });
-      assert.equal(checkNoUpload(id, [withId], ctx({ scenarioStartedAt: START })).status, 'broken');
+      const at = (path: string): Finding => ({ ...androidId(), path });
+      const inEvent = ex(URL_, {
+        at: START + 5_000,
+        ages: [65_000, 70_000],
+        findings: [at('body › form.value › base64url › miui-envelope.B[1].B.aid')],
+      });
+      assert.equal(checkNoUpload(id, [inEvent], ctx({ scenarioStartedAt: START })).status, 'broken');
+      const inHeader = ex(URL_, {
+        at: START + 5_000,
+        ages: [65_000, 70_000],
+        findings: [
+          at('body › form.value › base64url › miui-envelope.B[1].B.aid'),
+          at('body › form.value › base64url › miui-envelope.H.aaid'),
+        ],
+      });
+      const r = checkNoUpload(id, [inHeader], ctx({ scenarioStartedAt: START }));
+      assert.equal(r.status, 'failed', r.message);
+      // `[1` is not a prefix match for `B[10]`.
+      const near = ex(URL_, {
+        at: START + 5_000,
+        ages: [65_000, 70_000],
+        findings: [at('body › form.value › base64url › miui-envelope.B[10].B.aid')],
+      });
+      assert.equal(checkNoUpload(id, [near], ctx({ scenarioStartedAt: START })).status, 'failed');
+    });
+
+    it('a canary of this run anywhere in it: never old, whatever its clock fields say (failed)', () => {
+      const r = checkNoUpload(
+        uep,
+        [ex(URL_, { at: START + 5_000, ages: [65_000, 70_000], findings: [canary()] })],
+        ctx({ scenarioStartedAt: START }),
+      );
+      assert.equal(r.status, 'failed', r.message);
+    });
+
+    it('a positive control does not count such uploads: alone they leave it failed, naming them', () => {
+      const control: UploadArgs = {
+        to: 'tracker',
+        value: 'miui-analytics',
+        containing: 'any',
+        id: 'uep-reported',
+      };
+      const r = checkUpload(control, [old()], ctx({ scenarioStartedAt: START }));
+      assert.equal(r.status, 'failed', r.message);
+      assert.match(r.message, /1 upload\(s\) of events recorded before this scenario started do not count/);
+      const withOwn = checkUpload(
+        control,
+        [old(), ex(URL_, { at: START + 9_000, ages: [300, 900] })],
+        ctx({ scenarioStartedAt: START }),
+      );
+      assert.equal(withOwn.status, 'passed', withOwn.message);
+      assert.equal(withOwn.proof?.firstAt, START + 9_000, 'the delay is measured on its own upload');
+    });
+
+    it('a TLS failure in scope still fails `any` next to an old upload', () => {
       const r = checkNoUpload(
         uep,
         [old(), tls('tracking.intl.miui.com', START + 5_500)],
