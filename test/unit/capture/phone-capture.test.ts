@@ -13,6 +13,7 @@ import { LabCa } from '../../../src/capture/ca.ts';
 import { Journal } from '../../../src/capture/journal.ts';
 import { PhoneCapture } from '../../../src/capture/phone-capture.ts';
 import { restorePhone } from '../../../src/capture/wiring.ts';
+import type { Device } from '../../../src/device/device.ts';
 import { makePhone } from '../virtual/os/helpers.ts';
 import { VirtualDevice } from './virtual-device.ts';
 
@@ -53,6 +54,26 @@ describe('PhoneCapture: open, sessions, close', function () {
       ...(log ? { log } : {}),
     });
     return { dev, journal, pc };
+  }
+
+  /**
+   * A PhoneCapture on `device`, opened and its session stopped, with another listener on its host
+   * port, so that the next session has to move.
+   */
+  async function squatted(device: Device, journal: Journal, tag: string) {
+    const pc = new PhoneCapture({
+      device,
+      ca,
+      journal,
+      adb: { host: '127.0.0.1', port: 5037 },
+      packages: [],
+    });
+    const wiring = await pc.open({ sessionDir: join(tmp, `cap-${tag}1`) });
+    const first = wiring.hostPort;
+    await pc.stopSession();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(first, '127.0.0.1', r));
+    return { pc, wiring, first, squatter };
   }
 
   it('close() during open() waits for the wiring, then restores it; a second close() is the same', async () => {
@@ -186,18 +207,7 @@ describe('PhoneCapture: open, sessions, close', function () {
     const device = intercepted(dev, (prop) => {
       if (prop === 'reverse' && failReverse) throw new Error(`${dev.serial}: reverse: adb said no`);
     });
-    const pc = new PhoneCapture({
-      device,
-      ca,
-      journal,
-      adb: { host: '127.0.0.1', port: 5037 },
-      packages: [],
-    });
-    const wiring = await pc.open({ sessionDir: join(tmp, 'cap-f1') });
-    const first = wiring.hostPort;
-    await pc.stopSession();
-    const squatter = createServer();
-    await new Promise<void>((r) => squatter.listen(first, '127.0.0.1', r));
+    const { pc, wiring, first, squatter } = await squatted(device, journal, 'f');
     failReverse = true;
     try {
       await assert.rejects(pc.startSession(join(tmp, 'cap-f2')), /adb said no/);
@@ -245,18 +255,7 @@ describe('PhoneCapture: open, sessions, close', function () {
         };
       },
     });
-    const pc = new PhoneCapture({
-      device,
-      ca,
-      journal,
-      adb: { host: '127.0.0.1', port: 5037 },
-      packages: [],
-    });
-    const wiring = await pc.open({ sessionDir: join(tmp, 'cap-h1') });
-    const first = wiring.hostPort;
-    await pc.stopSession();
-    const squatter = createServer();
-    await new Promise<void>((r) => squatter.listen(first, '127.0.0.1', r));
+    const { pc, first, squatter } = await squatted(device, journal, 'h');
     try {
       mode = 'applied-then-lost';
       await assert.rejects(pc.startSession(join(tmp, 'cap-h2')), /device offline/);
