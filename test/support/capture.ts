@@ -76,13 +76,20 @@ async function addressBar(phone: AdbPhone, lp: LabPhone, text: string): Promise<
  * through the address bar (`input tap`/`input text`/ENTER), goes HOME, then uploads everything the
  * phone's SDKs queued and waits for the uploads in flight (bounded).
  */
-export async function browseCanaries(phone: AdbPhone, lp: LabPhone, c: Canaries): Promise<void> {
+export async function browseCanaries(
+  phone: AdbPhone,
+  lp: LabPhone,
+  c: Canaries,
+  o: { drain?: boolean } = {},
+): Promise<void> {
   await phone.sh(`am start -n ${lp.profile.browser}/${BROWSER_ACTIVITY}`);
   await phone.waitNode(byId(bid(lp, 'url')), 'the address bar');
   await addressBar(phone, lp, c.url);
   await addressBar(phone, lp, c.word);
   await phone.key('HOME');
-  await flushTelemetry(lp);
+  // `drain: false` starts the uploads without waiting for every one to be answered.
+  if (o.drain === false) lp.phone.telemetry.flush().catch(() => undefined);
+  else await flushTelemetry(lp);
 }
 
 /** Every queued event is uploaded now and every upload in flight has its answer (bounded, 5 s). */
