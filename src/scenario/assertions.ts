@@ -118,6 +118,21 @@ export function carriedOverBy(
   return before > CARRYOVER_MARGIN_MS ? before : undefined;
 }
 
+/** Splits matched uploads into the scenario's own and those carried over (carriedOverBy), in order. */
+function byAge<T extends { o: Observed; found: Finding[] }>(
+  matches: readonly T[],
+  ctx: CheckContext,
+): { own: T[]; old: Array<T & { before: number }> } {
+  const own: T[] = [];
+  const old: Array<T & { before: number }> = [];
+  for (const x of matches) {
+    const before = carriedOverBy(x.o, ctx, x.found);
+    if (before === undefined) own.push(x);
+    else old.push({ ...x, before });
+  }
+  return { own, old };
+}
+
 function entryMatches(e: TrackerEntry, host: string, path: string | null): boolean {
   if (!e.hosts.some((h) => hostMatches(h, host))) return false;
   if (path === null || e.paths.length === 0) return true;
@@ -279,13 +294,10 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
   const head = `${describeDestination(a)} received ${describeContent(a)}`;
   // Uploads whose events were all recorded before the scenario started (a queue of an earlier
   // scenario flushed late, or retried) say nothing about what this scenario did.
-  const carryover = leaks
-    .map((x) => ({ ...x, before: carriedOverBy(x.o, ctx, x.found) }))
-    .filter((x) => x.before !== undefined);
-  const fresh = leaks.filter((x) => !carryover.some((c) => c.o === x.o));
+  const { own: fresh, old: carryover } = byAge(leaks, ctx);
   const carriedLine = (x: (typeof carryover)[number]): string => {
     const ages = x.o.inspected.eventAges!;
-    return `${describeLeak(x.o, x.found, ctx)} [${ages.events} event(s), the newest recorded ${seconds(x.before!)} before this scenario started]`;
+    return `${describeLeak(x.o, x.found, ctx)} [${ages.events} event(s), the newest recorded ${seconds(x.before)} before this scenario started]`;
   };
   if (fresh.length > 0) {
     const also = carryover.length
@@ -378,11 +390,10 @@ export function checkUpload(
   // An upload of events recorded before the scenario started proves nothing about this scenario's
   // actions, and its arrival time would make the channel's measured delay (which sets the trailing
   // window of the checks this control vouches for) look shorter than it is.
-  const hits = matching.filter((x) => carriedOverBy(x.o, ctx, x.found) === undefined);
-  const olderNote =
-    matching.length > hits.length
-      ? `; ${matching.length - hits.length} upload(s) of events recorded before this scenario started do not count: ${list(matching.filter((x) => !hits.includes(x)).map((x) => describeLeak(x.o, x.found, ctx)))}`
-      : '';
+  const { own: hits, old } = byAge(matching, ctx);
+  const olderNote = old.length
+    ? `; ${old.length} upload(s) of events recorded before this scenario started do not count: ${list(old.map((x) => describeLeak(x.o, x.found, ctx)))}`
+    : '';
   const proofOf = (matched: Observed[], decodable: boolean): ChannelProof => ({
     hosts: [...new Set(matched.map((o) => o.record.host))].sort(),
     trackers: [
