@@ -14,11 +14,11 @@
  * that were already alive before the run (none, normally) are left out, and so is the sampler's own
  * CPU (measured with process.cpuUsage around each scan).
  *
- *   npm run bench:lab-scaling [-- --sizes 1,8,16 --ui adb --tags incognito --keep]
+ *   npm run bench:lab-scaling [-- --sizes 1,8,16 --ui adb --tags incognito --keep --phones-per-worker N]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -41,8 +41,11 @@ const { values } = parseArgs({
     tags: { type: 'string' },
     // Keep each size's home (run folders, worker logs) and print where, to look into verdicts.
     keep: { type: 'boolean', default: false },
+    // `phonehome run --phones-per-worker` (default the runner's: 8); 1 = a process per phone.
+    'phones-per-worker': { type: 'string' },
   },
 });
+const phonesPerWorker = values['phones-per-worker'] ? Number(values['phones-per-worker']) : undefined;
 const sizes = values.sizes.split(',').map(Number);
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -256,6 +259,7 @@ for (const n of sizes) {
       defaultServer: { host: '127.0.0.1', port: adb.port },
       stateDir: home,
       caDir: join(home, 'ca'),
+      ...(phonesPerWorker ? { phonesPerWorker } : {}),
     });
     const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
     const lab1 = cpu(lab.pid);
@@ -303,7 +307,8 @@ for (const n of sizes) {
 
 const base = rows[0]!;
 console.log(
-  `\nbench/lab-scaling: shipped suite, UI ${values.ui}, ${rows.map((r) => r.phones).join('/')} phones (2-core host)\n`,
+  `\nbench/lab-scaling: shipped suite, UI ${values.ui}, ${rows.map((r) => r.phones).join('/')} phones, ` +
+    `${phonesPerWorker ?? 'default (8)'} phone(s) per worker process (${cpus().length}-core host)\n`,
 );
 console.log(
   [

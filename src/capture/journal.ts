@@ -50,6 +50,13 @@ export interface JournalEntry {
   bypass?: BypassPlan | null;
 }
 
+/**
+ * The entries that live wirings of THIS process hold, by file. A process may serve several phones (a
+ * runner worker) and set a phone up again after a restore that left its entry: that entry's owner
+ * pid is alive (it is this process) but no wiring holds it, so it is stale and must be restored.
+ */
+const heldHere = new Set<string>();
+
 export class Journal {
   readonly dir: string;
 
@@ -65,10 +72,27 @@ export class Journal {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = this.path(entry.serial, entry.devicePort);
     writeJsonAtomic(path, entry, { mode: 0o600 });
+    if (entry.owner.pid === process.pid) heldHere.add(path);
   }
 
   remove(entry: Pick<JournalEntry, 'serial' | 'devicePort'>): void {
-    rmSync(this.path(entry.serial, entry.devicePort), { force: true });
+    const path = this.path(entry.serial, entry.devicePort);
+    rmSync(path, { force: true });
+    heldHere.delete(path);
+  }
+
+  /** The entry stays on disk for a later restore, but no wiring of this process holds it any more. */
+  release(entry: Pick<JournalEntry, 'serial' | 'devicePort'>): void {
+    heldHere.delete(this.path(entry.serial, entry.devicePort));
+  }
+
+  /**
+   * True while a wiring holds `e`: in another process, while that process runs (same pid and start
+   * time); in this one, while the entry is held here (written by a wiring and not yet restored).
+   */
+  isLive(e: JournalEntry): boolean {
+    if (e.owner.pid === process.pid) return heldHere.has(this.path(e.serial, e.devicePort));
+    return Journal.ownerAlive(e);
   }
 
   /** Every readable entry; unreadable files are reported through `onBad` and left for a person. */

@@ -213,7 +213,7 @@ export class PhoneCapture {
 
   /** What a dead process of this phone left wired, undone before reading the phone's state. */
   private async restoreStale(): Promise<void> {
-    const stale = this.o.journal.list().filter((e) => e.serial === this.serial && !Journal.ownerAlive(e));
+    const stale = this.o.journal.list().filter((e) => e.serial === this.serial && !this.o.journal.isLive(e));
     for (const e of stale) {
       const report = await restorePhone(this.o.device, e, this.o.journal, undefined, this.log);
       this.log(

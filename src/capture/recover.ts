@@ -26,7 +26,7 @@ export async function recoverStaleWirings(
         `phonehome: ignoring unreadable journal entry ${file}: ${why} (delete it once the phone is checked)`,
       ),
     )
-    .filter((e) => !Journal.ownerAlive(e));
+    .filter((e) => !journal.isLive(e));
   const out: RecoveryOutcome[] = [];
   for (const entry of stale) {
     const timeoutMs = opts.timeoutMs ?? 8000;

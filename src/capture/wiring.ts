@@ -329,7 +329,7 @@ function liveTags(journal: Journal, except?: JournalEntry): Set<string> {
   const keep = new Set<string>();
   for (const e of journal.list()) {
     if (except && e.serial === except.serial && e.devicePort === except.devicePort) continue;
-    if (e.bypass && Journal.ownerAlive(e)) keep.add(e.bypass.tag);
+    if (e.bypass && journal.isLive(e)) keep.add(e.bypass.tag);
   }
   return keep;
 }
@@ -376,7 +376,7 @@ export async function wirePhone(device: Device, opts: WireOptions): Promise<Wiri
   const serial = device.serial;
   const devicePort = opts.devicePort ?? opts.hostPort;
   const log = opts.log ?? (() => undefined);
-  const busy = opts.journal.list().find((e) => e.serial === serial && Journal.ownerAlive(e));
+  const busy = opts.journal.list().find((e) => e.serial === serial && opts.journal.isLive(e));
   if (busy) {
     throw new WiringError(
       `${serial} is already wired to a capture by process ${busy.owner.pid} (since ${busy.startedAt})`,
@@ -596,7 +596,7 @@ async function removeBypassRules(
 
 /**
  * Undoes what `entry` planned, whatever part of it was done; removes the journal entry when
- * everything is back. Never throws for the phone's sake: problems are reported with their fix.
+ * everything is back (and otherwise leaves it, owned by no live wiring: Journal.release). Never throws for the phone's sake: problems are reported with their fix.
  */
 export async function restorePhone(
   device: Device,
@@ -718,5 +718,8 @@ export async function restorePhone(
     );
   }
   if (report.ok) journal.remove(entry);
+  // Restored or not, no wiring of this process holds the entry any more: a later set-up of the phone
+  // in this process (a runner worker serves several phones) restores what is left of it.
+  else journal.release(entry);
   return report;
 }

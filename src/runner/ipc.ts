@@ -1,6 +1,8 @@
 /**
- * What the runner's parent and its phone workers say to each other over the fork() IPC channel.
- * Scenarios travel as parsed data (Scenario is plain JSON), so a worker never re-reads the files.
+ * What the runner's parent and its worker processes say to each other over the fork() IPC channel.
+ * A worker process serves one or more phones (`phonehome run --phones-per-worker`), so every message
+ * about a phone names it by serial; `exit` is for the process. Scenarios travel as parsed data
+ * (Scenario is plain JSON), so a worker never re-reads the files.
  */
 import type { Scenario } from '../scenario/types.ts';
 import type { JobResult } from '../report/run-folder.ts';
@@ -66,18 +68,25 @@ export interface WorkerInit {
 }
 
 export type ParentMessage =
+  /** Take this phone: set it up, then wait for its jobs. */
   | WorkerInit
-  | { type: 'job'; job: JobSpec }
-  /** No more jobs: finish, restore the phone and exit. */
-  | { type: 'done' }
-  /** Interrupted: abandon the current job, restore the phone and exit now. */
-  | { type: 'stop' };
+  | { type: 'job'; serial: string; job: JobSpec }
+  /** No more jobs for this phone: finish, restore it and report `ended`. */
+  | { type: 'done'; serial: string }
+  /** Interrupted: abandon this phone's job, restore it now and report `ended`. */
+  | { type: 'stop'; serial: string }
+  /** The process has no phone left (every one reported `ended`): exit. */
+  | { type: 'exit' };
 
-export type WorkerMessage =
+/** Every message of the worker is about one phone: its serial. */
+export type WorkerMessage = { serial: string } & (
   | { type: 'ready' }
-  /** The phone could not be set up (an infrastructure failure); the worker exits after restoring. */
+  /** The phone could not be set up (an infrastructure failure); it is restored, then `ended`. */
   | { type: 'setup-failed'; message: string }
   | { type: 'step'; jobId: string; name: string; status: string }
   | { type: 'log'; line: string }
-  /** `phoneLost`: the phone stopped answering during the job (the worker exits after this). */
-  | { type: 'result'; jobId: string; result: JobResult; phoneLost: boolean };
+  /** `phoneLost`: the phone stopped answering during the job (it is restored, then `ended`). */
+  | { type: 'result'; jobId: string; result: JobResult; phoneLost: boolean }
+  /** The phone is restored (or its restore gave up) and the worker holds nothing of it any more. */
+  | { type: 'ended' }
+);

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { loadScenarios } from '../scenario/parse.ts';
 import { AppiumServer } from '../ui/appium/server.ts';
 import { runningAppiumUrl } from '../ui/appium/record.ts';
-import { ForkedWorker } from './fork.ts';
+import { WorkerPool } from './fork.ts';
 import type { PhoneSpec } from './ipc.ts';
 import { acquireLeases, type Leases } from './lease.ts';
 import { validateDevicesFile } from '../config/devices-schema.ts';
@@ -44,6 +44,8 @@ export interface RunOptions {
   out: string;
   defaultServer: AdbServerAddress;
   concurrency?: number;
+  /** `--phones-per-worker`: phones served by one worker process (default 8; 1 = a process per phone). */
+  phonesPerWorker?: number;
   quarantineAfter?: number;
   stepTimeoutMs?: number;
   adbTimeoutMs?: number;
@@ -98,7 +100,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
   const plan = planShard(scenarios, phones, shard);
   let leases: Leases | undefined;
   let appium: AppiumServer | undefined;
-  const workers = new Set<ForkedWorker>();
+  let pool: WorkerPool | undefined;
   const releaseOnExit = (): void => leases?.release();
   process.on('exit', releaseOnExit);
   const ac = new AbortController();
@@ -107,7 +109,7 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
     signals++;
     if (signals > 1) {
       warn('phonehome: second interrupt: exiting now; the next phonehome command restores the phones');
-      for (const w of workers) w.kill();
+      pool?.killAll();
       process.exit(EXIT_INTERRUPTED);
     }
     ac.abort();
@@ -148,8 +150,8 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
     });
     // A further phone of the same profile gets its own Allure history entry (report/allure-labels.ts).
     const extraSlots = [...profileSlots(phones)].filter(([, slot]) => slot > 1);
-    const startWorker: WorkerFactory = (phone: PhoneSpec) => {
-      const w = new ForkedWorker(phone, {
+    const workerPool = new WorkerPool(
+      {
         runDir,
         runId,
         caDir: o.caDir,
@@ -163,11 +165,11 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
         ...(o.project && Object.keys(o.project.links).length ? { links: o.project.links } : {}),
         ...(extraSlots.length ? { profileSlots: Object.fromEntries(extraSlots) } : {}),
         ...(o.screenshots === 'steps' ? { screenshots: 'steps' as const } : {}),
-      });
-      workers.add(w);
-      void w.exited.then(() => workers.delete(w));
-      return w;
-    };
+      },
+      o.phonesPerWorker,
+    );
+    pool = workerPool;
+    const startWorker: WorkerFactory = (phone: PhoneSpec) => workerPool.start(phone);
     const outcome = await schedule({
       scenarios,
       phones,
@@ -181,6 +183,8 @@ export async function runSuites(o: RunOptions): Promise<RunOutcome> {
       signal: ac.signal,
     });
     progress.finish();
+    // Every phone has ended; the processes were told to exit (or killed after a grace).
+    await workerPool.closed();
     const host = hostname();
     const keyOf = new Map(phones.map((p) => [p.serial, p.fingerprintKey]));
     const results = outcome.results.map((r) => {

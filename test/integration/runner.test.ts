@@ -9,6 +9,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   rmSync,
   writeFileSync,
@@ -101,6 +102,103 @@ describe('phonehome run (CLI) on virtual phones', function () {
     }
     assert.ok(existsSync(join(runDir, 'allure-results')), 'allure-mocha wrote results');
     for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
+  });
+
+  it('phones that share a worker process each get their own Allure results; --phones-per-worker 1 isolates them', async () => {
+    // Two phones, two scenarios: by default both phones are served by one process (one mocha and one
+    // allure-mocha reporter per phone; the facade's calls dispatched by the job at hand).
+    const file = devices(
+      'two-shared.json',
+      labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
+    );
+    const runOnce = async (extra: string[]) => {
+      const r = await cli([
+        'run',
+        fx('pass.yaml'),
+        fx('fail.yaml'),
+        '--devices',
+        file,
+        '--json',
+        '--out',
+        'reports',
+        ...extra,
+      ]);
+      assert.equal(r.code, 1, show(r));
+      return { r, runDir: join(tmp, 'reports', parseJson<RunSummary>(r).run) };
+    };
+    const workerLogs = (runDir: string) =>
+      readdirSync(join(runDir, 'logs'))
+        .filter((f) => /^worker-\d+\.log$/.test(f))
+        .sort();
+    interface Attachment {
+      name: string;
+      source: string;
+    }
+    interface Step {
+      name: string;
+      steps?: Step[];
+      attachments?: Attachment[];
+    }
+    // allure-js-commons 3 writes each attachment inside a step of its name.
+    const attachmentsOf = (x: { steps?: Step[]; attachments?: Attachment[] }): Attachment[] => [
+      ...(x.attachments ?? []),
+      ...(x.steps ?? []).flatMap(attachmentsOf),
+    ];
+    const shared = await runOnce([]);
+    assert.deepEqual(workerLogs(shared.runDir), ['worker-1.log'], show(shared.r));
+    const results = JSON.parse(readFileSync(join(shared.runDir, 'results.json'), 'utf8')) as JobResult[];
+    const dir = join(shared.runDir, 'allure-results');
+    const allure = readdirSync(dir)
+      .filter((f) => f.endsWith('-result.json'))
+      .map(
+        (f) =>
+          JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
+            name: string;
+            status: string;
+            parameters: Array<{ name: string; value: string }>;
+            labels: Array<{ name: string; value: string }>;
+            steps: Step[];
+            attachments: Attachment[];
+          },
+      );
+    assert.equal(allure.length, 4, allure.map((a) => a.name).join('\n'));
+    for (const a of allure) {
+      const serial = /\(([^)]+)\)$/.exec(a.name)?.[1];
+      assert.ok(serial, a.name);
+      // Every label, parameter, step and attachment of a result comes from its own phone's job.
+      assert.equal(a.parameters.find((p) => p.name === 'phone')?.value, serial, a.name);
+      assert.equal(a.labels.find((l) => l.name === 'parentSuite')?.value, profileOf(serial), a.name);
+      assert.equal(a.labels.filter((l) => l.name === 'suite').length, 1, a.name);
+      const scenario = a.labels.find((l) => l.name === 'suite')!.value;
+      assert.ok(a.name.startsWith(`${scenario} on `), a.name);
+      assert.equal(a.status, scenario === 'runner fails' ? 'failed' : 'passed', a.name);
+      assert.ok(a.steps.length > 0, `${a.name}: its scenario steps`);
+      const job = results.find((x) => x.phone === serial && x.scenario === scenario)!;
+      const har = attachmentsOf(a).find((x) => x.name === 'capture.har');
+      assert.ok(har, `${a.name}: its capture.har`);
+      assert.equal(
+        readFileSync(join(dir, har.source), 'utf8'),
+        readFileSync(join(shared.runDir, job.evidenceDir, 'capture.har'), 'utf8'),
+        `${a.name}: the HAR attached is its own job's`,
+      );
+      const fp = attachmentsOf(a).find((x) => x.name === 'fingerprint.json');
+      assert.ok(fp, a.name);
+      assert.equal(
+        (JSON.parse(readFileSync(join(dir, fp.source), 'utf8')) as { model: string }).model,
+        job.fingerprint.model,
+        a.name,
+      );
+    }
+    for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
+
+    const isolated = await runOnce(['--phones-per-worker', '1']);
+    assert.deepEqual(workerLogs(isolated.runDir), ['worker-1.log', 'worker-2.log'], show(isolated.r));
+    for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
+    const bad = await cli(['run', fx('pass.yaml'), '--devices', file, '--phones-per-worker', '0']);
+    assert.match(
+      assertCleanFailure(bad, 2).message,
+      /--phones-per-worker must be a whole number ≥ 1 \(got '0'\)/,
+    );
   });
 
   it('exit 0 when all pass; --device filters; the progress is plain lines in CI', async () => {
@@ -215,6 +313,63 @@ describe('phonehome run (CLI) on virtual phones', function () {
       assert.ok(took < 10_000, `exited after ${took} ms`);
       for (const i of [0, 1])
         assert.equal(await proxyOf(phoneA(i)), 'null', `phone ${i} restored\n${show(r)}`);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+
+  it('a worker process killed mid-job: each phone it served is broken for that job, restored, and retried in a new process', async () => {
+    const file = devices(
+      'two-kill.json',
+      labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
+    );
+    const out = join(tmp, 'reports-kill');
+    const run = spawnCli(
+      ['run', fx('slow.yaml'), '--devices', file, '--json', '--retries', '1', '--out', out],
+      { env, cwd: tmp },
+    );
+    const logOf = (runDir: string, serial: string) =>
+      readFileSync(join(runDir, 'logs', `${serial.replace(/[^A-Za-z0-9._-]+/g, '_')}.log`), 'utf8');
+    try {
+      await waitFor(
+        'both phones wired',
+        async () => {
+          const ps = await Promise.all([0, 1].map((i) => proxyOf(phoneA(i))));
+          return ps.every((p) => /^127\.0\.0\.1:\d+$/.test(p)) ? true : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      const runDir = join(
+        out,
+        readdirSync(out).find((d) => d !== 'latest')!,
+      );
+      const pids = labA.phones.map(
+        (p) => /in worker process 1 \(pid (\d+)/.exec(logOf(runDir, p.serial))?.[1],
+      );
+      assert.ok(pids[0] && pids[0] === pids[1], `both phones in worker process 1: ${pids.join(', ')}`);
+      process.kill(Number(pids[0]), 'SIGKILL');
+      const r = await run.done;
+      assert.equal(r.code, 0, show(r));
+      // The first attempt of each phone's job: broken, the worker gone; the retry ran in a new process.
+      assert.equal(
+        (r.stderr.match(/\(will retry\).*runner slow.*the worker exited \(signal SIGKILL/g) ?? []).length,
+        2,
+        show(r),
+      );
+      const results = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+      assert.deepEqual(
+        results.map((x) => `${x.status}:${x.attempts}`),
+        ['passed:2', 'passed:2'],
+      );
+      assert.ok(existsSync(join(runDir, 'logs', 'worker-2.log')), 'a new worker process');
+      for (const p of labA.phones) {
+        // What the killed process left wired was undone by the next one, from the journal.
+        assert.match(
+          logOf(runDir, p.serial),
+          new RegExp(`restored what process ${pids[0]} left wired \\(ok\\)`),
+        );
+      }
+      for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', `phone ${i} restored`);
     } finally {
       run.child.kill('SIGKILL');
     }

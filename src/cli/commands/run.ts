@@ -21,6 +21,7 @@ import { runSuites } from '../../runner/run.ts';
 import { loadProjectConfig } from '../../config/project.ts';
 import { parseKeyOption, parseKeyOptions } from '../../inspect/options.ts';
 import { DEFAULT_QUARANTINE_AFTER } from '../../runner/scheduler.ts';
+import { DEFAULT_PHONES_PER_WORKER } from '../../runner/fork.ts';
 import { parseShard, type ShardSpec } from '../../runner/shard.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
@@ -62,6 +63,7 @@ interface RunCliOptions {
   out: string;
   adbPort?: string;
   concurrency?: number;
+  phonesPerWorker: number;
   quarantineAfter: number;
   stepTimeout?: number;
   key?: string[];
@@ -104,6 +106,13 @@ export function registerRunCommand(program: Command): void {
       '--concurrency <n>',
       'jobs at once over all phones (default: one per phone)',
       countParser('--concurrency', 1),
+    )
+    .option(
+      '--phones-per-worker <n>',
+      'phones served by one worker process (one mocha per phone; a process start-up costs ~2 s of CPU); ' +
+        '1 isolates every phone in its own process',
+      countParser('--phones-per-worker', 1),
+      DEFAULT_PHONES_PER_WORKER,
     )
     .option(
       '--quarantine-after <n>',
@@ -177,6 +186,7 @@ export function registerRunCommand(program: Command): void {
         out: o.out,
         defaultServer: { host: process.env.ANDROID_ADB_SERVER_ADDRESS?.trim() || '127.0.0.1', port },
         ...(o.concurrency ? { concurrency: o.concurrency } : {}),
+        phonesPerWorker: o.phonesPerWorker,
         quarantineAfter: o.quarantineAfter,
         ...(o.shard ? { shard: o.shard } : {}),
         ...(o.stepTimeout ? { stepTimeoutMs: o.stepTimeout } : {}),

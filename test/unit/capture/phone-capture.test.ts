@@ -117,6 +117,42 @@ describe('PhoneCapture: open, sessions, close', function () {
     assert.deepEqual(journal.list(), []);
   });
 
+  it('a restore that failed in this process: the next open() of the phone in this process restores the leftover first', async () => {
+    // A runner worker serves several phones, so a lost phone may be set up again by the same process:
+    // the entry's owner pid is alive (it is us), but no wiring holds it any more.
+    const dev = new VirtualDevice(makePhone('redmi-note-8-leaky-rooted'));
+    const journal = new Journal(join(tmp, 'state-same-process'));
+    let offline = false;
+    const device = intercepted(dev, (prop) => {
+      if (offline) throw new Error(`${dev.serial}: ${prop}: the phone is offline`);
+    });
+    const opts = { device, ca, journal, adb: { host: '127.0.0.1', port: 5037 }, packages: [] };
+    const first = new PhoneCapture(opts);
+    await first.open({ hostPort: 18095 });
+    offline = true;
+    const failed = await first.close();
+    assert.equal(failed?.ok, false, 'the phone was gone: the restore failed');
+    assert.equal(journal.list().length, 1, 'its entry stays for a later restore');
+    assert.equal(journal.list()[0]!.owner.pid, process.pid);
+    offline = false;
+    const lines: string[] = [];
+    const second = new PhoneCapture({ ...opts, log: (l: string) => lines.push(l) });
+    const wiring = await second.open({ hostPort: 18096 });
+    assert.match(lines.join('\n'), new RegExp(`restored what process ${process.pid} left wired \\(ok\\)`));
+    assert.equal(
+      wiring.previousProxy ?? null,
+      null,
+      "the phone's own proxy, not the leftover 127.0.0.1:18095",
+    );
+    assert.equal(journal.list().length, 1, 'only the new wiring');
+    assert.equal(journal.list()[0]!.devicePort, 18096);
+    const report = await second.close();
+    assert.ok(report?.ok, report?.problems.join('; '));
+    assert.deepEqual(journal.list(), []);
+    assert.equal(await dev.getSetting('global', 'http_proxy'), null);
+    assert.deepEqual(dev.reverses, []);
+  });
+
   it('open({sessionDir}) starts a session on the port it wires; startSession keeps that port; close stops it', async () => {
     const dev = new VirtualDevice(makePhone('redmi-note-8-leaky'));
     const seen: number[] = [];
