@@ -69,6 +69,7 @@ import {
 import type { Verdict } from '../scenario/types.ts';
 import type { JobSpec, ParentMessage, WorkerInit, WorkerMessage } from './ipc.ts';
 import { evidenceDirOf, slug, type JobResult } from '../report/run-folder.ts';
+import { ResultsWriter } from '../report/allure-writer.ts';
 
 /** After an infrastructure failure, how long a phone's run waits for the phone to come back to restore it. */
 const LOST_WAIT_MS = 15_000;
@@ -227,7 +228,11 @@ class PhoneRun {
     if (first && !this.stopping) {
       const mocha = new Mocha({
         reporter: 'allure-mocha',
-        reporterOptions: { resultsDir: join(this.init.runDir, 'allure-results') },
+        // allure-mocha's runtime takes `writer` over its own FileSystemWriter (report/allure-writer.ts).
+        reporterOptions: {
+          resultsDir: join(this.init.runDir, 'allure-results'),
+          writer: new ResultsWriter(join(this.init.runDir, 'allure-results')),
+        },
         timeout: 0,
       });
       const root = mocha.suite;

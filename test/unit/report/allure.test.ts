@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ALLURE_CATEGORIES,
   allureBinary,
+  LEAN_JVM_OPTS,
+  withLeanJvm,
   environmentProperties,
   escapeProperty,
   findJava,
@@ -123,6 +126,34 @@ describe('report/allure', () => {
       generateAllureHtml(run, { allureBin: bin, log: () => {} }),
       (e: Error & { hint?: string }) => e.hint === JAVA_FIX,
     );
+  });
+
+  it('runs allure-commandline with lean JVM options unless JAVA_OPTS or ALLURE_OPTS are set', () => {
+    assert.equal(withLeanJvm({ PATH: '/usr/bin' }).ALLURE_OPTS, LEAN_JVM_OPTS);
+    assert.equal(withLeanJvm({ ALLURE_OPTS: '' }).ALLURE_OPTS, LEAN_JVM_OPTS);
+    assert.equal(withLeanJvm({ ALLURE_OPTS: '-Xmx2g' }).ALLURE_OPTS, '-Xmx2g');
+    const theirs = withLeanJvm({ JAVA_OPTS: '-XX:+UseG1GC' });
+    assert.equal(theirs.ALLURE_OPTS, undefined);
+    assert.equal(theirs.JAVA_OPTS, '-XX:+UseG1GC');
+  });
+
+  it('the launcher gets them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'phonehome-allure-opts-'));
+    try {
+      mkdirSync(join(dir, 'allure-results'));
+      // A stand-in launcher that writes what it was given where the report goes (args: generate R -o H …).
+      const bin = join(dir, 'allure');
+      writeFileSync(bin, '#!/bin/sh\nmkdir -p "$4" && printf %s "$ALLURE_OPTS" > "$4/index.html"\n');
+      chmodSync(bin, 0o755);
+      const env = {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ...(process.env.JAVA_HOME ? { JAVA_HOME: process.env.JAVA_HOME } : {}),
+      };
+      const index = await generateAllureHtml(dir, { allureBin: bin, env, log: () => {} });
+      assert.equal(readFileSync(index, 'utf8'), LEAN_JVM_OPTS);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('needs allure-results (exit 2), reports allure failures and stops a hung allure', async function () {

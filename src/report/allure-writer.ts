@@ -1,0 +1,60 @@
+/**
+ * The allure-mocha reporter's writer in the runner's workers: the files and names of
+ * allure-js-commons' FileSystemWriter (`<uuid>-result.json`, `<uuid>-container.json`, attachments,
+ * environment.properties, categories.json), written with src/util/atomic.ts (temporary file +
+ * rename) but without its fsync of every file. Each fsync blocks the event loop of a worker process
+ * that serves up to 8 phones, and step screenshots make many attachments; a profile of a worker had
+ * ~7% of its busy time there (issue 14, harness CPU per phone). A power cut may lose the newest
+ * files of a run; a reader never sees half a file.
+ */
+import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Writer } from 'allure-js-commons/sdk/reporter';
+import { stringifyEnvInfo } from 'allure-js-commons/sdk/reporter';
+import { writeFileAtomic } from '../util/atomic.ts';
+
+type WriterArg<K extends keyof Writer, I extends number> = Parameters<Writer[K]>[I];
+
+export class ResultsWriter implements Writer {
+  constructor(readonly resultsDir: string) {}
+
+  private path(name: string): string {
+    mkdirSync(this.resultsDir, { recursive: true });
+    return join(this.resultsDir, name);
+  }
+
+  private json(name: string, value: unknown): void {
+    writeFileAtomic(this.path(name), JSON.stringify(value));
+  }
+
+  writeResult(result: WriterArg<'writeResult', 0>): void {
+    this.json(`${result.uuid}-result.json`, result);
+  }
+
+  writeGroup(result: WriterArg<'writeGroup', 0>): void {
+    this.json(`${result.uuid}-container.json`, result);
+  }
+
+  writeAttachment(distFileName: string, content: Buffer): void {
+    writeFileAtomic(this.path(distFileName), content);
+  }
+
+  writeAttachmentFromPath(distFileName: string, from: string): void {
+    const to = this.path(distFileName);
+    const tmp = `${to}.${process.pid}.tmp`;
+    copyFileSync(from, tmp);
+    renameSync(tmp, to);
+  }
+
+  writeEnvironmentInfo(info: WriterArg<'writeEnvironmentInfo', 0>): void {
+    writeFileAtomic(this.path('environment.properties'), stringifyEnvInfo(info));
+  }
+
+  writeCategoriesDefinitions(categories: WriterArg<'writeCategoriesDefinitions', 0>): void {
+    this.json('categories.json', categories);
+  }
+
+  writeGlobals(distFileName: string, info: WriterArg<'writeGlobals', 1>): void {
+    this.json(distFileName, info);
+  }
+}
