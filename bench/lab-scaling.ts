@@ -308,7 +308,7 @@ for (const n of sizes) {
 const base = rows[0]!;
 console.log(
   `\nbench/lab-scaling: shipped suite, UI ${values.ui}, ${rows.map((r) => r.phones).join('/')} phones, ` +
-    `${phonesPerWorker ?? 'default (8)'} phone(s) per worker process (${cpus().length}-core host)\n`,
+    `${phonesPerWorker ?? 'default (16)'} phone(s) per worker process (${cpus().length}-core host)\n`,
 );
 console.log(
   [

@@ -3,7 +3,7 @@
  * allure-js-commons' FileSystemWriter (`<uuid>-result.json`, `<uuid>-container.json`, attachments,
  * environment.properties, categories.json), written with src/util/atomic.ts (temporary file +
  * rename) but without its fsync of every file. Each fsync blocks the event loop of a worker process
- * that serves up to 8 phones, and step screenshots make many attachments; a profile of a worker had
+ * that serves up to 16 phones, and step screenshots make many attachments; a profile of a worker had
  * ~7% of its busy time there (issue 14, harness CPU per phone). A power cut may lose the newest
  * files of a run; a reader never sees half a file.
  */

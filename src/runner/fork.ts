@@ -1,7 +1,7 @@
 /**
  * The parent's side of the worker processes (worker.ts): a pool of child processes started with
  * child_process.fork through tsx's ESM loader (as bin/phonehome.js runs the CLI), each serving up to
- * `phonesPerWorker` phones (`phonehome run --phones-per-worker`, default 8), spoken to over the IPC
+ * `phonesPerWorker` phones (`phonehome run --phones-per-worker`, default 16), spoken to over the IPC
  * channel. The scheduler sees one `PhoneWorker` per phone (`PhoneSlot`); a slot is gone when its
  * phone reported `ended` (restored) or its process exited. A process with no phone left is told to
  * exit; a new phone (a replacement after a lost one) goes to a process with room, or a new one.
@@ -24,8 +24,12 @@ export const STOP_GRACE_MS = 4000;
 export const FINISH_GRACE_MS = 30_000;
 /** How long a process told to exit (no phone left) gets before it is killed. */
 const EXIT_GRACE_MS = 5000;
-/** Phones per worker process by default: one process start-up (~2 s of CPU) shared by 8 phones. */
-export const DEFAULT_PHONES_PER_WORKER = 8;
+/**
+ * Phones per worker process by default. A process costs ~2 s of CPU to start and compiles the same
+ * hot code again: bench/lab-scaling on 16 phones used 25 s of worker CPU in one process, 33 s in two
+ * of 8 (bench/README.md). One process on 16 phones keeps its event loop about a quarter busy.
+ */
+export const DEFAULT_PHONES_PER_WORKER = 16;
 
 export interface ForkOptions extends Omit<WorkerInit, 'type' | 'phone'> {
   onMessage?: (phone: string, m: WorkerMessage) => void;

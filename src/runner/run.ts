@@ -44,7 +44,7 @@ export interface RunOptions {
   out: string;
   defaultServer: AdbServerAddress;
   concurrency?: number;
-  /** `--phones-per-worker`: phones served by one worker process (default 8; 1 = a process per phone). */
+  /** `--phones-per-worker`: phones served by one worker process (default 16; 1 = a process per phone). */
   phonesPerWorker?: number;
   quarantineAfter?: number;
   stepTimeoutMs?: number;

@@ -1,6 +1,6 @@
 /**
  * A worker process: serves one or more phones (forked by fork.ts; `phonehome run
- * --phones-per-worker`, default 8). Each phone has its own `PhoneRun`: ONE mocha instance with the
+ * --phones-per-worker`, default 16). Each phone has its own `PhoneRun`: ONE mocha instance with the
  * allure-mocha reporter, whose jobs arrive one at a time over IPC; each becomes a mocha suite (the
  * scenario) with one test (this phone), added while mocha runs: the afterAll hook of a job's suite
  * reports the result to the parent and waits for the next job, whose suite it appends to the root
@@ -8,7 +8,8 @@
  *
  * Why several phones per process (issue 14, harness CPU per phone): a process's start-up (Node, the
  * tsx loader, mockttp + adbkit + mocha + Allure) costs ~2 s of CPU, as much as 4–5 of its jobs;
- * shared by 8 phones, that is a quarter of a second per phone. What made one process per phone
+ * shared by 16 phones, about a tenth of a second per phone (and each process JIT-compiles the same hot
+ * code again: on 16 phones, one process used 25 s of CPU where two used 33 s). What made one process per phone
  * necessary is process-global state in two libraries, handled here:
  * - allure-js-commons' facade (`allure.step`, `allure.attachment`, …) asks one process-global test
  *   runtime, which every allure-mocha reporter replaces with its own when it is built. Each phone's
