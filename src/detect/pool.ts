@@ -375,11 +375,12 @@ let shared: AnalysisPool | undefined;
 
 /**
  * The process's pool, made on first use: inline (size 0) unless PHONEHOME_ANALYSIS_POOL names a
- * number of worker threads. Inline is the default because a runner worker serves one phone, whose
- * uploads come a few per second: analysing one (~0.6 ms of CPU, bench/README.md) never keeps the
- * proxy waiting, while a worker thread costs each phone's process about a second of CPU to start
- * (tsx compiles the decode and detect modules again in the thread) and its own heap, which is what
- * bench:lab-scaling counts per phone. Threads pay for a proxy under sustained load: bench:capture
+ * number of worker threads. Inline is the default because a phone's uploads come a few per second
+ * (a runner worker process serves up to 16 phones; its event loop is about a quarter busy):
+ * analysing one inline (~0.6 ms of CPU, bench/README.md) never keeps the proxy waiting and costs
+ * less CPU than in a thread (structured clones both ways), while a thread costs about a second of
+ * CPU to start (tsx compiles the decode and detect modules again in it) and its own heap, which is
+ * what bench:lab-scaling counts per phone. Threads pay for a proxy under sustained load: bench:capture
  * measures both. Idle workers are unref'd, so the pool needs no close.
  */
 export function sharedAnalysisPool(): AnalysisPool {

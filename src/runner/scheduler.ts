@@ -2,8 +2,8 @@
  * The runner's parent: schedules (scenario × phone) jobs over phone workers, the WDIO launcher's
  * model (../shared/STYLE.md §A3). Each phone has a lane, a p-queue of concurrency 1 (one job per
  * phone at a time), whose tasks wait for a slot of the global p-queue (the global limit). A phone's
- * jobs run in one worker (a process with one mocha, see worker.ts); this module only sees the
- * PhoneWorker interface, so tests drive it with fake workers.
+ * jobs run in one PhoneWorker (its own mocha, in a worker process shared with other phones: fork.ts,
+ * worker.ts); this module only sees that interface, so tests drive it with fake workers.
  *
  * Rules:
  * - Infrastructure failures (the phone stopped answering, the worker crashed or could not set the

@@ -1,8 +1,8 @@
 /**
  * `phonehome demo` (`npm run demo`): the out-of-the-box demo, end to end through the real parts.
  * It starts virtual phones of the leaky, fixed, HyperOS and China firmware profiles on the adb
- * server, runs the shipped suites (scenarios/) with `phonehome run`'s runner (a worker per phone,
- * mocha + Allure, capture through mockttp, the UI through Appium or ADB only), generates the Allure
+ * server, runs the shipped suites (scenarios/) with `phonehome run`'s runner (mocha + Allure per phone
+ * in shared worker processes, capture through mockttp, the UI through Appium or ADB only), generates the Allure
  * report and prints its path, then stops the phones and checks that each was left clean (no wiring
  * left in the journal). On the leaky firmware the incognito scenarios fail; on the fixed and HyperOS
  * firmware they pass: that is the demo working, so the demo exits 0 unless the run itself broke.

@@ -78,7 +78,7 @@ export function registerRunCommand(program: Command): void {
   program
     .command('run')
     .description(
-      'run scenario suites on the phones: one worker per phone (mocha + Allure), one job per phone at a time; ' +
+      'run scenario suites on the phones: one mocha + Allure per phone in worker processes of up to 16 phones, one job per phone at a time; ' +
         'writes reports/<run-id>/ (summary.json, results.json, junit.xml, allure-results/, html/)',
     )
     .argument('[paths...]', 'scenario files or folders', ['scenarios/'])
