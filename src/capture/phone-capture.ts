@@ -162,7 +162,9 @@ export class PhoneCapture {
    */
   unrestored(): JournalEntry | undefined {
     if (this.wiring) return undefined;
-    return this.o.journal.list().find((e) => e.serial === this.serial && e.owner.pid === process.pid);
+    return this.o.journal
+      .list()
+      .find((e) => e.serial === this.serial && e.owner.pid === process.pid && !this.o.journal.isLive(e));
   }
 
   /** Restores the phone and stops the session; once, however often it is called. Never throws. */

@@ -15,8 +15,20 @@ import { writeFileAtomic } from '../util/atomic.ts';
 
 type WriterArg<K extends keyof Writer, I extends number> = Parameters<Writer[K]>[I];
 
+export interface ResultsWriterOptions {
+  /**
+   * The value of every result's `thread` label. allure-mocha names it after the process
+   * (`pid-N-worker-main`), and Allure's Timeline has one row per thread: a worker process serves up to
+   * 16 phones, so the runner gives each phone's writer the phone's serial.
+   */
+  thread?: string;
+}
+
 export class ResultsWriter implements Writer {
-  constructor(readonly resultsDir: string) {}
+  constructor(
+    readonly resultsDir: string,
+    private readonly opts: ResultsWriterOptions = {},
+  ) {}
 
   private path(name: string): string {
     mkdirSync(this.resultsDir, { recursive: true });
@@ -28,7 +40,12 @@ export class ResultsWriter implements Writer {
   }
 
   writeResult(result: WriterArg<'writeResult', 0>): void {
-    this.json(`${result.uuid}-result.json`, result);
+    const thread = this.opts.thread;
+    const labels =
+      thread === undefined
+        ? result.labels
+        : [...result.labels.filter((l) => l.name !== 'thread'), { name: 'thread', value: thread }];
+    this.json(`${result.uuid}-result.json`, { ...result, labels });
   }
 
   writeGroup(result: WriterArg<'writeGroup', 0>): void {

@@ -13,7 +13,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { JobSpec, ParentMessage, PhoneSpec, WorkerInit, WorkerMessage } from './ipc.ts';
+import type { JobSpec, ParentMessage, PhoneMessage, PhoneSpec, WorkerInit, WorkerMessage } from './ipc.ts';
 import { slug } from '../report/run-folder.ts';
 import { notRunResult, type JobOutcome, type PhoneWorker } from './scheduler.ts';
 
@@ -82,7 +82,10 @@ class WorkerProcess {
     };
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
-    this.child.on('message', (m: WorkerMessage) => this.slots.get(m.serial)?.onMessage(m));
+    this.child.on('message', (m: WorkerMessage) => {
+      if (m.type === 'closing') this.closing = true;
+      else this.slots.get(m.serial)?.onMessage(m);
+    });
     this.child.on('error', (err) => keep(Buffer.from(`worker error: ${err.message}\n`)));
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
@@ -158,6 +161,8 @@ export class PhoneSlot implements PhoneWorker {
   private readonly log: WriteStream;
   /** Why the slot is gone when its process went away. */
   private goneWhy = '';
+  private goneByFault = false;
+  private setupFault = false;
 
   constructor(
     readonly phone: PhoneSpec,
@@ -178,17 +183,19 @@ export class PhoneSlot implements PhoneWorker {
     for (const w of this.readyWaiters.splice(0)) w();
   }
 
-  /** The slot is over: the phone ended, was given up, or its process exited. */
-  private close(why: string): void {
+  /** The slot is over: the phone ended, was given up, or its process exited (`workerFault`). */
+  private close(why: string, workerFault = false): void {
     if (this.gone) return;
     this.gone = true;
     this.goneWhy = why;
+    this.goneByFault = workerFault;
     if (this.state === 'starting') {
       this.state = 'failed';
       this.setupError ||= `${why} before the phone was ready`;
+      this.setupFault ||= workerFault;
     }
     this.wakeReady();
-    this.current?.resolve(this.lostOutcome(this.current.job, why));
+    this.current?.resolve(this.lostOutcome(this.current.job, why, workerFault));
     this.current = undefined;
     this.log.end();
     this.proc.detach(this);
@@ -196,10 +203,10 @@ export class PhoneSlot implements PhoneWorker {
   }
 
   processExited(exitText: string): void {
-    this.close(`the worker exited (${exitText})`);
+    this.close(`the worker exited (${exitText})`, true);
   }
 
-  onMessage(m: WorkerMessage): void {
+  onMessage(m: PhoneMessage): void {
     this.opts.onMessage?.(this.phone.serial, m);
     switch (m.type) {
       case 'ready':
@@ -209,13 +216,18 @@ export class PhoneSlot implements PhoneWorker {
       case 'setup-failed':
         this.state = 'failed';
         this.setupError = m.message;
+        this.setupFault = m.workerFault === true;
         this.wakeReady();
         break;
       case 'result':
         if (this.current && this.current.job.id === m.jobId) {
           const { resolve } = this.current;
           this.current = undefined;
-          resolve({ result: m.result, phoneLost: m.phoneLost });
+          resolve({
+            result: m.result,
+            phoneLost: m.phoneLost,
+            ...(m.workerFault ? { workerFault: true } : {}),
+          });
         }
         break;
       case 'log':
@@ -229,19 +241,20 @@ export class PhoneSlot implements PhoneWorker {
     }
   }
 
-  private lostOutcome(job: JobSpec, why: string): JobOutcome {
+  private lostOutcome(job: JobSpec, why: string, workerFault = false): JobOutcome {
     return {
       result: { ...notRunResult(job, this.phone, 'broken', why), attempts: job.attempt },
       phoneLost: true,
+      ...(workerFault ? { workerFault: true } : {}),
     };
   }
 
   async run(job: JobSpec): Promise<JobOutcome> {
     if (this.state === 'starting') await new Promise<void>((r) => this.readyWaiters.push(r));
     if (this.state === 'failed') {
-      return this.lostOutcome(job, `the phone could not be set up: ${this.setupError}`);
+      return this.lostOutcome(job, `the phone could not be set up: ${this.setupError}`, this.setupFault);
     }
-    if (this.gone) return this.lostOutcome(job, this.goneWhy);
+    if (this.gone) return this.lostOutcome(job, this.goneWhy, this.goneByFault);
     return new Promise<JobOutcome>((resolve) => {
       this.current = { job, resolve };
       this.proc.send({ type: 'job', serial: this.phone.serial, job });

@@ -78,15 +78,26 @@ export type ParentMessage =
   /** The process has no phone left (every one reported `ended`): exit. */
   | { type: 'exit' };
 
-/** Every message of the worker is about one phone: its serial. */
-export type WorkerMessage = { serial: string } & (
+/**
+ * Every message of the worker is about one phone (its serial), but `closing`: the process is
+ * stopping all its phones and exiting, so it takes no new phone.
+ */
+export type WorkerMessage = { type: 'closing' } | PhoneMessage;
+
+export type PhoneMessage = { serial: string } & (
   | { type: 'ready' }
-  /** The phone could not be set up (an infrastructure failure); it is restored, then `ended`. */
-  | { type: 'setup-failed'; message: string }
+  /**
+   * The phone could not be set up (an infrastructure failure); it is restored, then `ended`.
+   * `workerFault`: refused by a process that was exiting (scheduler.ts JobOutcome).
+   */
+  | { type: 'setup-failed'; message: string; workerFault?: boolean }
   | { type: 'step'; jobId: string; name: string; status: string }
   | { type: 'log'; line: string }
-  /** `phoneLost`: the phone stopped answering during the job (it is restored, then `ended`). */
-  | { type: 'result'; jobId: string; result: JobResult; phoneLost: boolean }
+  /**
+   * `phoneLost`: the phone stopped answering during the job (it is restored, then `ended`);
+   * `workerFault`: the process failed for all its phones (scheduler.ts JobOutcome).
+   */
+  | { type: 'result'; jobId: string; result: JobResult; phoneLost: boolean; workerFault?: boolean }
   /** The phone is restored (or its restore gave up) and the worker holds nothing of it any more. */
   | { type: 'ended' }
 );

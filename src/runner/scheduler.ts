@@ -28,6 +28,12 @@ export interface JobOutcome {
   result: JobResult;
   /** The phone (or its worker) was lost: an infrastructure failure; the worker is gone. */
   phoneLost: boolean;
+  /**
+   * The worker process failed for all of its phones (it crashed or hit an uncaught error), not this
+   * phone: the job is broken and the worker replaced, but it does not count towards quarantining
+   * the phone (a process serves up to 16 phones; one fault must not quarantine them all).
+   */
+  workerFault?: boolean;
 }
 
 /** One phone's worker, as the scheduler uses it. */
@@ -210,12 +216,12 @@ export async function schedule(opts: ScheduleOptions): Promise<ScheduleResult> {
     }
     const worker = lane.worker;
     emit({ type: 'start', job });
-    const { result, phoneLost } = await worker.run(job);
+    const { result, phoneLost, workerFault } = await worker.run(job);
     const ran: JobSpec = { ...job, attempt: job.attempt + 1 };
     if (phoneLost) {
       lane.worker = undefined;
       lane.previousExit = worker.exited;
-      lane.infraFailures++;
+      if (!workerFault) lane.infraFailures++;
       if (lane.infraFailures >= quarantineAfter && !interrupted) {
         quarantine(
           lane,

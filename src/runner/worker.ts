@@ -68,7 +68,7 @@ import {
   type StepReporter,
 } from '../scenario/executor.ts';
 import type { Verdict } from '../scenario/types.ts';
-import type { JobSpec, ParentMessage, WorkerInit, WorkerMessage } from './ipc.ts';
+import type { JobSpec, ParentMessage, PhoneMessage, WorkerInit, WorkerMessage } from './ipc.ts';
 import { evidenceDirOf, slug, type JobResult } from '../report/run-folder.ts';
 import { ResultsWriter } from '../report/allure-writer.ts';
 
@@ -183,13 +183,15 @@ class PhoneRun {
   private appVersions: Promise<Record<string, string>> | undefined;
   private endedResolve!: () => void;
   private endedSent = false;
+  /** The set-up under way: a stop waits for it before restoring (it may be wiring the phone). */
+  private settingUp: Promise<void> | undefined;
 
   constructor(readonly init: WorkerInit) {
     this.serial = init.phone.serial;
     this.ended = new Promise((r) => (this.endedResolve = r));
   }
 
-  send(m: WorkerMessage extends infer T ? (T extends unknown ? Omit<T, 'serial'> : never) : never): void {
+  send(m: PhoneMessage extends infer T ? (T extends unknown ? Omit<T, 'serial'> : never) : never): void {
     send({ ...m, serial: this.serial });
   }
 
@@ -217,7 +219,8 @@ class PhoneRun {
   /** Set-up, the jobs, the restore; then `ended`. Never rejects. */
   async start(): Promise<void> {
     try {
-      await this.setUp();
+      this.settingUp = this.setUp();
+      await this.settingUp;
     } catch (err) {
       this.send({ type: 'setup-failed', message: errText(err) });
       await this.tearDown({ waitForPhoneMs: LOST_WAIT_MS });
@@ -232,7 +235,8 @@ class PhoneRun {
         // allure-mocha's runtime takes `writer` over its own FileSystemWriter (report/allure-writer.ts).
         reporterOptions: {
           resultsDir: join(this.init.runDir, 'allure-results'),
-          writer: new ResultsWriter(join(this.init.runDir, 'allure-results')),
+          // Allure's Timeline has a row per `thread` label: one per phone, as with a process per phone.
+          writer: new ResultsWriter(join(this.init.runDir, 'allure-results'), { thread: this.serial }),
         },
         timeout: 0,
       });
@@ -247,7 +251,9 @@ class PhoneRun {
         process.removeListener('unhandledRejection', handlers.unhandled);
         // The reporter was built inside run() and made its runtime the process's: take it as this
         // phone's, and put the dispatcher back (mocha starts the first test on a later tick).
-        this.allureRuntime = getGlobalTestRuntime();
+        const runtime = getGlobalTestRuntime();
+        if (runtime === dispatcher) throw new Error('allure-mocha did not install its test runtime');
+        this.allureRuntime = runtime;
         setGlobalTestRuntime(dispatcher);
       });
     }
@@ -289,6 +295,8 @@ class PhoneRun {
     this.state = state;
     state.fingerprint = await device.fingerprint();
     state.identifiers = await readIdentifiers(device);
+    // Stopped while reading the phone: do not wire it at all.
+    if (this.stopping) return;
     // PhoneCapture.open first restores what a dead worker of this phone left (from the journal).
     await capture.open({ hostPort: state.hostPort });
     if (this.stopping) return;
@@ -314,6 +322,9 @@ class PhoneRun {
   /** Undoes everything on the phone. Never throws. */
   tearDown(opts: { waitForPhoneMs?: number } = {}): Promise<void> {
     this.tearingDown ??= (async () => {
+      // A stop during set-up: wait for it to end (it stops before wiring when it can), so that what
+      // it wired is restored here, not left behind once `ended` is sent.
+      await this.settingUp?.catch(() => undefined);
       const s = this.state;
       if (!s) return;
       await Promise.allSettled([s.ui?.close(), s.capture.stopSession()]);
@@ -357,7 +368,13 @@ class PhoneRun {
     if (this.currentJob && this.state) {
       // A crash-like stop (`why`) loses the phone for the scheduler: the job is an infrastructure failure.
       const r = this.baseResult(this.currentJob, 'broken', why ?? 'interrupted', 0);
-      this.send({ type: 'result', jobId: this.currentJob.id, result: r, phoneLost: why !== undefined });
+      this.send({
+        type: 'result',
+        jobId: this.currentJob.id,
+        result: r,
+        phoneLost: why !== undefined,
+        ...(why !== undefined ? { workerFault: true } : {}),
+      });
     }
     // A mocha run waiting for its next job ends (no suite is added any more).
     this.inbox.length = 0;
@@ -590,6 +607,13 @@ class PhoneRun {
         } finally {
           run.currentJob = undefined;
         }
+        // Stopped while it ran: the phone was restored under it and the parent has `interrupted`;
+        // what the job says after that is not a verdict (nor a `passed` in allure-results).
+        if (run.stopping) {
+          const err = new Error('interrupted: the phone was restored while the job ran');
+          err.name = 'ScenarioBroken';
+          throw err;
+        }
         const r = outcome.result;
         if (r.status === 'skipped') this.skip();
         if (r.status === 'failed') throw new AssertionError({ message: r.message ?? 'scenario failed' });
@@ -638,6 +662,8 @@ function stopAll(code: number, signal = false, why?: string): void {
     return;
   }
   exiting = true;
+  // The parent places no new phone here any more (one sent already is refused below).
+  send({ type: 'closing' });
   const hard = setTimeout(() => process.exit(code), STOP_RESTORE_MS);
   hard.unref();
   void Promise.allSettled([...runs.values()].map((r) => r.stop(why))).finally(() => process.exit(code));
@@ -662,13 +688,23 @@ function main(): void {
   setGlobalTestRuntime(dispatcher);
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'init') {
+      if (exiting) {
+        // Placed here before the parent heard `closing`: refused without touching the phone.
+        send({
+          type: 'setup-failed',
+          serial: m.phone.serial,
+          message: 'its worker process was exiting',
+          workerFault: true,
+        });
+        send({ type: 'ended', serial: m.phone.serial });
+        return;
+      }
       const run = new PhoneRun(m);
       runs.set(run.serial, run);
       void run.start();
       void run.ended.then(() => {
         if (runs.get(run.serial) === run) runs.delete(run.serial);
       });
-      if (exiting) void run.stop();
     } else if (m.type === 'job') runs.get(m.serial)?.deliver(m.job);
     else if (m.type === 'done') runs.get(m.serial)?.deliver(null);
     else if (m.type === 'stop') void runs.get(m.serial)?.stop();

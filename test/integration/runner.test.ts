@@ -21,7 +21,7 @@ import { spawnCli } from '../support/capture.ts';
 import { assertCleanFailure, parseJson, runCli, show, waitFor } from '../support/cli.ts';
 import { cliEnv, labDevicesFile, startLab, type TestLab } from '../support/lab.ts';
 import { AdbPhone } from '../support/xiaomi.ts';
-import type { JobResult, RunSummary } from '../../src/report/run-folder.ts';
+import { slug, type JobResult, type RunSummary } from '../../src/report/run-folder.ts';
 
 const FIXTURES = resolve('test/fixtures/runner');
 const fx = (name: string): string => join(FIXTURES, name);
@@ -166,7 +166,17 @@ describe('phonehome run (CLI) on virtual phones', function () {
       const serial = /\(([^)]+)\)$/.exec(a.name)?.[1];
       assert.ok(serial, a.name);
       // Every label, parameter, step and attachment of a result comes from its own phone's job.
-      assert.equal(a.parameters.find((p) => p.name === 'phone')?.value, serial, a.name);
+      assert.deepEqual(
+        a.parameters.filter((p) => p.name === 'phone').map((p) => p.value),
+        [serial],
+        a.name,
+      );
+      // A Timeline row per phone, as when each phone had its own process.
+      assert.deepEqual(
+        a.labels.filter((l) => l.name === 'thread').map((l) => l.value),
+        [serial],
+        a.name,
+      );
       assert.equal(a.labels.find((l) => l.name === 'parentSuite')?.value, profileOf(serial), a.name);
       assert.equal(a.labels.filter((l) => l.name === 'suite').length, 1, a.name);
       const scenario = a.labels.find((l) => l.name === 'suite')!.value;
@@ -331,17 +341,20 @@ describe('phonehome run (CLI) on virtual phones', function () {
     const logOf = (runDir: string, serial: string) =>
       readFileSync(join(runDir, 'logs', `${serial.replace(/[^A-Za-z0-9._-]+/g, '_')}.log`), 'utf8');
     try {
+      // Both jobs running (each job's capture session has written its HAR), not only the phones
+      // wired: the kill lands mid-job (slow.yaml waits 4 s first).
+      let runDir = '';
       await waitFor(
-        'both phones wired',
+        'both jobs running',
         async () => {
-          const ps = await Promise.all([0, 1].map((i) => proxyOf(phoneA(i))));
-          return ps.every((p) => /^127\.0\.0\.1:\d+$/.test(p)) ? true : undefined;
+          const found = existsSync(out) ? readdirSync(out).find((d) => d !== 'latest') : undefined;
+          if (!found) return undefined;
+          runDir = join(out, found);
+          const har = (serial: string) =>
+            join(runDir, 'evidence', slug('runner slow'), slug(serial), 'capture.har');
+          return labA.phones.every((p) => existsSync(har(p.serial))) ? true : undefined;
         },
         { timeoutMs: 30_000 },
-      );
-      const runDir = join(
-        out,
-        readdirSync(out).find((d) => d !== 'latest')!,
       );
       const pids = labA.phones.map(
         (p) => /in worker process 1 \(pid (\d+)/.exec(logOf(runDir, p.serial))?.[1],

@@ -35,4 +35,24 @@ describe('ResultsWriter: the files of FileSystemWriter, without fsync', () => {
     assert.equal(names.length, 6, names.join(', '));
     for (const n of names) assert.deepEqual(readFileSync(join(ours, n)), readFileSync(join(theirs, n)), n);
   });
+
+  it('with `thread`, every result has that one thread label (a row per phone in the Timeline)', () => {
+    const dir = join(tmp, 'thread');
+    const w = new ResultsWriter(dir, { thread: '127.0.0.1:41001' });
+    w.writeResult({
+      uuid: 'r2',
+      name: 'x',
+      labels: [
+        { name: 'host', value: 'lab1' },
+        { name: 'thread', value: 'pid-7-worker-main' },
+      ],
+    } as Parameters<Writer['writeResult']>[0]);
+    const r = JSON.parse(readFileSync(join(dir, 'r2-result.json'), 'utf8')) as {
+      labels: Array<{ name: string; value: string }>;
+    };
+    assert.deepEqual(r.labels, [
+      { name: 'host', value: 'lab1' },
+      { name: 'thread', value: '127.0.0.1:41001' },
+    ]);
+  });
 });

@@ -26,6 +26,8 @@ export function phone(serial: string, key = 'model|MIUI 12|10|V12|leaky'): Phone
 export interface Behaviour {
   status: Verdict;
   phoneLost?: boolean;
+  /** With phoneLost: the worker process failed for all its phones (JobOutcome.workerFault). */
+  workerFault?: boolean;
   ms?: number;
 }
 
@@ -87,6 +89,7 @@ export function fakeLab(script: Script): FakeLab {
           return {
             result: { ...base, attempts: job.attempt, durationMs: b.ms ?? 5 },
             phoneLost: Boolean(b.phoneLost) && !interrupted,
+            ...(b.workerFault && b.phoneLost && !interrupted ? { workerFault: true } : {}),
           };
         },
         async finish() {

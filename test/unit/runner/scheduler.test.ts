@@ -118,6 +118,24 @@ describe('runner scheduler (fake workers)', () => {
     assert.ok(events.some((e) => e.type === 'quarantined' && e.phone === 'A'));
   });
 
+  it('a worker-process fault is broken and gets a new worker, but does not count towards quarantine', async () => {
+    // A's worker process fails on s1 and s2 (as for every phone it served); the phone itself is fine.
+    const lab = fakeLab((job, p) =>
+      p.serial === 'A' && job.scenario.config.name !== 's3'
+        ? { status: 'broken', phoneLost: true, workerFault: true }
+        : { status: 'passed' },
+    );
+    const out = await schedule({
+      scenarios: [scenario('s1'), scenario('s2'), scenario('s3')],
+      phones: [phone('A')],
+      startWorker: lab.startWorker,
+      quarantineAfter: 2,
+    });
+    assert.deepEqual(statuses(out.results), ['s1@A:broken', 's2@A:broken', 's3@A:passed']);
+    assert.deepEqual(out.quarantined, [], 'two faults in a row, not quarantined');
+    assert.equal(lab.workers.get('A'), 3, 'a fresh worker after each fault');
+  });
+
   it('quarantine moves portable jobs (and the one that broke) to a phone with the same fingerprint', async () => {
     const lab = fakeLab((_job, p) =>
       p.serial === 'A' ? { status: 'broken', phoneLost: true } : { status: 'passed' },
