@@ -316,19 +316,18 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
         message: `${head}: the phone opened ${tlsAll.length} HTTPS connection(s) to it (not decrypted, content unknown)\n  ${list(tlsAll.map((o) => describeLeak(o, [], ctx)))}`,
       };
   }
-  if (carryover.length > 0) {
-    return {
-      status: 'broken',
-      message:
-        `${head} only in ${carryover.length} upload(s) whose events were all recorded before this scenario started ` +
+  // Broken whatever else is found; what else could not be proven is added below (unread, TLS).
+  const carriedMessage =
+    carryover.length > 0
+      ? `${head} only in ${carryover.length} upload(s) whose events were all recorded before this scenario started ` +
         `(dated by the uploads' own send and event times): a queue of an earlier scenario that flushed late, or a retry. ` +
         `They say nothing about what this scenario did, and nothing of its own was seen there, but "nothing went" is not true, so it cannot pass:\n  ` +
         list(carryover.map(carriedLine)) +
         '\n  Fix: run it again. If it keeps happening, the phone flushes queued events on a timer: add a `wait` longer ' +
-        'than its flush interval before `startEvidence`, or run this scenario before the one that filled the queue',
-    };
-  }
+        'than its flush interval before `startEvidence`, or run this scenario before the one that filled the queue'
+      : undefined;
   if (a.containing === 'any') {
+    if (carriedMessage) return { status: 'broken', message: carriedMessage };
     return {
       status: 'passed',
       message: `no upload to ${describeDestination(a)} (${observed.filter((o) => !o.probe).length} record(s) looked at)`,
@@ -338,13 +337,15 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
   let cutoffNote = '';
   if (a.containing === 'canary') {
     const c = canaryCutoff(ctx);
-    if (c === undefined)
+    if (c === undefined) {
+      const noCanary =
+        'no step of the scenario used a canary of this run before this check, so there is nothing whose absence it could prove. ' +
+        'Fix: put ${canary.NAME} into a step (openUrl, search, inputText) before the check';
       return {
         status: 'broken',
-        message:
-          'no step of the scenario used a canary of this run before this check, so there is nothing whose absence it could prove. ' +
-          'Fix: put ${canary.NAME} into a step (openUrl, search, inputText) before the check',
+        message: carriedMessage ? `${carriedMessage}\n  Also: ${noCanary}` : noCanary,
       };
+    }
     cutoff = c;
     const before = dest.filter((o) => o.at < c).length;
     if (before) cutoffNote = `; ${before} record(s) from before the first canary was used cannot hold one`;
@@ -367,6 +368,10 @@ export function checkNoUpload(a: UploadArgs, observed: readonly Observed[], ctx:
   if (tls.length > 0) {
     const hosts = [...new Set(tls.map((o) => o.record.host))];
     problems.push(tlsExplanation(ctx, tls.length, hosts));
+  }
+  if (carriedMessage) {
+    const also = problems.length ? `\n  Also, it ${cannot}: ${problems.join('; and ')}` : '';
+    return { status: 'broken', message: `${carriedMessage}${also}` };
   }
   if (problems.length) return { status: 'broken', message: `${cannot}: ${problems.join('; and ')}` };
   return {

@@ -596,6 +596,30 @@ describe('capture assertions (assertions.ts)', () => {
       assert.equal(withOwn.proof?.firstAt, START + 9_000, 'the delay is measured on its own upload');
     });
 
+    it('next to an upload it cannot read: broken, naming both the old upload and what could not be proven', () => {
+      const id: UploadArgs = { to: 'tracker', value: 'miui-analytics', containing: 'identifier' };
+      const inEvent = ex(URL_, {
+        at: START + 5_000,
+        ages: [65_000, 70_000],
+        findings: [{ ...androidId(), path: 'body › form.value › base64url › miui-envelope.B[1].B.aid' }],
+      });
+      const opaqueUpload = ex(URL_, {
+        at: START + 6_000,
+        findings: [opaque('body › form.p › mistat', 'MiStat payload (344 chars): AES with a session key')],
+      });
+      const r = checkNoUpload(id, [inEvent, opaqueUpload], ctx({ scenarioStartedAt: START }));
+      assert.equal(r.status, 'broken', r.message);
+      assert.match(
+        r.message,
+        /only in 1 upload\(s\) whose events were all recorded before this scenario started/,
+      );
+      assert.match(
+        r.message,
+        /Also, it cannot prove that .* 1 upload\(s\) in scope could not be decoded to the end/s,
+      );
+      assert.match(r.message, /--key mistat=HEX/);
+    });
+
     it('a TLS failure in scope still fails `any` next to an old upload', () => {
       const r = checkNoUpload(
         uep,
