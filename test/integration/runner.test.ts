@@ -63,9 +63,10 @@ describe('phonehome run (CLI) on virtual phones', function () {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('runs scenario × phone, writes summary.json (the contract) and exits 1 on a failure', async () => {
+  /** pass.yaml + fail.yaml on both of lab A's phones (exit 1: one scenario fails), JSON to stdout. */
+  const runPassFail = async (name: string, extra: string[] = []) => {
     const file = devices(
-      'two.json',
+      name,
       labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
     );
     const r = await cli([
@@ -77,8 +78,14 @@ describe('phonehome run (CLI) on virtual phones', function () {
       '--json',
       '--out',
       'reports',
+      ...extra,
     ]);
     assert.equal(r.code, 1, show(r));
+    return r;
+  };
+
+  it('runs scenario × phone, writes summary.json (the contract) and exits 1 on a failure', async () => {
+    const r = await runPassFail('two.json');
     const summary = parseJson<RunSummary>(r);
     assert.match(summary.run, /\S/);
     const runDir = join(tmp, 'reports', summary.run);
@@ -107,23 +114,8 @@ describe('phonehome run (CLI) on virtual phones', function () {
   it('phones that share a worker process each get their own Allure results; --phones-per-worker 1 isolates them', async () => {
     // Two phones, two scenarios: by default both phones are served by one process (one mocha and one
     // allure-mocha reporter per phone; the facade's calls dispatched by the job at hand).
-    const file = devices(
-      'two-shared.json',
-      labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
-    );
     const runOnce = async (extra: string[]) => {
-      const r = await cli([
-        'run',
-        fx('pass.yaml'),
-        fx('fail.yaml'),
-        '--devices',
-        file,
-        '--json',
-        '--out',
-        'reports',
-        ...extra,
-      ]);
-      assert.equal(r.code, 1, show(r));
+      const r = await runPassFail('two-shared.json', extra);
       return { r, runDir: join(tmp, 'reports', parseJson<RunSummary>(r).run) };
     };
     const workerLogs = (runDir: string) =>
@@ -204,7 +196,14 @@ describe('phonehome run (CLI) on virtual phones', function () {
     const isolated = await runOnce(['--phones-per-worker', '1']);
     assert.deepEqual(workerLogs(isolated.runDir), ['worker-1.log', 'worker-2.log'], show(isolated.r));
     for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
-    const bad = await cli(['run', fx('pass.yaml'), '--devices', file, '--phones-per-worker', '0']);
+    const bad = await cli([
+      'run',
+      fx('pass.yaml'),
+      '--devices',
+      join(tmp, 'two-shared.json'),
+      '--phones-per-worker',
+      '0',
+    ]);
     assert.match(
       assertCleanFailure(bad, 2).message,
       /--phones-per-worker must be a whole number ≥ 1 \(got '0'\)/,
