@@ -114,10 +114,6 @@ class WorkerProcess {
     return last ? `${how}; last output: ${last}` : how;
   }
 
-  get gone(): boolean {
-    return this.exit !== undefined;
-  }
-
   send(m: ParentMessage): void {
     if (this.exit || !this.child.connected) return;
     try {
@@ -161,8 +157,8 @@ export class PhoneSlot implements PhoneWorker {
   private readonly log: WriteStream;
   /** Why the slot is gone when its process went away. */
   private goneWhy = '';
-  private goneByFault = false;
-  private setupFault = false;
+  /** The worker process failed for all its phones (JobOutcome.workerFault), at set-up or later. */
+  private fault = false;
 
   constructor(
     readonly phone: PhoneSpec,
@@ -188,11 +184,10 @@ export class PhoneSlot implements PhoneWorker {
     if (this.gone) return;
     this.gone = true;
     this.goneWhy = why;
-    this.goneByFault = workerFault;
+    this.fault ||= workerFault;
     if (this.state === 'starting') {
       this.state = 'failed';
       this.setupError ||= `${why} before the phone was ready`;
-      this.setupFault ||= workerFault;
     }
     this.wakeReady();
     this.current?.resolve(this.lostOutcome(this.current.job, why, workerFault));
@@ -216,7 +211,7 @@ export class PhoneSlot implements PhoneWorker {
       case 'setup-failed':
         this.state = 'failed';
         this.setupError = m.message;
-        this.setupFault = m.workerFault === true;
+        this.fault = m.workerFault === true;
         this.wakeReady();
         break;
       case 'result':
@@ -252,9 +247,9 @@ export class PhoneSlot implements PhoneWorker {
   async run(job: JobSpec): Promise<JobOutcome> {
     if (this.state === 'starting') await new Promise<void>((r) => this.readyWaiters.push(r));
     if (this.state === 'failed') {
-      return this.lostOutcome(job, `the phone could not be set up: ${this.setupError}`, this.setupFault);
+      return this.lostOutcome(job, `the phone could not be set up: ${this.setupError}`, this.fault);
     }
-    if (this.gone) return this.lostOutcome(job, this.goneWhy, this.goneByFault);
+    if (this.gone) return this.lostOutcome(job, this.goneWhy, this.fault);
     return new Promise<JobOutcome>((resolve) => {
       this.current = { job, resolve };
       this.proc.send({ type: 'job', serial: this.phone.serial, job });
@@ -305,7 +300,8 @@ export class WorkerPool {
 
   /** A slot for `phone`: in the first process with room, or in a new process. */
   start(phone: PhoneSpec): PhoneSlot {
-    let proc = this.procs.find((p) => !p.closing && !p.gone && p.phones < this.phonesPerWorker);
+    // `closing` is also set when a process exits.
+    let proc = this.procs.find((p) => !p.closing && p.phones < this.phonesPerWorker);
     if (!proc) {
       proc = new WorkerProcess(this.next++, this.opts.runDir);
       this.procs.push(proc);
