@@ -7,11 +7,11 @@
  * ~7% of its busy time there (issue 14, harness CPU per phone). A power cut may lose the newest
  * files of a run; a reader never sees half a file.
  */
-import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Writer } from 'allure-js-commons/sdk/reporter';
 import { stringifyEnvInfo } from 'allure-js-commons/sdk/reporter';
-import { writeFileAtomic } from '../util/atomic.ts';
+import { copyFileAtomic, writeFileAtomic } from '../util/atomic.ts';
 
 type WriterArg<K extends keyof Writer, I extends number> = Parameters<Writer[K]>[I];
 
@@ -57,10 +57,7 @@ export class ResultsWriter implements Writer {
   }
 
   writeAttachmentFromPath(distFileName: string, from: string): void {
-    const to = this.path(distFileName);
-    const tmp = `${to}.${process.pid}.tmp`;
-    copyFileSync(from, tmp);
-    renameSync(tmp, to);
+    copyFileAtomic(from, this.path(distFileName));
   }
 
   writeEnvironmentInfo(info: WriterArg<'writeEnvironmentInfo', 0>): void {

@@ -5,7 +5,7 @@
  * same file do not clobber each other's temporary file. No fsync: these files are rewritten by the next
  * run, and a power cut losing the newest copy is acceptable where a torn one is not.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -19,6 +19,14 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: Atomi
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, data, opts.mode === undefined ? {} : { mode: opts.mode });
   renameSync(tmp, file);
+}
+
+/** Copies `from` to `to` the same way: a temporary copy beside `to`, renamed over it. */
+export function copyFileAtomic(from: string, to: string): void {
+  mkdirSync(dirname(to), { recursive: true });
+  const tmp = `${to}.${process.pid}.tmp`;
+  copyFileSync(from, tmp);
+  renameSync(tmp, to);
 }
 
 /**
