@@ -49,6 +49,11 @@ describe('phonehome run (CLI) on virtual phones', function () {
   const cli = (args: string[], timeoutMs = 100_000) => runCli(args, { env, cwd: tmp, timeoutMs });
   const summaryOf = (runDir: string) =>
     JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as RunSummary;
+  /** The worker processes' logs of a run: one per process. */
+  const workerLogs = (runDir: string) =>
+    readdirSync(join(runDir, 'logs'))
+      .filter((f) => /^worker-\d+\.log$/.test(f))
+      .sort();
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'phonehome-run-cli-'));
@@ -63,10 +68,10 @@ describe('phonehome run (CLI) on virtual phones', function () {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  /** pass.yaml + fail.yaml on both of lab A's phones (exit 1: one scenario fails), JSON to stdout. */
-  const runPassFail = async (name: string, extra: string[] = []) => {
+  it('runs scenario × phone, writes summary.json (the contract) and exits 1 on a failure; both phones share one worker process, each with its own Allure results', async () => {
+    // pass.yaml + fail.yaml on both of lab A's phones: exit 1 (one scenario fails), JSON to stdout.
     const file = devices(
-      name,
+      'two.json',
       labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
     );
     const r = await cli([
@@ -78,14 +83,8 @@ describe('phonehome run (CLI) on virtual phones', function () {
       '--json',
       '--out',
       'reports',
-      ...extra,
     ]);
     assert.equal(r.code, 1, show(r));
-    return r;
-  };
-
-  it('runs scenario × phone, writes summary.json (the contract) and exits 1 on a failure', async () => {
-    const r = await runPassFail('two.json');
     const summary = parseJson<RunSummary>(r);
     assert.match(summary.run, /\S/);
     const runDir = join(tmp, 'reports', summary.run);
@@ -108,20 +107,9 @@ describe('phonehome run (CLI) on virtual phones', function () {
       assert.ok(existsSync(join(runDir, x.evidenceDir)), `evidence ${x.evidenceDir}`);
     }
     assert.ok(existsSync(join(runDir, 'allure-results')), 'allure-mocha wrote results');
-    for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
-  });
-
-  it('phones that share a worker process each get their own Allure results; --phones-per-worker 1 isolates them', async () => {
-    // Two phones, two scenarios: by default both phones are served by one process (one mocha and one
-    // allure-mocha reporter per phone; the facade's calls dispatched by the job at hand).
-    const runOnce = async (extra: string[]) => {
-      const r = await runPassFail('two-shared.json', extra);
-      return { r, runDir: join(tmp, 'reports', parseJson<RunSummary>(r).run) };
-    };
-    const workerLogs = (runDir: string) =>
-      readdirSync(join(runDir, 'logs'))
-        .filter((f) => /^worker-\d+\.log$/.test(f))
-        .sort();
+    // By default both phones are served by one worker process (one mocha and one allure-mocha
+    // reporter per phone; the facade's calls dispatched by the job at hand).
+    assert.deepEqual(workerLogs(runDir), ['worker-1.log'], show(r));
     interface Attachment {
       name: string;
       source: string;
@@ -136,10 +124,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
       ...(x.attachments ?? []),
       ...(x.steps ?? []).flatMap(attachmentsOf),
     ];
-    const shared = await runOnce([]);
-    assert.deepEqual(workerLogs(shared.runDir), ['worker-1.log'], show(shared.r));
-    const results = JSON.parse(readFileSync(join(shared.runDir, 'results.json'), 'utf8')) as JobResult[];
-    const dir = join(shared.runDir, 'allure-results');
+    const dir = join(runDir, 'allure-results');
     const allure = readdirSync(dir)
       .filter((f) => f.endsWith('-result.json'))
       .map(
@@ -180,7 +165,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
       assert.ok(har, `${a.name}: its capture.har`);
       assert.equal(
         readFileSync(join(dir, har.source), 'utf8'),
-        readFileSync(join(shared.runDir, job.evidenceDir, 'capture.har'), 'utf8'),
+        readFileSync(join(runDir, job.evidenceDir, 'capture.har'), 'utf8'),
         `${a.name}: the HAR attached is its own job's`,
       );
       const fp = attachmentsOf(a).find((x) => x.name === 'fingerprint.json');
@@ -192,18 +177,19 @@ describe('phonehome run (CLI) on virtual phones', function () {
       );
     }
     for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
+  });
 
-    const isolated = await runOnce(['--phones-per-worker', '1']);
-    assert.deepEqual(workerLogs(isolated.runDir), ['worker-1.log', 'worker-2.log'], show(isolated.r));
+  it('--phones-per-worker 1 gives each phone its own worker process; 0 is refused', async () => {
+    const file = devices(
+      'two-isolated.json',
+      labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
+    );
+    const r = await cli(['run', fx('pass.yaml'), '--devices', file, '--json', '--phones-per-worker', '1']);
+    assert.equal(r.code, 0, show(r));
+    const runDir = join(tmp, 'reports', parseJson<RunSummary>(r).run);
+    assert.deepEqual(workerLogs(runDir), ['worker-1.log', 'worker-2.log'], show(r));
     for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
-    const bad = await cli([
-      'run',
-      fx('pass.yaml'),
-      '--devices',
-      join(tmp, 'two-shared.json'),
-      '--phones-per-worker',
-      '0',
-    ]);
+    const bad = await cli(['run', fx('pass.yaml'), '--devices', file, '--phones-per-worker', '0']);
     assert.match(
       assertCleanFailure(bad, 2).message,
       /--phones-per-worker must be a whole number ≥ 1 \(got '0'\)/,
