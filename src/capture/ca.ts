@@ -9,7 +9,6 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateCACertificate } from 'mockttp';
 import { UserFacingError } from '../util/user-facing.ts';
 
 export const CA_COMMON_NAME = 'phonehome lab CA (captures personal data; do not trust outside the lab)';
@@ -101,6 +100,9 @@ function exists(p: string): boolean {
 
 /** Writes a new pair; when two processes race, the first link wins and the other reads its files. */
 async function generate(dir: string, keyPath: string, certPath: string): Promise<void> {
+  // Loaded here, once per CA: mockttp is half a second of module loading for a process that only
+  // reads the CA (the parent of `phonehome run`, `lab up`).
+  const { generateCACertificate } = await import('mockttp');
   const { key, cert } = await generateCACertificate({
     subject: { commonName: CA_COMMON_NAME, organizationName: 'phonehome' },
     bits: 2048,

@@ -1,24 +1,38 @@
 /** The `phonehome` command. */
 import { Command, CommanderError } from 'commander';
-import { registerLabCommand } from './commands/lab.ts';
-import { registerDevicesCommand } from './commands/devices.ts';
-import { registerDemoCommand } from './commands/demo.ts';
-import { registerInspectCommand } from './commands/inspect.ts';
-import { registerCaptureCommand } from './commands/capture.ts';
-import { registerDoctorCommand } from './commands/doctor.ts';
-import { registerAppiumCommand } from './commands/appium.ts';
-import { registerDiffCommand } from './commands/diff.ts';
-import { registerMergeCommand } from './commands/merge.ts';
-import { registerReportCommand } from './commands/report.ts';
-import { registerSchemaCommand } from './commands/schema.ts';
-import { registerRunCommand } from './commands/run.ts';
-import { registerUiCommand } from './commands/ui.ts';
 import { formatError, isUserFacing } from './errors.ts';
 import { stateDir } from './state.ts';
 import { Journal } from '../capture/journal.ts';
 import { recoverStaleWirings } from '../capture/recover.ts';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * The commands, in the order `--help` lists them, each loaded only when needed: a command's module
+ * pulls in what its action uses (mockttp, webdriverio, the virtual lab…), about a second of module
+ * loading in all, so `phonehome run` loads only run's and `phonehome --help` loads them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  lab: async () => (await import('./commands/lab.ts')).registerLabCommand,
+  devices: async () => (await import('./commands/devices.ts')).registerDevicesCommand,
+  demo: async () => (await import('./commands/demo.ts')).registerDemoCommand,
+  capture: async () => (await import('./commands/capture.ts')).registerCaptureCommand,
+  inspect: async () => (await import('./commands/inspect.ts')).registerInspectCommand,
+  doctor: async () => (await import('./commands/doctor.ts')).registerDoctorCommand,
+  appium: async () => (await import('./commands/appium.ts')).registerAppiumCommand,
+  report: async () => (await import('./commands/report.ts')).registerReportCommand,
+  diff: async () => (await import('./commands/diff.ts')).registerDiffCommand,
+  merge: async () => (await import('./commands/merge.ts')).registerMergeCommand,
+  schema: async () => (await import('./commands/schema.ts')).registerSchemaCommand,
+  run: async () => (await import('./commands/run.ts')).registerRunCommand,
+  ui: async () => (await import('./commands/ui.ts')).registerUiCommand,
+};
+
+/**
+ * The program with the command `argv` names, or with every command when it names none of them
+ * (`--help`, `--version`, a typo: commander then lists them all or suggests the closest).
+ */
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name('phonehome')
@@ -29,19 +43,10 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerLabCommand(program);
-  registerDevicesCommand(program);
-  registerDemoCommand(program);
-  registerCaptureCommand(program);
-  registerInspectCommand(program);
-  registerDoctorCommand(program);
-  registerAppiumCommand(program);
-  registerReportCommand(program);
-  registerDiffCommand(program);
-  registerMergeCommand(program);
-  registerSchemaCommand(program);
-  registerRunCommand(program);
-  registerUiCommand(program);
+  const named = argv[2];
+  const load =
+    named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : Object.values(COMMANDS);
+  for (const register of await Promise.all(load.map((l) => l()))) register(program);
   return program;
 }
 
@@ -60,7 +65,7 @@ async function recoverFirst(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await recoverFirst();
     await program.parseAsync(argv);

@@ -25,13 +25,9 @@ import {
   parseCaMethod,
   timeoutFlag,
 } from '../options.ts';
-import { stateDir } from '../state.ts';
+import { caDir, stateDir } from '../state.ts';
 
 const DEFAULT_TIMEOUT_MS = 20_000;
-
-export function caDir(option?: string): string {
-  return resolve(option ?? process.env.PHONEHOME_CA_DIR ?? join(stateDir(), 'ca'));
-}
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 

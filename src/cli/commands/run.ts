@@ -6,7 +6,7 @@
  * interrupted.
  */
 import { Command } from 'commander';
-import { caDir } from './capture.ts';
+import { caDir } from '../state.ts';
 import { UserFacingError } from '../../util/user-facing.ts';
 import {
   adbPortFlag,
