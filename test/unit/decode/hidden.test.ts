@@ -23,6 +23,7 @@ import {
   type SensorsEvent,
 } from '../../../src/virtual/telemetry/index.ts';
 import { DEVICE } from '../../support/decode/device.ts';
+import { prng } from '../../support/decode/corpus.ts';
 import { allLayers, leafMap } from './helpers.ts';
 import {
   carrierPath,
@@ -207,8 +208,9 @@ describe('decode: string encodings', () => {
       sha256: createHash('sha256').update('x').digest('hex'),
       sha256b64: createHash('sha256').update('x').digest('base64'),
       androidId: DEVICE.androidId,
-      nonce: randomBytes(8).toString('hex'),
-      triggerId: randomBytes(16).toString('hex'),
+      // Fixed: random hex is UTF-8 text now and then (1 in ~550 for 8 bytes), and hex of text decodes.
+      nonce: '9f8e7d6c5b4a3928',
+      triggerId: '9f3c2a71d04e8b65a1c7e0f2d39b4a86',
       token32: randomBytes(32).toString('base64url'),
       jwt:
         'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwiaWF0IjoxNTE2MjM5MDIyfQ.' +
@@ -299,11 +301,23 @@ describe('decode: chains of encodings, in every carrier', () => {
   });
 });
 
+/** `n` bytes from a seeded generator: the same bytes on every run. */
+function seededBytes(n: number, seed: number): Buffer {
+  const next = prng(seed);
+  return Buffer.from(Array.from({ length: n }, () => Math.floor(next() * 256)));
+}
+
 describe('decode: opaque residue', () => {
   const text = (b: Buffer, how: Wrap) => wrapChain([how], b).toString();
   for (const how of ['base64', 'base64url', 'hex', 'base32', 'percent'] as Wrap[]) {
     it(`${how} of 40 random bytes is opaque, in a body, a form field, a JSON value, a header, a query, a cookie`, () => {
-      const bin = randomBytes(40);
+      // Seeded bytes, the same on every run. The residue rule wants a digit among base64's letters
+      // (so that long camelCase words stay plain): about 1 in 10,000 40-byte ciphertexts in base64 have
+      // none and stay a plain value, a known limit (the README's decoder row), not a case to draw here.
+      for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) residueCase(seededBytes(40, seed));
+    });
+
+    function residueCase(bin: Buffer): void {
       const s = text(bin, how);
       // Without `-` or `_`, base64url text is base64 text too, and named so.
       const as = how === 'base64url' && !/[-_]/.test(s) ? 'base64' : how;
@@ -328,7 +342,7 @@ describe('decode: opaque residue', () => {
         assert.equal(layer?.kind, 'opaque');
         assert.equal(layer?.value, '40 bytes');
       }
-    });
+    }
 
     it(`${how} of 39 random bytes stays a plain value (a hash, an id, a nonce)`, () => {
       for (let i = 0; i < 20; i++) {
