@@ -65,8 +65,9 @@ async function recoverFirst(): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = await buildProgram(argv);
   try {
+    // Inside the try: a command module that fails to load is an error message, not a stack trace.
+    const program = await buildProgram(argv);
     await recoverFirst();
     await program.parseAsync(argv);
     // A command that finished but failed some checks (doctor, capture) sets process.exitCode.

@@ -179,15 +179,59 @@ describe('phonehome run (CLI) on virtual phones', function () {
     for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
   });
 
-  it('--phones-per-worker 1 gives each phone its own worker process; 0 is refused', async () => {
+  it('--phones-per-worker 1 gives each phone its own worker process, which runs its jobs in turn; 0 is refused', async () => {
     const file = devices(
       'two-isolated.json',
       labA.phones.map((p) => ({ serial: p.serial, adbPort: labA.adb.port })),
     );
-    const r = await cli(['run', fx('pass.yaml'), '--devices', file, '--json', '--phones-per-worker', '1']);
-    assert.equal(r.code, 0, show(r));
+    // pass.yaml, and the diagnostic-data switch asserted on and off: one of the two fails on each
+    // phone at once (a toggle check waits for no upload), so the run is exit 1 without fail.yaml's wait.
+    const toggles = [true, false].map((on) => {
+      const f = join(tmp, `toggle-${on}.yaml`);
+      writeFileSync(
+        f,
+        `name: diagnostic data ${on ? 'on' : 'off'}\n---\n- assertToggle:\n    name: miui.diagnosticData\n    on: ${on}\n`,
+      );
+      return f;
+    });
+    const r = await cli([
+      'run',
+      fx('pass.yaml'),
+      ...toggles,
+      '--devices',
+      file,
+      '--json',
+      '--phones-per-worker',
+      '1',
+    ]);
+    assert.equal(r.code, 1, show(r));
     const runDir = join(tmp, 'reports', parseJson<RunSummary>(r).run);
     assert.deepEqual(workerLogs(runDir), ['worker-1.log', 'worker-2.log'], show(r));
+    const results = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+    for (const p of labA.phones) {
+      const mine = results.filter((x) => x.phone === p.serial);
+      assert.equal(mine.length, 3, show(r));
+      assert.ok(
+        mine.every((x) => x.attempts === 1),
+        show(r),
+      );
+      assert.deepEqual(
+        mine.map((x) => x.status).sort(),
+        ['failed', 'passed', 'passed'],
+        `${p.serial}: pass.yaml and one toggle pass, the other fails\n${show(r)}`,
+      );
+    }
+    // Each phone's log names its process: two phones, two processes, each serving all its phone's jobs.
+    const procs = labA.phones.map((p) => {
+      const log = readFileSync(join(runDir, 'logs', `${slug(p.serial)}.log`), 'utf8');
+      return [...log.matchAll(/in worker process (\d+) /g)].map((m) => m[1]);
+    });
+    assert.deepEqual(
+      procs.map((x) => x.length),
+      [1, 1],
+      'one process per phone for all its jobs',
+    );
+    assert.notEqual(procs[0]![0], procs[1]![0], 'a process of its own');
     for (const i of [0, 1]) assert.equal(await proxyOf(phoneA(i)), 'null', 'phones restored');
     const bad = await cli(['run', fx('pass.yaml'), '--devices', file, '--phones-per-worker', '0']);
     assert.match(

@@ -4,6 +4,9 @@
  * gets commander's suggestion.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildProgram } from '../../../src/cli/main.ts';
 import { runMain } from './run-main.ts';
 
@@ -41,12 +44,19 @@ describe('CLI: the commands a command line loads', () => {
   });
 
   it('--help lists every command; a typo is exit 2 with the closest command', async () => {
-    const help = await runMain(['--help']);
-    assert.equal(help.code, 0);
-    for (const c of ALL) assert.match(help.stdout, new RegExp(`^  ${c}\\b`, 'm'), c);
-    const typo = await runMain(['rn']);
-    assert.equal(typo.code, 2);
-    assert.match(typo.stderr, /unknown command 'rn'/);
-    assert.match(typo.stderr, /Did you mean run\?/);
+    // Its own state folder and no adb: main() checks the wiring journal before any command.
+    const home = mkdtempSync(join(tmpdir(), 'phonehome-main-'));
+    try {
+      const env = { PHONEHOME_HOME: home, ADB: join(home, 'no-adb') };
+      const help = await runMain(['--help'], env);
+      assert.equal(help.code, 0);
+      for (const c of ALL) assert.match(help.stdout, new RegExp(`^  ${c}\\b`, 'm'), c);
+      const typo = await runMain(['rn'], env);
+      assert.equal(typo.code, 2);
+      assert.match(typo.stderr, /unknown command 'rn'/);
+      assert.match(typo.stderr, /Did you mean run\?/);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
