@@ -49,6 +49,8 @@ describe('phonehome run (CLI) on virtual phones', function () {
   const cli = (args: string[], timeoutMs = 100_000) => runCli(args, { env, cwd: tmp, timeoutMs });
   const summaryOf = (runDir: string) =>
     JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as RunSummary;
+  const resultsOf = (runDir: string) =>
+    JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
   /** The worker processes' logs of a run: one per process. */
   const workerLogs = (runDir: string) =>
     readdirSync(join(runDir, 'logs'))
@@ -100,7 +102,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
     assert.deepEqual(got, want, show(r));
     for (const x of summary.results)
       assert.deepEqual(Object.keys(x).sort(), ['phone', 'profile', 'scenario', 'status']);
-    const results = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+    const results = resultsOf(runDir);
     assert.equal(results.length, 4);
     for (const x of results) {
       assert.equal(x.attempts, 1);
@@ -207,7 +209,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
     assert.equal(r.code, 1, show(r));
     const runDir = join(tmp, 'reports', parseJson<RunSummary>(r).run);
     assert.deepEqual(workerLogs(runDir), ['worker-1.log', 'worker-2.log'], show(r));
-    const results = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+    const results = resultsOf(runDir);
     for (const p of labA.phones) {
       const mine = results.filter((x) => x.phone === p.serial);
       assert.equal(mine.length, 3, show(r));
@@ -259,7 +261,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
     const r = await cli(['run', fx('pass.yaml'), '--devices', file, '--ca-method', 'none', '--json']);
     assert.equal(r.code, 0, show(r));
     const runDir = join(tmp, 'reports', parseJson<RunSummary>(r).run);
-    const [job] = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+    const [job] = resultsOf(runDir);
     const wiring = JSON.parse(readFileSync(join(runDir, job!.evidenceDir, 'wiring.json'), 'utf8')) as {
       caMethod: string;
       caVerified: unknown[];
@@ -398,7 +400,7 @@ describe('phonehome run (CLI) on virtual phones', function () {
         2,
         show(r),
       );
-      const results = JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')) as JobResult[];
+      const results = resultsOf(runDir);
       assert.deepEqual(
         results.map((x) => `${x.status}:${x.attempts}`),
         ['passed:2', 'passed:2'],

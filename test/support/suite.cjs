@@ -3,7 +3,8 @@
 // start last and run alone at the end. Longest-first keeps both jobs busy to the end.
 //
 // HEAVY: spec files by their measured time in a run of this suite (seconds, 2026-12-06, 2 cores,
-// after the CLI loaded only its named command), longest first; the rest follow alphabetically. To refresh:
+// after the CLI loaded only its named command), longest first; the rest follow alphabetically.
+// To refresh:
 //   PHONEHOME_TEST_TIMES=/tmp/times.txt npm test && sort -rn /tmp/times.txt | head -20
 // A stale entry only costs balance; one whose file is gone fails here, naming it.
 const { readdirSync, readFileSync } = require('node:fs');

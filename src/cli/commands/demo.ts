@@ -18,8 +18,7 @@ import { Lab } from '../../virtual/lab/virtual-lab.ts';
 import { runAdb } from '../../virtual/lab/adb-client.ts';
 import { UserFacingError } from '../../util/user-facing.ts';
 import { adbPortFlag, adbPortOption } from '../options.ts';
-import { stateDir } from '../state.ts';
-import { caDir } from '../state.ts';
+import { caDir, stateDir } from '../state.ts';
 import { chooseProfiles } from './lab.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
